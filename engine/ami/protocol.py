@@ -1,0 +1,105 @@
+"""The AMI wire format: an incremental parser and a serializer.
+
+A session starts with one banner line (`Asterisk Call Manager/11.0.0\\r\\n`); then every message
+is `Key: Value` lines joined by CRLF and ended by an empty line. The parser works on bytes and
+decodes a message only once it is complete, so a UTF-8 character split across two TCP reads is
+kept whole (panoramisk decodes each read and drops it). Bad input never raises: a message that is
+not valid AMI comes out as a `Message` of type `Malformed` holding the raw text and the reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from engine.envelope import BANNER, MALFORMED, RESPONSE, Headers
+
+TERMINATOR = b"\r\n\r\n"
+MAX_MESSAGE_BYTES = 1 << 20  # a "message" larger than this is garbage, not AMI
+
+
+@dataclass(slots=True)
+class Message:
+    type: str  # Event name, "Response", "Banner" or "Malformed"
+    headers: Headers
+
+
+def parse_headers(text: str) -> Message:
+    """One complete message (without its terminator) into a typed header dict."""
+    headers: Headers = {}
+    for line in text.split("\r\n"):
+        key, sep, value = line.partition(":")
+        if not sep or not key or key != key.strip():
+            return malformed(text, f"line without 'Key: Value': {line[:80]!r}")
+        if value.startswith(" "):
+            value = value[1:]
+        old = headers.get(key)
+        if old is None:
+            headers[key] = value
+        elif isinstance(old, list):
+            old.append(value)
+        else:
+            headers[key] = [old, value]
+    event = headers.get("Event")
+    if isinstance(event, str) and event:
+        return Message(event, headers)
+    if "Response" in headers:
+        return Message(RESPONSE, headers)
+    return malformed(text, "message has neither an Event nor a Response header")
+
+
+def malformed(raw: str, error: str) -> Message:
+    return Message(MALFORMED, {"raw": raw, "error": error})
+
+
+class Parser:
+    """Feed it bytes as they arrive; it returns every message completed so far."""
+
+    def __init__(self, expect_banner: bool = True) -> None:
+        self._buffer = b""
+        self._expect_banner = expect_banner
+
+    def feed(self, data: bytes) -> list[Message]:
+        buffer = self._buffer + data if self._buffer else data
+        out: list[Message] = []
+        if self._expect_banner:
+            end = buffer.find(b"\r\n")
+            if end < 0:
+                self._buffer = buffer
+                return out
+            self._expect_banner = False
+            out.append(Message(BANNER, {"Banner": _decode(buffer[:end])}))
+            buffer = buffer[end + 2 :]
+        chunks = buffer.split(TERMINATOR)
+        self._buffer = chunks.pop()
+        for chunk in chunks:
+            if not chunk:
+                continue  # stray empty lines between messages
+            try:
+                text = chunk.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                out.append(malformed(_decode(chunk), f"invalid UTF-8: {exc.reason}"))
+                continue
+            out.append(parse_headers(text.lstrip("\r\n")))
+        if len(self._buffer) > MAX_MESSAGE_BYTES:
+            out.append(malformed(_decode(self._buffer[:4096]), "message exceeds 1 MiB"))
+            self._buffer = b""
+        return out
+
+    @property
+    def pending(self) -> int:
+        return len(self._buffer)
+
+
+def _decode(raw: bytes) -> str:
+    return raw.decode("utf-8", "backslashreplace")
+
+
+def serialize(headers: Headers) -> bytes:
+    """A message back to wire bytes; a list value becomes one line per item, in order."""
+    lines: list[str] = []
+    for key, value in headers.items():
+        if isinstance(value, list):
+            lines.extend(f"{key}: {v}" for v in value)
+        else:
+            lines.append(f"{key}: {value}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8")

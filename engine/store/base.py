@@ -1,0 +1,98 @@
+"""The log's interface: one ordered, append-only sequence of envelopes.
+
+SQLite (`sqlite.py`) and PostgreSQL (`postgres.py`) implement it on the eventsourcing library's
+application recorders: `stream` is the originator id, `version` the originator version, `type` the
+topic, the rest of the envelope the state, and the recorder's notification id is the global
+`position`. The (stream, version) primary key is what makes a re-delivered message a duplicate.
+"""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+
+from engine.envelope import Event, NewEvent
+
+
+class Store(ABC):
+    """Synchronous and thread-safe; `engine.log.EventLog` puts it behind a writer thread."""
+
+    url: str
+
+    def __init__(self) -> None:
+        self._committed = threading.Condition()
+        self._last_seen = 0
+
+    @abstractmethod
+    def append(self, events: Sequence[NewEvent]) -> list[Event]:
+        """Append in one transaction; return what was stored, with positions.
+
+        Events whose (stream, version) is already in the log, or earlier in the same batch, are
+        duplicates: they are dropped, never stored twice, and absent from the result.
+        """
+
+    @abstractmethod
+    def read(self, after: int = 0, limit: int = 1000, until: int | None = None) -> list[Event]:
+        """Events with `after < position <= until`, in order, at most `limit`."""
+
+    @abstractmethod
+    def last_position(self) -> int: ...
+
+    @abstractmethod
+    def stream_version(self, stream: str) -> int | None:
+        """The highest version stored for a stream, or None if it has no events."""
+
+    @abstractmethod
+    def read_stream(self, stream: str, after_version: int = -1) -> list[Event]: ...
+
+    @abstractmethod
+    def _wait_external(self, after: int, timeout: float) -> int:
+        """Block until another process commits past `after` (or timeout); return last position."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        pass
+
+    def iter_all(self, after: int = 0, until: int | None = None, batch: int = 5000
+                 ) -> Iterator[Event]:
+        while True:
+            events = self.read(after, batch, until)
+            if not events:
+                return
+            yield from events
+            after = events[-1].position
+
+    def _notify_committed(self, position: int) -> None:
+        with self._committed:
+            if position > self._last_seen:
+                self._last_seen = position
+            self._committed.notify_all()
+
+    def wait(self, after: int, timeout: float) -> int:
+        """Block until the log holds a position beyond `after`, at most `timeout` seconds.
+
+        Commits from this process wake the waiter at once (a condition variable); commits from
+        other processes are seen by the backend's own mechanism (LISTEN/NOTIFY on PostgreSQL,
+        a cheap poll of the WAL counter on SQLite).
+        """
+        with self._committed:
+            if self._last_seen > after:
+                return self._last_seen
+        last = self.last_position()
+        if last > after:
+            self._notify_committed(last)
+            return last
+        return self._wait_external(after, timeout)
+
+
+def dedupe_batch(events: Sequence[NewEvent], heads: dict[str, int]) -> list[NewEvent]:
+    """Keep the events that are new: version above the stream's stored head, first in batch."""
+    fresh: list[NewEvent] = []
+    seen: set[tuple[str, int]] = set()
+    for e in events:
+        key = (e.stream, e.version)
+        if key in seen or e.version <= heads.get(e.stream, -1):
+            continue
+        seen.add(key)
+        fresh.append(e)
+    return fresh

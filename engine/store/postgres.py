@@ -1,0 +1,144 @@
+"""The log in PostgreSQL: several engine and API processes share it.
+
+Positions are the recorder's `notification_id` (a bigserial). The library takes an EXCLUSIVE
+table lock per insert, so ids commit in order; this recorder also filters duplicates under that
+lock, so a re-delivered message never reaches the INSERT and never burns a sequence value: no
+rollback, no gap. Commits NOTIFY a channel; `wait` LISTENs on it to wake followers in any process.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from urllib.parse import urlsplit
+
+import psycopg
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+
+from engine.envelope import Event, NewEvent, decode_event, encode_state
+from engine.store.base import Store, dedupe_batch
+
+TABLE = "switchboard_events"
+
+
+class _Recorder(PostgresApplicationRecorder):
+    def insert_batch(self, events: Sequence[NewEvent]) -> list[tuple[NewEvent, int]]:
+        table = f'"{self.datastore.schema}"."{self.events_table_name}"'
+        with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as curs:
+            self._lock_table(curs)
+            curs.execute(
+                f"SELECT originator_id, MAX(originator_version) AS v FROM {table} "
+                "WHERE originator_id = ANY(%s) GROUP BY originator_id",
+                (list({e.stream for e in events}),),
+            )
+            heads = {r["originator_id"]: r["v"] for r in curs.fetchall()}
+            fresh = dedupe_batch(events, heads)
+            if not fresh:
+                return []
+            self._notify_channel(curs)
+            curs.execute(
+                f"INSERT INTO {table} (originator_id, originator_version, topic, state) "
+                "SELECT * FROM unnest(%s::text[], %s::bigint[], %s::text[], %s::bytea[]) "
+                "RETURNING notification_id",
+                (
+                    [e.stream for e in fresh],
+                    [e.version for e in fresh],
+                    [e.type for e in fresh],
+                    [encode_state(e) for e in fresh],
+                ),
+            )
+            ids = [r["notification_id"] for r in curs.fetchall()]
+        return list(zip(fresh, ids, strict=True))
+
+
+class PostgresStore(Store):
+    def __init__(self, url: str) -> None:
+        super().__init__()
+        self.url = url
+        parts = urlsplit(url)
+        self.datastore = PostgresDatastore(
+            dbname=parts.path.lstrip("/") or "postgres",
+            host=parts.hostname or "127.0.0.1",
+            port=str(parts.port or 5432),
+            user=parts.username or "postgres",
+            password=parts.password or "",
+            originator_id_type="text",
+            pool_size=4,
+            max_overflow=4,
+            lock_timeout=30,
+        )
+        self.recorder = _Recorder(self.datastore, events_table_name=TABLE)
+        self.recorder.create_table()
+        self._conninfo = url
+        self._listener: psycopg.Connection | None = None
+        self._listener_lock = threading.Lock()
+
+    def append(self, events: Sequence[NewEvent]) -> list[Event]:
+        if not events:
+            return []
+        pairs = self.recorder.insert_batch(events)
+        stored = [
+            Event(pos, e.stream, e.version, e.type, e.recorded_at, e.server, e.data,
+                  e.causation_id, e.correlation_id)
+            for e, pos in pairs
+        ]
+        if stored:
+            self._notify_committed(stored[-1].position)
+        return stored
+
+    def read(self, after: int = 0, limit: int = 1000, until: int | None = None) -> list[Event]:
+        notifications = self.recorder.select_notifications(
+            start=after, limit=limit, stop=until, inclusive_of_start=False
+        )
+        return [
+            decode_event(n.id, n.originator_id, n.originator_version, n.topic, n.state)
+            for n in notifications
+        ]
+
+    def last_position(self) -> int:
+        return self.recorder.max_notification_id() or 0
+
+    def stream_version(self, stream: str) -> int | None:
+        events = self.recorder.select_events(stream, desc=True, limit=1)
+        return events[0].originator_version if events else None
+
+    def read_stream(self, stream: str, after_version: int = -1) -> list[Event]:
+        table = f'"{self.datastore.schema}"."{TABLE}"'
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(
+                f"SELECT notification_id, originator_id, originator_version, topic, state "
+                f"FROM {table} WHERE originator_id=%s AND originator_version>%s "
+                "ORDER BY originator_version",
+                (stream, after_version),
+            )
+            return [
+                decode_event(r["notification_id"], r["originator_id"], r["originator_version"],
+                             r["topic"], bytes(r["state"]))
+                for r in curs.fetchall()
+            ]
+
+    def _wait_external(self, after: int, timeout: float) -> int:
+        # One LISTEN connection per store; the waiter that holds it relays wake-ups to others.
+        if not self._listener_lock.acquire(timeout=0.005):
+            with self._committed:
+                self._committed.wait(timeout)
+            return max(self._last_seen, self.last_position())
+        try:
+            if self._listener is None:
+                self._listener = psycopg.connect(self._conninfo, autocommit=True)
+                self._listener.execute(f'LISTEN "{self.recorder.channel_name}"')
+            last = self.last_position()
+            if last <= after:
+                for _ in self._listener.notifies(timeout=timeout, stop_after=1):
+                    break
+                last = self.last_position()
+            if last > after:
+                self._notify_committed(last)
+            return last
+        finally:
+            self._listener_lock.release()
+
+    def close(self) -> None:
+        if self._listener is not None:
+            self._listener.close()
+        self.datastore.close()

@@ -1,0 +1,127 @@
+"""The log in an SQLite file (WAL): the embedded default, no server needed."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Sequence
+from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
+
+from engine.envelope import Event, NewEvent, decode_event, encode_state
+from engine.store.base import Store, dedupe_batch
+
+TABLE = "switchboard_events"
+
+
+class _Recorder(SQLiteApplicationRecorder):
+    """The library's recorder, with a batch insert that filters duplicates instead of failing.
+
+    The library inserts row by row to learn each rowid; inside one `BEGIN IMMEDIATE` transaction
+    the rowids of an `executemany` are simply last+1..last+n, and nothing else can write, so the
+    positions are gap-free and known without a round trip per event.
+    """
+
+    def insert_batch(self, events: Sequence[NewEvent]) -> tuple[list[NewEvent], int]:
+        with self.datastore.get_connection(commit=True) as conn:
+            raw: sqlite3.Connection = conn._sqlite_conn  # the library exposes no IMMEDIATE begin
+            raw.execute("BEGIN IMMEDIATE")
+            try:
+                streams = list({e.stream for e in events})
+                heads: dict[str, int] = {}
+                for i in range(0, len(streams), 500):
+                    chunk = streams[i : i + 500]
+                    rows = raw.execute(
+                        f"SELECT originator_id, MAX(originator_version) FROM {TABLE} "
+                        f"WHERE originator_id IN ({','.join('?' * len(chunk))}) "
+                        "GROUP BY originator_id",
+                        chunk,
+                    ).fetchall()
+                    heads.update((r[0], r[1]) for r in rows)
+                fresh = dedupe_batch(events, heads)
+                last = raw.execute(f"SELECT MAX(rowid) FROM {TABLE}").fetchone()[0] or 0
+                raw.executemany(
+                    f"INSERT INTO {TABLE} VALUES (?,?,?,?)",
+                    [(e.stream, e.version, e.type, encode_state(e)) for e in fresh],
+                )
+                raw.commit()
+            except BaseException:
+                raw.rollback()
+                raise
+        return fresh, last
+
+
+class SQLiteStore(Store):
+    def __init__(self, url: str, path: str) -> None:
+        super().__init__()
+        self.url = url
+        self.path = path
+        self.datastore = SQLiteDatastore(path, originator_id_type="text", lock_timeout=30)
+        self.recorder = _Recorder(self.datastore, events_table_name=TABLE)
+        self.recorder.create_table()
+        self._probe = sqlite3.connect(path, check_same_thread=False, timeout=30)
+        self._probe_lock = threading.Lock()
+
+    def append(self, events: Sequence[NewEvent]) -> list[Event]:
+        if not events:
+            return []
+        fresh, last = self.recorder.insert_batch(events)
+        stored = [
+            Event(last + i + 1, e.stream, e.version, e.type, e.recorded_at, e.server, e.data,
+                  e.causation_id, e.correlation_id)
+            for i, e in enumerate(fresh)
+        ]
+        if stored:
+            self._notify_committed(stored[-1].position)
+        return stored
+
+    def read(self, after: int = 0, limit: int = 1000, until: int | None = None) -> list[Event]:
+        notifications = self.recorder.select_notifications(
+            start=after, limit=limit, stop=until, inclusive_of_start=False
+        )
+        return [
+            decode_event(n.id, n.originator_id, n.originator_version, n.topic, n.state)
+            for n in notifications
+        ]
+
+    def last_position(self) -> int:
+        return self.recorder.max_notification_id() or 0
+
+    def stream_version(self, stream: str) -> int | None:
+        events = self.recorder.select_events(stream, desc=True, limit=1)
+        return events[0].originator_version if events else None
+
+    def read_stream(self, stream: str, after_version: int = -1) -> list[Event]:
+        with self._probe_lock:
+            rows = self._probe.execute(
+                f"SELECT rowid, originator_id, originator_version, topic, state FROM {TABLE} "
+                "WHERE originator_id=? AND originator_version>? ORDER BY originator_version",
+                (stream, after_version),
+            ).fetchall()
+        return [decode_event(*r) for r in rows]
+
+    def _wait_external(self, after: int, timeout: float) -> int:
+        # Another process's commit bumps PRAGMA data_version: polling it costs no disk read.
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._committed:
+                if self._last_seen > after:
+                    return self._last_seen
+                self._committed.wait(0.004)
+                if self._last_seen > after:
+                    return self._last_seen
+            last = self._probe_last()
+            if last > after:
+                self._notify_committed(last)
+                return last
+            if time.monotonic() >= deadline:
+                return last
+
+    def _probe_last(self) -> int:
+        with self._probe_lock:
+            return self._probe.execute(f"SELECT MAX(rowid) FROM {TABLE}").fetchone()[0] or 0
+
+    def close(self) -> None:
+        self._probe.close()
+        self.datastore.close()
+

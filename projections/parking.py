@@ -1,0 +1,18 @@
+"""Placeholder: being written (see projections/base.py for the contract)."""
+
+from __future__ import annotations
+
+from engine.envelope import Event
+
+NAME = "parking"
+
+
+def initial() -> dict:
+    return {}
+
+
+def apply(state: dict, event: Event) -> dict:
+    return state
+
+
+VIEWS: dict = {}
