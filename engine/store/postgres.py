@@ -3,14 +3,14 @@
 Positions are the recorder's `notification_id` (a bigserial). The library takes an EXCLUSIVE
 table lock per insert, so ids commit in order; this recorder also filters duplicates under that
 lock, so a re-delivered message never reaches the INSERT and never burns a sequence value: no
-rollback, no gap. Commits NOTIFY a channel; `wait` LISTENs on it to wake followers in any process.
+rollback, no gap. `?schema=NAME` in the URL keeps the tables in their own schema. Commits NOTIFY a channel; `wait` LISTENs on it to wake followers in any process.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import psycopg
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
@@ -56,6 +56,11 @@ class PostgresStore(Store):
         super().__init__()
         self.url = url
         parts = urlsplit(url)
+        schema = parse_qs(parts.query).get("schema", ["public"])[0]
+        self._conninfo = parts._replace(query="").geturl()
+        if schema != "public":
+            with psycopg.connect(self._conninfo, autocommit=True) as conn:
+                conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
         self.datastore = PostgresDatastore(
             dbname=parts.path.lstrip("/") or "postgres",
             host=parts.hostname or "127.0.0.1",
@@ -66,10 +71,10 @@ class PostgresStore(Store):
             pool_size=4,
             max_overflow=4,
             lock_timeout=30,
+            schema=schema,
         )
         self.recorder = _Recorder(self.datastore, events_table_name=TABLE)
         self.recorder.create_table()
-        self._conninfo = url
         self._listener: psycopg.Connection | None = None
         self._listener_lock = threading.Lock()
 

@@ -6,6 +6,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Sequence
+
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
 
 from engine.envelope import Event, NewEvent, decode_event, encode_state

@@ -1,0 +1,87 @@
+"""Live ingestion: every message each Asterisk sends goes into the log, tagged with its server.
+
+One stream per connection session, `ami/<server>/<session>`, version = index of the message in
+the session (banner = 0), so a re-delivered message is a duplicate the store rejects. The end of
+a session is marked by a `ConnectionLost` event in the same stream, with the reason. On every
+login the list actions are sent; their answers arrive as ordinary messages and are logged the
+same way, so the projections can reconcile against them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from engine.ami.client import AmiClient, AmiError
+from engine.ami.protocol import Message
+from engine.config import ServerConfig
+from engine.envelope import CONNECTION_LOST, NewEvent, utc_now
+from engine.log import EventLog
+
+log = logging.getLogger("switchboard.ingest")
+
+# What Asterisk is asked on every (re)connect: together they describe its whole live state.
+LIST_ACTIONS = (
+    "CoreStatus",
+    "CoreShowChannels",
+    "BridgeList",
+    "QueueStatus",
+    "QueueSummary",
+    "ParkedCalls",
+    "Parkinglots",
+    "DeviceStateList",
+)
+
+
+class SessionRecorder:
+    """Turns one server's messages into envelopes and submits them to the log."""
+
+    def __init__(self, server: str, log: EventLog) -> None:
+        self.server = server
+        self.log = log
+        self.stream = ""
+        self.version = 0
+
+    def session_start(self, session: str) -> None:
+        self.stream = f"ami/{self.server}/{session}"
+        self.version = 0
+
+    def messages(self, session: str, messages: list[Message]) -> None:
+        now = utc_now()
+        stream, server, version = self.stream, self.server, self.version
+        events = [
+            NewEvent(stream, version + i, m.type, now, server, m.headers)
+            for i, m in enumerate(messages)
+        ]
+        self.version = version + len(events)
+        self.log.submit(events)
+
+    def session_end(self, session: str, reason: str) -> None:
+        marker = NewEvent(
+            self.stream, self.version, CONNECTION_LOST, utc_now(), self.server,
+            {"Reason": reason},
+        )
+        self.version += 1
+        self.log.submit([marker])
+
+
+async def send_list_actions(client: AmiClient) -> None:
+    """Ask for the whole live state; failures are logged (the answers are in the log anyway)."""
+    results = await asyncio.gather(
+        *(client.action({"Action": name}) for name in LIST_ACTIONS), return_exceptions=True
+    )
+    for name, result in zip(LIST_ACTIONS, results, strict=True):
+        if isinstance(result, AmiError):
+            log.info("%s: %s: %s", client.config.name, name, result)
+
+
+def make_client(server: ServerConfig, event_log: EventLog) -> AmiClient:
+    recorder = SessionRecorder(server.name, event_log)
+    return AmiClient(
+        server,
+        on_messages=recorder.messages,
+        on_session_start=recorder.session_start,
+        on_session_end=recorder.session_end,
+        on_login=send_list_actions,
+        backpressure=event_log.wait_for_room,
+    )

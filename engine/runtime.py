@@ -1,0 +1,67 @@
+"""The running engine: the log, one AMI client per configured server, and their status.
+
+`switchboard run` builds one `Engine`; the API reads `status()`; later stages (projections,
+dialer) hang off the same log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import asdict
+from typing import Any
+
+from engine.ami.client import AmiClient
+from engine.ami.ingest import make_client
+from engine.config import Config
+from engine.log import EventLog
+from engine.store import Store, open_store
+
+log = logging.getLogger("switchboard.engine")
+
+
+class Engine:
+    def __init__(self, config: Config, store: Store | None = None) -> None:
+        self.config = config
+        self.store = store or open_store(config.store)
+        self.log = EventLog(self.store, config.ingest.batch_size, config.ingest.queue_size)
+        self.clients: list[AmiClient] = []
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        self.log.start()
+        for server in self.config.servers:
+            client = make_client(server, self.log)
+            self.clients.append(client)
+            self._tasks.append(asyncio.create_task(client.run(), name=f"ami-{server.name}"))
+
+    async def stop(self) -> None:
+        for client in self.clients:
+            client.stop()
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.log.close()
+        self.store.close()
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "store": _redact(self.store.url),
+            "last_position": self.store.last_position(),
+            "appended": self.log.appended,
+            "duplicates": self.log.duplicates,
+            "store_error": self.log.last_error,
+            "servers": [asdict(c.status) for c in self.clients],
+        }
+
+
+def _redact(url: str) -> str:
+    """Never show a password from the store URL."""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        user = creds.split(":", 1)[0]
+        return f"{scheme}://{user}@{host}"
+    return url

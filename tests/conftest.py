@@ -1,0 +1,46 @@
+"""Fixtures shared by the suite: a real log on each backend, real captures."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from engine.store import Store, open_store
+
+CAPTURES = Path(__file__).resolve().parents[2] / "shared" / "ami-captures"
+if not CAPTURES.exists():  # CI clones main with shared/ beside it
+    CAPTURES = Path(os.environ.get("SWITCHBOARD_CAPTURES", "../shared/ami-captures")).resolve()
+CAPTURE_FILES = sorted(CAPTURES.glob("*.jsonl"))
+PG_URL = os.environ.get("SWITCHBOARD_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'log.db'}"
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A fresh schema per test, dropped afterwards: tests never see each other's events."""
+    schema = "t_" + secrets.token_hex(6)
+    yield f"{PG_URL}?schema={schema}"
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return sqlite_url(tmp_path)
+    return request.getfixturevalue("pg_url")
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[Store]:
+    s = open_store(store_url)
+    yield s
+    s.close()

@@ -1,0 +1,143 @@
+"""The log's contract, run against SQLite and PostgreSQL alike."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from engine.envelope import Event, NewEvent, utc_now
+from engine.store import Store, StoreURLError, open_store
+
+
+def events(stream: str, start: int, n: int, server: str = "pbx1") -> list[NewEvent]:
+    return [
+        NewEvent(stream, v, "VarSet", utc_now(), server,
+                 {"Event": "VarSet", "Variable": f"v{v}", "ChanVariable": ["a=1", "a=1"]},
+                 causation_id="cmd-1" if v == start else None)
+        for v in range(start, start + n)
+    ]
+
+
+def test_append_assigns_gap_free_positions_in_order(store: Store) -> None:
+    first = store.append(events("ami/pbx1/s1", 0, 500))
+    second = store.append(events("ami/pbx2/s1", 0, 300, server="pbx2"))
+    positions = [e.position for e in first + second]
+    assert positions == list(range(1, 801))
+    assert store.last_position() == 800
+
+
+def test_envelope_round_trips_with_repeated_headers(store: Store) -> None:
+    [stored] = store.append(events("ami/pbx1/s1", 0, 1))
+    [read] = store.read(0, 10)
+    assert read == stored
+    assert read.data["ChanVariable"] == ["a=1", "a=1"]
+    assert read.causation_id == "cmd-1"
+    assert read.server == "pbx1" and read.stream == "ami/pbx1/s1" and read.version == 0
+
+
+def test_redelivered_message_is_rejected_never_stored_twice(store: Store) -> None:
+    store.append(events("ami/pbx1/s1", 0, 10))
+    again = store.append(events("ami/pbx1/s1", 5, 10))  # 5..9 duplicate, 10..14 new
+    assert [e.version for e in again] == list(range(10, 15))
+    assert [e.position for e in again] == list(range(11, 16))  # no gap left by the duplicates
+    assert store.append(events("ami/pbx1/s1", 0, 3)) == []
+    dup_in_batch = events("ami/pbx1/s2", 0, 2) + events("ami/pbx1/s2", 1, 1)
+    assert len(store.append(dup_in_batch)) == 2
+    assert store.last_position() == 17
+    assert [e.version for e in store.read_stream("ami/pbx1/s1")] == list(range(15))
+
+
+def test_read_from_any_position_and_until(store: Store) -> None:
+    store.append(events("s", 0, 100))
+    assert [e.position for e in store.read(40, 5)] == [41, 42, 43, 44, 45]
+    assert [e.position for e in store.read(95, 100)] == [96, 97, 98, 99, 100]
+    assert [e.position for e in store.read(10, 100, until=12)] == [11, 12]
+    assert len(list(store.iter_all(0, batch=7))) == 100
+    assert store.stream_version("s") == 99 and store.stream_version("nope") is None
+
+
+def test_tail_wakes_in_process_reader_within_10ms(store: Store) -> None:
+    store.append(events("s", 0, 1))
+    woke: list[float] = []
+
+    def reader() -> None:
+        store.wait(1, 5.0)
+        woke.append(time.perf_counter())
+
+    t = threading.Thread(target=reader)
+    t.start()
+    time.sleep(0.2)
+    committed = time.perf_counter()
+    store.append(events("s", 1, 1))
+    t.join(5)
+    assert woke and woke[0] - committed < 0.010
+
+
+WAITER = """
+import sys, time
+from engine.store import open_store
+s = open_store(sys.argv[1])
+after = s.last_position()
+print("ready", flush=True)
+s.wait(after, 10.0)
+print(time.time(), flush=True)
+"""
+
+
+def test_tail_wakes_reader_in_another_process_within_10ms(store: Store, store_url: str) -> None:
+    latencies = []
+    for _ in range(3):
+        proc = subprocess.Popen([sys.executable, "-c", WAITER, store_url],
+                                stdout=subprocess.PIPE, text=True)
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "ready"
+        time.sleep(0.3)
+        committed = time.time()
+        store.append(events(f"s{len(latencies)}", 0, 1))
+        woke = float(proc.stdout.readline())
+        proc.wait(5)
+        latencies.append(woke - committed)
+    assert min(latencies) < 0.010, latencies
+
+
+def test_wait_times_out_when_nothing_is_committed(store: Store) -> None:
+    started = time.perf_counter()
+    assert store.wait(0, 0.1) == 0
+    assert time.perf_counter() - started >= 0.09
+
+
+def test_two_writers_share_one_log_without_losing_or_reordering(store_url: str) -> None:
+    a, b = open_store(store_url), open_store(store_url)
+    try:
+        def write(s: Store, name: str) -> None:
+            for i in range(20):
+                s.append(events(name, i * 50, 50))
+
+        threads = [threading.Thread(target=write, args=(a, "A")),
+                   threading.Thread(target=write, args=(b, "B"))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        read = list(a.iter_all())
+        assert [e.position for e in read] == list(range(1, 2001))
+        for name in "AB":
+            assert [e.version for e in read if e.stream == name] == list(range(1000))
+    finally:
+        a.close()
+        b.close()
+
+
+def test_bad_store_url_names_the_problem() -> None:
+    with pytest.raises(StoreURLError, match="mysql://x"):
+        open_store("mysql://x")
+
+
+def test_event_is_what_the_store_returns(store: Store) -> None:
+    [e] = store.append(events("s", 0, 1))
+    assert isinstance(e, Event) and e.header("Variable") == "v0"
+    assert e.headers_all("ChanVariable") == ["a=1", "a=1"] and e.headers_all("Nope") == []
