@@ -81,9 +81,10 @@ async def _run(config: Config, host: str, port: int) -> int:
     import uvicorn
 
     from api.app import create_app
-    from engine.runtime import Engine
+    from engine.runtime import Engine, tune_gc
 
     engine = Engine(config)
+    tune_gc()
     await engine.start()
     if not config.servers:
         log.warning(
@@ -167,3 +168,7 @@ def write_event(out: TextIO, event: Event, fmt: str) -> None:
         f"{event.stream}#{event.version} {event.type} {fields}\n"
     )
 
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -37,7 +37,7 @@ class ServerConfig(msgspec.Struct, forbid_unknown_fields=True):
 
 class IngestConfig(msgspec.Struct, forbid_unknown_fields=True):
     batch_size: int = 2000  # most events per log transaction
-    queue_size: int = 100_000  # events buffered before readers of the socket wait for the log
+    queue_size: int = 20_000  # events buffered before readers of the socket wait for the log
 
 
 class ApiConfig(msgspec.Struct, forbid_unknown_fields=True):

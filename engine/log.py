@@ -25,7 +25,7 @@ Listener = Callable[[list[Event]], None]
 
 
 class EventLog:
-    def __init__(self, store: Store, batch_size: int = 2000, queue_size: int = 100_000) -> None:
+    def __init__(self, store: Store, batch_size: int = 2000, queue_size: int = 20_000) -> None:
         self.store = store
         self.batch_size = batch_size
         self.queue_size = queue_size

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from dataclasses import asdict
 from typing import Any
@@ -55,6 +56,15 @@ class Engine:
             "store_error": self.log.last_error,
             "servers": [asdict(c.status) for c in self.clients],
         }
+
+
+def tune_gc() -> None:
+    """Ingestion allocates a dict per message and keeps almost none of them: with CPython's
+    default thresholds the cyclic collector runs every 700 allocations and costs a fifth of
+    the ingest rate. Raise the young-generation threshold and freeze what start-up built."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
 
 
 def _redact(url: str) -> str:

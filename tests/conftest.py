@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psycopg
@@ -44,3 +44,15 @@ def store(store_url: str) -> Iterator[Store]:
     s = open_store(store_url)
     yield s
     s.close()
+
+
+@pytest.fixture
+def capture() -> Callable[[str], Path]:
+    """A shared capture by name: capture("parking") -> .../parking.jsonl."""
+
+    def path(name: str) -> Path:
+        found = CAPTURES / f"{name}.jsonl"
+        assert found.exists(), found
+        return found
+
+    return path

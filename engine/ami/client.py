@@ -69,6 +69,7 @@ class ServerStatus:
     connected_since: str | None = None
     reconnects: int = 0
     booted: bool = False
+    shutdown: str | None = None  # Asterisk announced it is going down (this session)
     callback_errors: int = 0
     next_retry_in: float | None = None
 
@@ -157,6 +158,7 @@ class AmiClient:
     async def _session(self) -> str:
         cfg = self.config
         self.status.state = "connecting"
+        self.status.shutdown = None
         self._session_logged_in = False
         session = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + "-" + secrets.token_hex(3)
         try:
@@ -232,7 +234,8 @@ class AmiClient:
         elif message.type == "Shutdown":
             log.warning("%s: Asterisk is shutting down (%s)", self.config.name,
                         headers.get("Shutdown", ""))
-            self.status.last_error = f"Asterisk shutdown: {headers.get('Shutdown', '')}"
+            self.status.shutdown = (f"{headers.get('Shutdown', '')}, "
+                                    f"restart: {headers.get('Restart', '')}")
         action_id = headers.get("ActionID")
         if not isinstance(action_id, str):
             return

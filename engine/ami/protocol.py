@@ -25,6 +25,18 @@ class Message:
 
 def parse_headers(text: str) -> Message:
     """One complete message (without its terminator) into a typed header dict."""
+    pairs = [line.split(": ", 1) for line in text.split("\r\n")]
+    try:
+        headers: Headers = dict(pairs)  # fast path: every line is "Key: Value", no repeats
+    except ValueError:
+        return _parse_slow(text)
+    if len(headers) != len(pairs) or "" in headers:
+        return _parse_slow(text)
+    return _typed(text, headers)
+
+
+def _parse_slow(text: str) -> Message:
+    """Repeated headers, `Key:` with no space, or lines that are not headers at all."""
     headers: Headers = {}
     for line in text.split("\r\n"):
         key, sep, value = line.partition(":")
@@ -39,6 +51,10 @@ def parse_headers(text: str) -> Message:
             old.append(value)
         else:
             headers[key] = [old, value]
+    return _typed(text, headers)
+
+
+def _typed(text: str, headers: Headers) -> Message:
     event = headers.get("Event")
     if isinstance(event, str) and event:
         return Message(event, headers)

@@ -3,7 +3,8 @@
 Positions are the recorder's `notification_id` (a bigserial). The library takes an EXCLUSIVE
 table lock per insert, so ids commit in order; this recorder also filters duplicates under that
 lock, so a re-delivered message never reaches the INSERT and never burns a sequence value: no
-rollback, no gap. `?schema=NAME` in the URL keeps the tables in their own schema. Commits NOTIFY a channel; `wait` LISTENs on it to wake followers in any process.
+rollback, no gap. `?schema=NAME` in the URL keeps the tables in their own schema. Commits
+NOTIFY a channel; `wait` LISTENs on it to wake followers in any process.
 """
 
 from __future__ import annotations

@@ -1,0 +1,552 @@
+"""A fake Asterisk that speaks real AMI over TCP, built from the recorded captures.
+
+Ingestion tests and benchmarks need a peer that behaves like Asterisk on a real socket, not a
+mock of our own client: it sends the banner, authenticates, answers `Ping`, `Logoff` and the list
+actions, and streams the messages a real Asterisk 22 sent in a recorded session
+(`shared/ami-captures/*.jsonl`), byte for byte. Faults are injected at runtime (`drop`,
+`go_silent`, `fail_logins`, `pause_replay`) so the client's recovery paths can be tested.
+
+Each connection gets its own replay, from the start of the capture, after it logs in. Run it
+standalone with `python -m engine.ami.testserver --capture FILE` to point `switchboard run` at it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+from engine.ami.protocol import TERMINATOR, Message, Parser
+from engine.capture import read_lines
+from engine.envelope import MALFORMED, Headers
+
+BANNER = "Asterisk Call Manager/11.0.0"
+DEFAULT_FULLY_BOOTED = (
+    b"Event: FullyBooted\r\nPrivilege: system,all\r\nUptime: 0\r\nLastReload: 0\r\n"
+    b"Status: Fully Booted\r\n\r\n"
+)
+PAYLOAD_PIECE = 256 * 1024  # payload writes: large, but always cut at a message boundary
+
+# List actions: Asterisk's start message and Complete event, to answer with an empty list when the
+# capture never sent that action (a fresh Asterisk with nothing to list answers the same way).
+LIST_ACTIONS: dict[str, tuple[str, str, str]] = {
+    "coreshowchannels": ("Channels will follow", "CoreShowChannelsComplete", ""),
+    "queuestatus": ("Queue status will follow", "QueueStatusComplete", ""),
+    "queuesummary": ("Queue summary will follow", "QueueSummaryComplete", ""),
+    "parkedcalls": ("Parked calls will follow", "ParkedCallsComplete", "Total: 0\r\n"),
+    "parkinglots": ("Parking lots will follow", "ParkinglotsComplete", ""),
+    "devicestatelist": ("Device State Changes will follow", "DeviceStateListComplete", ""),
+    "status": ("Channel status will follow", "StatusComplete", "Items: 0\r\n"),
+    "bridgelist": ("Bridge listing will follow", "BridgeListComplete", ""),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class _Inbound:
+    index: int  # line number in the capture (0-based), the replay position
+    t: float
+    raw: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Outbound:
+    index: int
+    name: str  # lower case: Asterisk matches action names case-insensitively
+    action_id: str
+    params: dict[str, str]  # every other header, lower-cased keys
+
+
+@dataclass(slots=True)
+class _Capture:
+    """A capture split once into what every connection needs."""
+
+    fully_booted: bytes = DEFAULT_FULLY_BOOTED
+    start_t: float = 0.0  # capture time of the last message sent at login: the replay's zero
+    replay: list[_Inbound] = field(default_factory=list)
+    actions: list[_Outbound] = field(default_factory=list)
+    answers: dict[str, list[_Inbound]] = field(default_factory=dict)  # ActionID -> messages
+
+
+def _first_header(raw: str, name: str) -> str | None:
+    prefix = name.lower() + ":"
+    for line in raw.split("\r\n"):
+        if line.lower().startswith(prefix):
+            return line[len(prefix) :].strip()
+    return None
+
+
+def _load_capture(path: str | Path, replay_responses: bool = True) -> _Capture:
+    """The banner, the login response and the first FullyBooted are sent live, not replayed."""
+    lines = read_lines(path)
+    out = _Capture()
+    login_ids: set[str] = set()
+    action_ids: set[str] = set()
+    for index, line in enumerate(lines):
+        if line.dir != "out":
+            continue
+        headers = _lenient_headers(line.raw)
+        name, action_id = _get(headers, "Action").lower(), _get(headers, "ActionID")
+        action_ids.add(action_id)
+        if name == "login":
+            login_ids.add(action_id)
+        params = {k.lower(): _joined(v) for k, v in headers.items()}
+        params.pop("action", None)
+        params.pop("actionid", None)
+        out.actions.append(_Outbound(index, name, action_id, params))
+    banner_seen = booted_seen = False
+    for index, line in enumerate(lines):
+        if line.dir != "in":
+            continue
+        if not banner_seen:
+            banner_seen = True
+            out.start_t = line.t
+            continue
+        action_id = _first_header(line.raw, "ActionID")
+        item = _Inbound(index, line.t, line.raw)
+        if action_id is not None and action_id in action_ids:
+            out.answers.setdefault(action_id, []).append(item)
+        if action_id is not None and action_id in login_ids:
+            out.start_t = line.t
+            continue
+        if not booted_seen and _first_header(line.raw, "Event") == "FullyBooted":
+            booted_seen = True
+            out.fully_booted = line.raw.encode("utf-8")
+            out.start_t = line.t
+            continue
+        if not replay_responses and action_id is not None and action_id in action_ids:
+            continue
+        out.replay.append(item)
+    return out
+
+
+def _lenient_headers(raw: str) -> Headers:
+    """Client input is read as Asterisk reads it: any `Key: Value` line counts, others are noise."""
+    headers: Headers = {}
+    for line in raw.split("\r\n"):
+        key, sep, value = line.partition(":")
+        key = key.strip()
+        if not sep or not key:
+            continue
+        value = value.lstrip(" \t")
+        old = headers.get(key)
+        if old is None:
+            headers[key] = value
+        elif isinstance(old, list):
+            old.append(value)
+        else:
+            headers[key] = [old, value]
+    return headers
+
+
+def _get(headers: Headers, name: str) -> str:
+    """First value of a header, matched case-insensitively as Asterisk's astman_get_header does."""
+    lower = name.lower()
+    for key, value in headers.items():
+        if key.lower() == lower:
+            return (value[0] if isinstance(value, list) else value).strip()
+    return ""
+
+
+def _joined(value: str | list[str]) -> str:
+    return "\n".join(value) if isinstance(value, list) else value
+
+
+def _client_headers(message: Message) -> Headers:
+    """An action has neither Event nor Response, so the shared parser calls it Malformed."""
+    if message.type == MALFORMED:
+        return _lenient_headers(str(message.headers.get("raw", "")))
+    return message.headers
+
+
+def _response(status: str, action_id: str, *lines: str) -> bytes:
+    """Asterisk leaves ActionID out when the action had none."""
+    parts = [f"Response: {status}"]
+    if action_id:
+        parts.append(f"ActionID: {action_id}")
+    parts.extend(lines)
+    return ("\r\n".join(parts) + "\r\n\r\n").encode("utf-8")
+
+
+def _ack(action_id: str, message: str) -> bytes:
+    return _response("Success", action_id, f"Message: {message}")
+
+
+def _error(action_id: str, message: str) -> bytes:
+    return _response("Error", action_id, f"Message: {message}")
+
+
+def _rewrite_action_id(raw: str, old: str, new: str) -> bytes:
+    """Line-wise, so the recorded message stays byte-identical apart from the ActionID."""
+    out: list[str] = []
+    for line in raw.split("\r\n"):
+        key, sep, value = line.partition(":")
+        if sep and key.lower() == "actionid" and value.strip() == old:
+            if not new:
+                continue
+            line = f"{key}: {new}"
+        out.append(line)
+    return "\r\n".join(out).encode("utf-8")
+
+
+def _empty_list(name: str, action_id: str) -> bytes:
+    message, complete, extra = LIST_ACTIONS[name]
+    start = _response("Success", action_id, "EventList: start", f"Message: {message}")
+    aid = f"ActionID: {action_id}\r\n" if action_id else ""
+    end = f"Event: {complete}\r\n{aid}EventList: Complete\r\nListItems: 0\r\n{extra}\r\n"
+    return start + end.encode("utf-8")
+
+
+def _message_pieces(blob: bytes, size: int) -> Iterator[bytes]:
+    """Cut near every `size` bytes but only after a terminator, so a response never lands inside
+    a payload message."""
+    start = 0
+    while start < len(blob):
+        end = blob.find(TERMINATOR, start + max(size - len(TERMINATOR), 0))
+        end = len(blob) if end < 0 else end + len(TERMINATOR)
+        yield blob[start:end]
+        start = end
+
+
+@dataclass(eq=False, slots=True)
+class _Connection:
+    writer: asyncio.StreamWriter
+    limit: int | None  # replay stops once `replayed` reaches this; None = no limit
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    more: asyncio.Event = field(default_factory=asyncio.Event)
+    authenticated: bool = False
+    finished: bool = False  # the session's last message (Goodbye, failed login) is out
+    position: int = 0  # capture line index of the last replayed message
+    replayed: int = 0
+    task: asyncio.Task[None] | None = None
+    replay_task: asyncio.Task[None] | None = None
+
+
+class AmiTestServer:
+    """A fake Asterisk Manager Interface on a real TCP socket.
+
+    Options are keyword-only. All but `capture` and `replay_responses` (read once, at
+    construction) are also attributes of the same name that a test may change at runtime; each
+    is read when it is needed (`secret` at the next Login, `pause_after` when a connection opens,
+    `speed`, `chunk_size` and `payload` as the replay goes). The fault methods are plain calls
+    made from the server's event loop.
+
+    - `username`, `secret`: the one manager account. Changing `secret` at runtime makes the next
+      logins fail (or succeed) without restarting the server.
+    - `capture`: a `.jsonl` session to replay to each connection after it logs in; None replays
+      nothing (the server still answers Login, Ping, Logoff and list actions with empty lists).
+    - `speed`: 0 replays as fast as the socket takes it; 1.0 at the recorded pace (the capture's
+      `t`), 2.0 twice as fast, and so on.
+    - `chunk_size`: split every write into pieces of this many bytes, so the client sees
+      messages (and multi-byte UTF-8 characters) cut at arbitrary points.
+    - `payload`: raw AMI bytes streamed after the capture's replay (or right after login without
+      a capture), in large writes with backpressure: how a benchmark pushes 200k+ events.
+      It must be whole messages; it is not counted by `pause_after`.
+    - `pause_after`: each new connection's replay stops after this many messages until
+      `continue_replay()`.
+    - `replay_responses`: also replay the recorded responses to the recording client's own
+      actions (they are part of what Asterisk sent). False leaves out every message carrying an
+      ActionID of the capture.
+    - `banner`: the first line sent on connect.
+    """
+
+    def __init__(
+        self,
+        *,
+        username: str = "admin",
+        secret: str = "admin",
+        capture: str | Path | None = None,
+        speed: float = 0.0,
+        chunk_size: int | None = None,
+        payload: bytes | None = None,
+        pause_after: int | None = None,
+        replay_responses: bool = True,
+        banner: str = BANNER,
+    ) -> None:
+        if speed < 0:
+            raise ValueError("speed must be >= 0 (0 = as fast as possible)")
+        if chunk_size is not None and chunk_size < 1:
+            raise ValueError("chunk_size must be >= 1 byte")
+        self.username = username
+        self.secret = secret
+        self.speed = speed
+        self.chunk_size = chunk_size
+        self.payload = payload
+        self.pause_after = pause_after
+        self.banner = banner
+        self._capture = _load_capture(capture, replay_responses) if capture else _Capture()
+        self._server: asyncio.Server | None = None
+        self._open: set[_Connection] = set()
+        self._speaking = asyncio.Event()
+        self._speaking.set()
+        self._failing_logins = 0
+        # Observability for tests: cumulative since the server was created.
+        self.connections = 0  # connections accepted
+        self.logins = 0  # successful logins
+        self.messages_replayed = 0  # capture messages sent, all connections together
+        self.actions_received: list[Headers] = []  # every client action, in arrival order
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self._server = await asyncio.start_server(self._serve, host, port)
+
+    @property
+    def port(self) -> int:
+        if self._server is None or not self._server.sockets:
+            raise RuntimeError("server not started")
+        return int(self._server.sockets[0].getsockname()[1])
+
+    @property
+    def open_connections(self) -> int:
+        return len(self._open)
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        tasks = [c.task for c in self._open if c.task is not None]
+        self.drop()  # each connection's reader sees EOF and cleans up after itself
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if self._server is not None:
+            await self._server.wait_closed()
+            self._server = None
+
+    async def __aenter__(self) -> AmiTestServer:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    # -- fault injection --------------------------------------------------------------------
+
+    def drop(self) -> None:
+        """Abort every open connection now: buffered bytes are discarded, no Goodbye, as when
+        Asterisk dies or the network drops. New connections are accepted as usual."""
+        for conn in list(self._open):
+            conn.writer.transport.abort()
+
+    def go_silent(self) -> None:
+        """Send nothing more on any connection, current or new (not even the banner or a Pong),
+        while still reading: a hung Asterisk. What would have been sent is held, not lost."""
+        self._speaking.clear()
+
+    def resume(self) -> None:
+        """End `go_silent`: everything held is sent, in order, as a stalled process would."""
+        self._speaking.set()
+
+    def fail_logins(self, n: int) -> None:
+        """The next `n` Login actions (on any connection) fail even with the right secret."""
+        self._failing_logins = n
+
+    def pause_replay(self, after: int = 0) -> None:
+        """Current connections stop their replay after `after` more messages."""
+        for conn in self._open:
+            conn.limit = conn.replayed + after
+
+    def continue_replay(self, count: int | None = None) -> None:
+        """Current connections go on with their replay: `count` more messages, or to the end.
+
+        At a recorded pace the clock skips the pause: the next message goes out at once."""
+        for conn in self._open:
+            conn.limit = None if count is None else conn.replayed + count
+            conn.more.set()
+
+    # -- one connection ---------------------------------------------------------------------
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Reads actions as they come and queues them, so a silent or slow writer never stops
+        `actions_received` from recording what the client sent."""
+        conn = _Connection(writer, self.pause_after, task=asyncio.current_task())
+        self._open.add(conn)
+        self.connections += 1
+        actions: asyncio.Queue[Headers] = asyncio.Queue()
+        responder = asyncio.create_task(self._respond(conn, actions))
+        parser = Parser(expect_banner=False)
+        try:
+            while data := await reader.read(65536):
+                for message in parser.feed(data):
+                    headers = _client_headers(message)
+                    if _get(headers, "Action"):
+                        self.actions_received.append(headers)
+                    actions.put_nowait(headers)
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            self._open.discard(conn)
+            tasks = [t for t in (responder, conn.replay_task) if t is not None]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            writer.transport.abort()
+
+    async def _respond(self, conn: _Connection, actions: asyncio.Queue[Headers]) -> None:
+        try:
+            await self._send(conn, f"{self.banner}\r\n".encode())
+            while True:
+                if not await self._answer(conn, await actions.get()):
+                    conn.writer.close()  # flushes what is buffered, then FIN
+                    return
+        except (ConnectionError, OSError):
+            conn.writer.transport.abort()
+
+    async def _answer(self, conn: _Connection, headers: Headers) -> bool:
+        """One action, answered as Asterisk 22 does. False: the session ends here."""
+        name, action_id = _get(headers, "Action").lower(), _get(headers, "ActionID")
+        if name == "login":
+            return await self._login(conn, headers, action_id)
+        if name == "logoff":
+            goodbye = _response("Goodbye", action_id, "Message: Thanks for all the fish.")
+            await self._send(conn, goodbye, last=True)
+            return False
+        if not name:
+            reply = _error(action_id, "Missing action in request")
+        elif not conn.authenticated:
+            reply = _error(action_id, "Permission denied")
+        elif name == "ping":
+            reply = _response("Success", action_id, "Ping: Pong", f"Timestamp: {time.time():.6f}")
+        elif name in LIST_ACTIONS:
+            reply = self._list_answer(conn, name, headers, action_id)
+        else:
+            reply = _error(action_id, "Invalid/unknown command")
+        await self._send(conn, reply)
+        return True
+
+    async def _login(self, conn: _Connection, headers: Headers, action_id: str) -> bool:
+        if conn.authenticated:
+            await self._send(conn, _ack(action_id, "Already authenticated"))
+            return True
+        right = (
+            _get(headers, "Username").lower() == self.username.lower()
+            and _get(headers, "Secret") == self.secret
+        )
+        if self._failing_logins > 0:
+            self._failing_logins -= 1
+            right = False
+        if not right:
+            await self._send(conn, _error(action_id, "Authentication failed"), last=True)
+            return False
+        conn.authenticated = True
+        self.logins += 1
+        accepted = _ack(action_id, "Authentication accepted")
+        await self._send(conn, accepted + self._capture.fully_booted)
+        conn.replay_task = asyncio.create_task(self._replay(conn))
+        return True
+
+    def _list_answer(self, conn: _Connection, name: str, headers: Headers, action_id: str) -> bytes:
+        """The recorded answer to the same action (same parameters when one was recorded) as of
+        the replay position, so the list agrees with the events the client has seen."""
+        same_name = [a for a in self._capture.actions if a.name == name]
+        params = {k.lower(): _joined(v) for k, v in headers.items()}
+        params.pop("action", None)
+        params.pop("actionid", None)
+        candidates = [a for a in same_name if a.params == params] or same_name
+        if not candidates:
+            return _empty_list(name, action_id)
+        sent = [a for a in candidates if a.index <= conn.position]
+        chosen = sent[-1] if sent else candidates[0]
+        answer = self._capture.answers.get(chosen.action_id)
+        if not answer:  # the recording ended before Asterisk answered
+            return _empty_list(name, action_id)
+        return b"".join(_rewrite_action_id(m.raw, chosen.action_id, action_id) for m in answer)
+
+    async def _replay(self, conn: _Connection) -> None:
+        with contextlib.suppress(ConnectionError, OSError):
+            await self._replay_messages(conn)
+
+    async def _replay_messages(self, conn: _Connection) -> None:
+        loop = asyncio.get_running_loop()
+        zero = loop.time()
+        for item in self._capture.replay:
+            while conn.limit is not None and conn.replayed >= conn.limit:
+                conn.more.clear()
+                paused_at = loop.time()
+                await conn.more.wait()
+                zero += loop.time() - paused_at
+            if self.speed > 0:
+                delay = zero + (item.t - self._capture.start_t) / self.speed - loop.time()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            await self._send(conn, item.raw.encode("utf-8"))
+            conn.position = item.index
+            conn.replayed += 1
+            self.messages_replayed += 1
+        if self.payload:
+            for piece in _message_pieces(self.payload, PAYLOAD_PIECE):
+                await self._send(conn, piece)
+
+    async def _send(self, conn: _Connection, data: bytes, last: bool = False) -> None:
+        """One message (or batch) at a time per connection, so chunking and interleaved
+        responses never mix the bytes of two messages, and nothing follows a `last` one."""
+        async with conn.lock:
+            if conn.finished:
+                raise ConnectionResetError("session ended")
+            conn.finished = last
+            size = self.chunk_size or len(data) or 1
+            for start in range(0, len(data), size):
+                await self._speaking.wait()
+                if conn.writer.is_closing():
+                    raise ConnectionResetError("connection closed")
+                conn.writer.write(data[start : start + size])
+                await conn.writer.drain()
+                if self.chunk_size:
+                    await asyncio.sleep(0)  # let the peer read this piece on its own
+
+
+# -- standalone ---------------------------------------------------------------------------------
+
+
+async def _serve_forever(server: AmiTestServer, args: argparse.Namespace) -> None:
+    await server.start(args.host, args.port)
+    print(
+        f"fake Asterisk on {args.host}:{server.port} replaying {args.capture} "
+        f"(user {args.username!r}); Ctrl-C stops",
+        file=sys.stderr,
+        flush=True,
+    )
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await server.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m engine.ami.testserver",
+        description="Serve a recorded AMI session as a fake Asterisk until Ctrl-C.",
+    )
+    parser.add_argument("--capture", required=True, type=Path, help="a capture .jsonl file")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=5038, help="0 picks a free port")
+    parser.add_argument("--speed", type=float, default=1.0, help="1 = recorded pace, 0 = flat out")
+    parser.add_argument("--username", default="admin")
+    parser.add_argument("--secret", default="admin")
+    parser.add_argument(
+        "--loop",
+        action="store_true",
+        help="replay the capture again for each new connection (always the case; kept explicit)",
+    )
+    args = parser.parse_args(argv)
+    try:
+        server = AmiTestServer(
+            username=args.username, secret=args.secret, capture=args.capture, speed=args.speed
+        )
+    except (OSError, ValueError) as exc:
+        parser.error(str(exc))
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_serve_forever(server, args))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,246 @@
+"""The AMI client against the test server over real sockets.
+
+Each panoramisk defect listed in design.md has a test here that fails on a client with the defect:
+split UTF-8, re-sent actions, list actions cut by a disconnect, dead connections, failing
+callbacks, silent wrong passwords. Plus backoff, Shutdown and FullyBooted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from collections.abc import Awaitable, Callable
+
+import pytest
+
+from engine.ami.client import ActionError, AmiClient, ConnectionLost
+from engine.ami.ingest import LIST_ACTIONS, send_list_actions
+from engine.ami.protocol import Message
+from engine.ami.testserver import AmiTestServer
+from engine.config import ServerConfig
+
+
+def config(port: int, **kw: object) -> ServerConfig:
+    base = {"name": "pbx1", "port": port, "username": "admin", "secret": "admin",
+            "ping_interval": 5.0, "reconnect_max": 1.0}
+    base.update(kw)
+    return ServerConfig(**base)  # type: ignore[arg-type]
+
+
+async def until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.005)
+
+
+class Received:
+    def __init__(self) -> None:
+        self.messages: list[Message] = []
+        self.sessions: list[str] = []
+
+    def __call__(self, session: str, messages: list[Message]) -> None:
+        self.messages.extend(messages)
+
+    def types(self) -> list[str]:
+        return [m.type for m in self.messages]
+
+
+def run(coro: Awaitable[None]) -> None:
+    asyncio.run(asyncio.wait_for(coro, 30))  # type: ignore[arg-type]
+
+
+def test_utf8_character_split_across_reads_is_kept() -> None:
+    payload = "Event: Newchannel\r\nCallerIDName: José Müller\r\n\r\n".encode()
+
+    async def main() -> None:
+        async with AmiTestServer(payload=payload, chunk_size=1) as server:
+            got = Received()
+            client = AmiClient(config(server.port), got)
+            task = asyncio.create_task(client.run())
+            await until(lambda: "Newchannel" in got.types())
+            client.stop()
+            await task
+            [m] = [m for m in got.messages if m.type == "Newchannel"]
+            assert m.headers["CallerIDName"] == "José Müller"
+
+    run(main())
+
+
+def test_unanswered_action_is_not_resent_after_reconnect() -> None:
+    """An Originate cut by a disconnect fails; it is never dialed twice."""
+
+    async def main() -> None:
+        async with AmiTestServer() as server:
+            client = AmiClient(config(server.port), Received())
+            task = asyncio.create_task(client.run())
+            await until(lambda: client.connected)
+            server.go_silent()
+            originate = asyncio.create_task(client.action(
+                {"Action": "Originate", "Channel": "Local/101@customers", "Async": "true"}))
+            await until(lambda: any(a.get("Action") == "Originate"
+                                    for a in server.actions_received))
+            server.drop()
+            with pytest.raises(ConnectionLost):
+                await originate
+            server.resume()
+            await until(lambda: server.logins == 2 and client.connected)
+            await asyncio.sleep(0.2)
+            sent = [a for a in server.actions_received if a.get("Action") == "Originate"]
+            assert len(sent) == 1
+            client.stop()
+            await task
+
+    run(main())
+
+
+def test_list_action_cut_by_disconnect_fails_instead_of_hanging() -> None:
+    async def main() -> None:
+        async with AmiTestServer() as server:
+            client = AmiClient(config(server.port), Received())
+            task = asyncio.create_task(client.run())
+            await until(lambda: client.connected)
+            server.go_silent()
+            listing = asyncio.create_task(client.action({"Action": "CoreShowChannels"},
+                                                        timeout=None))
+            await asyncio.sleep(0.1)
+            server.drop()
+            with pytest.raises(ConnectionLost):
+                await asyncio.wait_for(listing, 2)
+            server.resume()
+            client.stop()
+            await task
+
+    run(main())
+
+
+def test_list_action_resolves_with_its_items_and_complete_event(capture) -> None:
+    async def main() -> None:
+        async with AmiTestServer(capture=capture("queue-basic")) as server:
+            client = AmiClient(config(server.port), Received())
+            task = asyncio.create_task(client.run())
+            await until(lambda: client.connected)
+            answer = await client.action({"Action": "QueueStatus"})
+            assert answer[0].headers["EventList"] == "start"
+            assert answer[-1].type == "QueueStatusComplete"
+            assert {m.headers["ActionID"] for m in answer} == {answer[0].headers["ActionID"]}
+            with pytest.raises(ActionError, match="Invalid/unknown command"):
+                await client.action({"Action": "NoSuchAction"})
+            client.stop()
+            await task
+
+    run(main())
+
+
+def test_silent_dead_connection_is_detected_within_two_ping_intervals() -> None:
+    interval = 0.3
+
+    async def main() -> None:
+        async with AmiTestServer() as server:
+            client = AmiClient(config(server.port, ping_interval=interval), Received())
+            task = asyncio.create_task(client.run())
+            await until(lambda: client.connected)
+            server.go_silent()
+            silent_at = time.monotonic()
+            await until(lambda: client.status.reconnects >= 1, timeout=5)
+            detected = time.monotonic() - silent_at
+            assert detected <= 2 * interval + 0.1, detected
+            assert "no answer to Ping" in (client.status.last_error or "")
+            server.resume()
+            await until(lambda: client.connected and server.logins == 2)
+            client.stop()
+            await task
+
+    run(main())
+
+
+def test_exception_in_callback_does_not_tear_the_connection_down(capture) -> None:
+    got = Received()
+
+    def flaky(session: str, messages: list[Message]) -> None:
+        got(session, messages)
+        if any(m.type == "Newchannel" for m in messages):
+            raise RuntimeError("a consumer bug")
+
+    async def main() -> None:
+        async with AmiTestServer(capture=capture("originate-answered"), chunk_size=200) as server:
+            client = AmiClient(config(server.port), flaky)
+            task = asyncio.create_task(client.run())
+            await until(lambda: "Hangup" in got.types())
+            await until(lambda: got.types().count("Hangup") == 2)
+            assert client.status.callback_errors >= 1
+            assert server.connections == 1 and client.connected
+            client.stop()
+            await task
+
+    run(main())
+
+
+def test_wrong_secret_is_a_clear_error_and_is_retried_with_backoff(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def main() -> None:
+        async with AmiTestServer(secret="right") as server:
+            client = AmiClient(config(server.port, secret="wrong"), Received())
+            task = asyncio.create_task(client.run())
+            await until(lambda: client.status.state == "auth_failed")
+            assert "Authentication failed" in (client.status.last_error or "")
+            logins = lambda: [a for a in server.actions_received if a.get("Action") == "Login"]  # noqa: E731
+            await until(lambda: len(logins()) >= 2, timeout=3)
+            assert client.status.state in ("auth_failed", "connecting", "logging_in")
+            server.secret = "wrong"  # the operator fixes the secret on the Asterisk side
+            await until(lambda: client.connected, timeout=3)
+            client.stop()
+            await task
+
+    with caplog.at_level(logging.ERROR, logger="switchboard.ami"):
+        run(main())
+    assert any("authentication failed" in r.getMessage() and r.levelno == logging.ERROR
+               for r in caplog.records)
+
+
+def test_reconnect_backoff_doubles_and_is_capped(caplog: pytest.LogCaptureFixture) -> None:
+    async def main() -> None:
+        server = AmiTestServer()
+        await server.start()
+        port = server.port
+        await server.close()  # nothing listens: every connect is refused
+        client = AmiClient(config(port, reconnect_max=2.0), Received())
+        task = asyncio.create_task(client.run())
+        await asyncio.sleep(5.8)
+        client.stop()
+        task.cancel()
+
+    with caplog.at_level(logging.WARNING, logger="switchboard.ami"):
+        run(main())
+    delays = [float(m.group(1)) for r in caplog.records
+              if (m := re.search(r"reconnecting in ([\d.]+)s", r.getMessage()))]
+    assert delays[:5] == [0.5, 1.0, 2.0, 2.0, 2.0][: len(delays[:5])]
+    assert len(delays) >= 4 and max(delays) == 2.0
+
+
+def test_shutdown_then_reconnect_sends_the_list_actions_again() -> None:
+    payload = (b"Event: Shutdown\r\nPrivilege: system,all\r\nShutdown: Cleanly\r\n"
+               b"Restart: True\r\n\r\n")
+
+    async def main() -> None:
+        async with AmiTestServer(payload=payload) as server:
+            got = Received()
+            client = AmiClient(config(server.port), got, on_login=send_list_actions)
+            task = asyncio.create_task(client.run())
+            await until(lambda: "Shutdown" in got.types())
+            assert client.status.shutdown == "Cleanly, restart: True"
+            server.drop()  # Asterisk goes away after Shutdown
+            await until(lambda: server.logins == 2 and client.connected)
+            asked = lambda: [a["Action"] for a in server.actions_received]  # noqa: E731
+            await until(lambda: asked().count("DeviceStateList") == 2)
+            for name in LIST_ACTIONS:
+                assert asked().count(name) == 2, name
+            assert client.status.booted  # FullyBooted of the new session was seen
+            client.stop()
+            await task
+
+    run(main())
