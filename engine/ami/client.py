@@ -112,6 +112,8 @@ class AmiClient:
         self._logged_in_at = 0.0
         self._login_task: asyncio.Task[None] | None = None
         self._session_logged_in = False
+        self._login_id = ""  # ActionID of this session's Login
+        self._login_error: str | None = None  # Asterisk's refusal of it, if any
 
     # -- public ------------------------------------------------------------------------------
 
@@ -160,6 +162,8 @@ class AmiClient:
         self.status.state = "connecting"
         self.status.shutdown = None
         self._session_logged_in = False
+        self._login_id = ""
+        self._login_error = None
         session = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + "-" + secrets.token_hex(3)
         try:
             reader, writer = await asyncio.wait_for(
@@ -179,6 +183,10 @@ class AmiClient:
             done, _ = await asyncio.wait(
                 {reader_task, self._login_task}, return_when=asyncio.FIRST_EXCEPTION
             )
+            if self._login_error is not None:
+                # Asterisk closes right after refusing a Login: the refusal is the reason,
+                # even when the reader saw the close first.
+                raise AuthenticationFailed(self._login_error)
             for task in done:
                 exc = task.exception()
                 if exc is not None:
@@ -245,6 +253,8 @@ class AmiClient:
         pending.items.append(message)
         if message.type == RESPONSE:
             if headers.get("Response") == "Error":
+                if action_id == self._login_id:
+                    self._login_error = str(headers.get("Message", "login refused"))
                 self._pending.pop(action_id)
                 if not pending.future.done():
                     pending.future.set_exception(ActionError(headers))
@@ -277,10 +287,11 @@ class AmiClient:
     async def _login_and_watch(self) -> None:
         cfg = self.config
         self.status.state = "logging_in"
+        self._login_id = f"sb-{self._session_tag}-login"
         try:
             await self._send(
-                {"Action": "Login", "Username": cfg.username, "Secret": cfg.secret,
-                 "Events": "on"},
+                {"Action": "Login", "ActionID": self._login_id, "Username": cfg.username,
+                 "Secret": cfg.secret, "Events": "on"},
                 cfg.connect_timeout,
             )
         except ActionError as exc:
