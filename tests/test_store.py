@@ -141,3 +141,41 @@ def test_event_is_what_the_store_returns(store: Store) -> None:
     [e] = store.append(events("s", 0, 1))
     assert isinstance(e, Event) and e.header("Variable") == "v0"
     assert e.headers_all("ChanVariable") == ["a=1", "a=1"] and e.headers_all("Nope") == []
+
+
+def test_every_batch_is_a_link_of_an_unbroken_hash_chain(store: Store) -> None:
+    from engine.store.base import GENESIS, first_broken_link
+
+    store.append(events("a", 0, 10))
+    store.append(events("a", 5, 10))  # 5 duplicates, 5 new
+    store.append(events("a", 0, 3))  # all duplicates: no link
+    links = store.chain()
+    assert [(link.first_position, link.last_position) for link in links] == [(1, 10), (11, 15)]
+    assert links[0].prev_hash == GENESIS and links[1].prev_hash == links[0].hash
+    assert first_broken_link(store) is None
+
+
+def test_a_tampered_event_breaks_the_chain_at_its_link(store: Store, store_url: str) -> None:
+    from engine.store.base import first_broken_link
+
+    for i in range(3):
+        store.append(events("a", i * 10, 10))
+    sql = ("UPDATE switchboard_events SET state = CAST(REPLACE(CAST(state AS TEXT), 'v14', "
+           "'v99') AS BLOB) WHERE originator_version = 14")
+    if store_url.startswith("sqlite"):
+        import sqlite3
+
+        with sqlite3.connect(store_url[len("sqlite:///"):]) as conn:
+            conn.execute(sql)
+    else:
+        import psycopg
+
+        base, schema = store_url.split("?schema=")
+        with psycopg.connect(base, autocommit=True) as conn:
+            conn.execute(f'SET search_path TO "{schema}"')
+            conn.execute("UPDATE switchboard_events SET state = convert_to(replace("
+                         "convert_from(state, 'UTF8'), 'v14', 'v99'), 'UTF8') "
+                         "WHERE originator_version = 14")
+    assert store.read(14, 1)[0].header("Variable") == "v99"
+    broken = first_broken_link(store)
+    assert broken is not None and (broken.first_position, broken.last_position) == (11, 20)

@@ -8,11 +8,38 @@ topic, the rest of the envelope the state, and the recorder's notification id is
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 
-from engine.envelope import Event, NewEvent
+from engine.envelope import Event, NewEvent, decode_event
+
+GENESIS = "0" * 64  # the previous hash of the first link
+RawRow = tuple[int, str, int, str, bytes]  # position, stream, version, type, state as stored
+
+
+@dataclass(frozen=True, slots=True)
+class ChainLink:
+    """One append batch: positions first..last, hashed with the link before it."""
+
+    first_position: int
+    last_position: int
+    prev_hash: str
+    hash: str
+
+
+def link_hash(prev_hash: str, rows: Sequence[RawRow]) -> str:
+    """SHA-256 over the previous link and every stored byte of the batch's events.
+
+    Changing, removing or reordering any event, or any link, breaks every later hash.
+    """
+    h = hashlib.sha256(prev_hash.encode())
+    for position, stream, version, type_, state in rows:
+        h.update(f"\x1e{position}\x1f{stream}\x1f{version}\x1f{type_}\x1f".encode())
+        h.update(state)
+    return h.hexdigest()
 
 
 class Store(ABC):
@@ -33,8 +60,17 @@ class Store(ABC):
         """
 
     @abstractmethod
+    def read_raw(self, after: int = 0, limit: int = 1000, until: int | None = None
+                 ) -> list[RawRow]:
+        """Rows with `after < position <= until` exactly as stored (for verification)."""
+
     def read(self, after: int = 0, limit: int = 1000, until: int | None = None) -> list[Event]:
         """Events with `after < position <= until`, in order, at most `limit`."""
+        return [decode_event(*row) for row in self.read_raw(after, limit, until)]
+
+    @abstractmethod
+    def chain(self, after: int = 0, limit: int = 10_000) -> list[ChainLink]:
+        """The hash chain's links whose last position is beyond `after`, in order."""
 
     @abstractmethod
     def last_position(self) -> int: ...
@@ -96,3 +132,32 @@ def dedupe_batch(events: Sequence[NewEvent], heads: dict[str, int]) -> list[NewE
         seen.add(key)
         fresh.append(e)
     return fresh
+
+
+def first_broken_link(store: Store) -> ChainLink | None:
+    """Recompute the hash chain from the stored bytes; the first link that does not match.
+
+    A link breaks when its events were changed, removed or reordered, when its `prev_hash` is
+    not the hash of the link before it, or when positions are missing between links.
+    """
+    prev_hash, expected_first = GENESIS, 1
+    after = 0
+    while True:
+        links = store.chain(after)
+        if not links:
+            break
+        for link in links:
+            rows = store.read_raw(link.first_position - 1, 1_000_000, link.last_position)
+            positions = [r[0] for r in rows]
+            if (
+                link.prev_hash != prev_hash
+                or link.first_position != expected_first
+                or positions != list(range(link.first_position, link.last_position + 1))
+                or link_hash(prev_hash, rows) != link.hash
+            ):
+                return link
+            prev_hash, expected_first = link.hash, link.last_position + 1
+        after = links[-1].last_position
+    if store.last_position() >= expected_first:  # events appended outside the chain
+        return ChainLink(expected_first, store.last_position(), prev_hash, "")
+    return None

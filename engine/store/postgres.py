@@ -17,9 +17,10 @@ import psycopg
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 
 from engine.envelope import Event, NewEvent, decode_event, encode_state
-from engine.store.base import Store, dedupe_batch
+from engine.store.base import GENESIS, ChainLink, RawRow, Store, dedupe_batch, link_hash
 
 TABLE = "switchboard_events"
+CHAIN = "switchboard_chain"
 
 
 class _Recorder(PostgresApplicationRecorder):
@@ -37,18 +38,23 @@ class _Recorder(PostgresApplicationRecorder):
             if not fresh:
                 return []
             self._notify_channel(curs)
+            states = [encode_state(e) for e in fresh]
             curs.execute(
                 f"INSERT INTO {table} (originator_id, originator_version, topic, state) "
                 "SELECT * FROM unnest(%s::text[], %s::bigint[], %s::text[], %s::bytea[]) "
                 "RETURNING notification_id",
-                (
-                    [e.stream for e in fresh],
-                    [e.version for e in fresh],
-                    [e.type for e in fresh],
-                    [encode_state(e) for e in fresh],
-                ),
+                ([e.stream for e in fresh], [e.version for e in fresh],
+                 [e.type for e in fresh], states),
             )
-            ids = [r["notification_id"] for r in curs.fetchall()]
+            ids = sorted(r["notification_id"] for r in curs.fetchall())
+            chain = f'"{self.datastore.schema}"."{CHAIN}"'
+            curs.execute(f"SELECT hash FROM {chain} ORDER BY last_position DESC LIMIT 1")
+            prev = curs.fetchone()
+            prev_hash = prev["hash"] if prev else GENESIS
+            rows = [(i, e.stream, e.version, e.type, st)
+                    for i, e, st in zip(ids, fresh, states, strict=True)]
+            curs.execute(f"INSERT INTO {chain} VALUES (%s, %s, %s, %s)",
+                         (ids[-1], ids[0], prev_hash, link_hash(prev_hash, rows)))
         return list(zip(fresh, ids, strict=True))
 
 
@@ -76,6 +82,12 @@ class PostgresStore(Store):
         )
         self.recorder = _Recorder(self.datastore, events_table_name=TABLE)
         self.recorder.create_table()
+        with self.datastore.get_connection() as conn:
+            conn.execute(
+                f'CREATE TABLE IF NOT EXISTS "{schema}"."{CHAIN}" (last_position bigint PRIMARY '
+                "KEY, first_position bigint NOT NULL, prev_hash text NOT NULL, hash text NOT NULL)"
+            )
+        self._schema = schema
         self._listener: psycopg.Connection | None = None
         self._listener_lock = threading.Lock()
 
@@ -92,14 +104,23 @@ class PostgresStore(Store):
             self._notify_committed(stored[-1].position)
         return stored
 
-    def read(self, after: int = 0, limit: int = 1000, until: int | None = None) -> list[Event]:
+    def read_raw(self, after: int = 0, limit: int = 1000, until: int | None = None
+                 ) -> list[RawRow]:
         notifications = self.recorder.select_notifications(
             start=after, limit=limit, stop=until, inclusive_of_start=False
         )
-        return [
-            decode_event(n.id, n.originator_id, n.originator_version, n.topic, n.state)
-            for n in notifications
-        ]
+        return [(n.id, n.originator_id, n.originator_version, n.topic, n.state)
+                for n in notifications]
+
+    def chain(self, after: int = 0, limit: int = 10_000) -> list[ChainLink]:
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(
+                f'SELECT first_position, last_position, prev_hash, hash FROM "{self._schema}".'
+                f'"{CHAIN}" WHERE last_position > %s ORDER BY last_position LIMIT %s',
+                (after, limit),
+            )
+            return [ChainLink(r["first_position"], r["last_position"], r["prev_hash"], r["hash"])
+                    for r in curs.fetchall()]
 
     def last_position(self) -> int:
         return self.recorder.max_notification_id() or 0

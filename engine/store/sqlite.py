@@ -10,9 +10,14 @@ from collections.abc import Sequence
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
 
 from engine.envelope import Event, NewEvent, decode_event, encode_state
-from engine.store.base import Store, dedupe_batch
+from engine.store.base import GENESIS, ChainLink, RawRow, Store, dedupe_batch, link_hash
 
 TABLE = "switchboard_events"
+CHAIN = "switchboard_chain"
+CREATE_CHAIN = (
+    f"CREATE TABLE IF NOT EXISTS {CHAIN} (last_position INTEGER PRIMARY KEY, "
+    "first_position INTEGER NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL)"
+)
 
 
 class _Recorder(SQLiteApplicationRecorder):
@@ -20,8 +25,12 @@ class _Recorder(SQLiteApplicationRecorder):
 
     The library inserts row by row to learn each rowid; inside one `BEGIN IMMEDIATE` transaction
     the rowids of an `executemany` are simply last+1..last+n, and nothing else can write, so the
-    positions are gap-free and known without a round trip per event.
+    positions are gap-free and known without a round trip per event. The batch's hash-chain link
+    is written in the same transaction.
     """
+
+    def construct_create_table_statements(self) -> list[str]:
+        return [*super().construct_create_table_statements(), CREATE_CHAIN]
 
     def insert_batch(self, events: Sequence[NewEvent]) -> tuple[list[NewEvent], int]:
         with self.datastore.get_connection(commit=True) as conn:
@@ -41,10 +50,18 @@ class _Recorder(SQLiteApplicationRecorder):
                     heads.update((r[0], r[1]) for r in rows)
                 fresh = dedupe_batch(events, heads)
                 last = raw.execute(f"SELECT MAX(rowid) FROM {TABLE}").fetchone()[0] or 0
-                raw.executemany(
-                    f"INSERT INTO {TABLE} VALUES (?,?,?,?)",
-                    [(e.stream, e.version, e.type, encode_state(e)) for e in fresh],
-                )
+                rows = [(e.stream, e.version, e.type, encode_state(e)) for e in fresh]
+                raw.executemany(f"INSERT INTO {TABLE} VALUES (?,?,?,?)", rows)
+                if rows:
+                    prev = raw.execute(
+                        f"SELECT hash FROM {CHAIN} ORDER BY last_position DESC LIMIT 1"
+                    ).fetchone()
+                    prev_hash = prev[0] if prev else GENESIS
+                    numbered = [(last + i + 1, *r) for i, r in enumerate(rows)]
+                    raw.execute(
+                        f"INSERT INTO {CHAIN} VALUES (?,?,?,?)",
+                        (last + len(rows), last + 1, prev_hash, link_hash(prev_hash, numbered)),
+                    )
                 raw.commit()
             except BaseException:
                 raw.rollback()
@@ -76,14 +93,21 @@ class SQLiteStore(Store):
             self._notify_committed(stored[-1].position)
         return stored
 
-    def read(self, after: int = 0, limit: int = 1000, until: int | None = None) -> list[Event]:
+    def read_raw(self, after: int = 0, limit: int = 1000, until: int | None = None
+                 ) -> list[RawRow]:
         notifications = self.recorder.select_notifications(
             start=after, limit=limit, stop=until, inclusive_of_start=False
         )
-        return [
-            decode_event(n.id, n.originator_id, n.originator_version, n.topic, n.state)
-            for n in notifications
-        ]
+        return [(n.id, n.originator_id, n.originator_version, n.topic, n.state)
+                for n in notifications]
+
+    def chain(self, after: int = 0, limit: int = 10_000) -> list[ChainLink]:
+        with self._probe_lock:
+            rows = self._probe.execute(
+                f"SELECT first_position, last_position, prev_hash, hash FROM {CHAIN} "
+                "WHERE last_position > ? ORDER BY last_position LIMIT ?", (after, limit)
+            ).fetchall()
+        return [ChainLink(*r) for r in rows]
 
     def last_position(self) -> int:
         return self.recorder.max_notification_id() or 0
