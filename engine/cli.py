@@ -65,6 +65,12 @@ def build_parser() -> argparse.ArgumentParser:
     events.add_argument("--format", choices=["text", "jsonl"], default="text")
     events.set_defaults(handler=cmd_events)
 
+    export = sub.add_parser("export", parents=[common], help="write a view to a file")
+    export.add_argument("view", help="channels, calls, queues, queue-members, parked-calls, ...")
+    export.add_argument("--format", choices=["jsonl", "csv", "parquet"], default="jsonl")
+    export.add_argument("--output", "-o", help="file to write (default: standard output)")
+    export.set_defaults(handler=cmd_export)
+
     return parser
 
 
@@ -127,6 +133,29 @@ def cmd_ingest_capture(args: argparse.Namespace, config: Config) -> int:
     except (OSError, ValueError) as exc:
         print(f"switchboard: {exc}", file=sys.stderr)
         return 1
+    finally:
+        store.close()
+    return 0
+
+
+# -- export ----------------------------------------------------------------------------------------
+
+
+def cmd_export(args: argparse.Namespace, config: Config) -> int:
+    from replay.export import ExportError, export_view
+
+    store = open_store(config.store)
+    try:
+        output = None if args.output in (None, "-") else args.output
+        if output is None and args.format == "parquet":
+            print("switchboard: parquet needs --output FILE", file=sys.stderr)
+            return 2
+        count = export_view(store, args.view, args.format, output)
+        if output is not None:
+            print(f"{count} rows of {args.view} written to {output}", file=sys.stderr)
+    except ExportError as exc:
+        print(f"switchboard: {exc}", file=sys.stderr)
+        return 2
     finally:
         store.close()
     return 0

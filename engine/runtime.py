@@ -10,14 +10,18 @@ import asyncio
 import contextlib
 import gc
 import logging
+import threading
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
 from engine.ami.client import AmiClient
 from engine.ami.ingest import make_client
 from engine.config import Config
+from engine.envelope import Event
 from engine.log import EventLog
 from engine.store import Store, open_store
+from projections.runner import Projector
 
 log = logging.getLogger("switchboard.engine")
 
@@ -29,8 +33,20 @@ class Engine:
         self.log = EventLog(self.store, config.ingest.batch_size, config.ingest.queue_size)
         self.clients: list[AmiClient] = []
         self._tasks: list[asyncio.Task[None]] = []
+        self.projector = Projector(self.store)
+        self._projected: list[Callable[[Event], None]] = []
+        self._stop_projecting = threading.Event()
+        self._projecting: threading.Thread | None = None
+
+    def on_projected(self, listener: Callable[[Event], None]) -> None:
+        """Called on the projector thread after each event is applied to every projection,
+        so a listener reads the read models exactly as that event left them."""
+        self._projected.append(listener)
 
     async def start(self) -> None:
+        self.projector.catch_up()
+        self._projecting = threading.Thread(target=self._project, name="projector", daemon=True)
+        self._projecting.start()
         self.log.start()
         for server in self.config.servers:
             client = make_client(server, self.log)
@@ -45,12 +61,40 @@ class Engine:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self.log.close()
+        self._stop_projecting.set()
+        if self._projecting is not None:
+            await asyncio.to_thread(self._projecting.join)
+        self.projector.close()
         self.store.close()
+
+    def _project(self) -> None:
+        """Keep the read models live: apply each commit as it lands, in log order."""
+        projector, store = self.projector, self.store
+        while not self._stop_projecting.is_set():
+            events = store.read(projector.position, 2000)
+            if not events:
+                store.wait(projector.position, 0.5)
+                projector.apply(())  # saves the checkpoint when it is due
+                continue
+            if not self._projected:
+                projector.apply(events)
+                continue
+            for event in events:
+                projector.apply((event,))
+                for listener in self._projected:
+                    try:
+                        listener(event)
+                    except Exception:
+                        log.exception("projection listener failed on %d", event.position)
+        projector.catch_up()
 
     def status(self) -> dict[str, Any]:
         return {
             "store": _redact(self.store.url),
             "last_position": self.store.last_position(),
+            "projected_position": self.projector.position,
+            "projection_errors": self.projector.errors,
+            "malformed_events": self.projector.malformed,
             "appended": self.log.appended,
             "duplicates": self.log.duplicates,
             "store_error": self.log.last_error,

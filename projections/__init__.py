@@ -3,6 +3,14 @@
 `PROJECTIONS` is the order the runner applies them in; `VIEWS` maps each export/REST view name to
 the module that serves it. A projection added to the list is caught up from position 0 on the
 next start (it has no checkpoint yet); the others resume from theirs.
+
+Optional module attributes the runner and export use beyond the contract:
+- `VERSION` (int): bump it when the state's shape or meaning changes; a checkpoint written by
+  another version is discarded and that projection rebuilt from position 0.
+- `EVENT_TYPES` (frozenset): the only event types `apply` reacts to; the runner skips calling
+  `apply` for others. Leave it out when `apply` looks at every event (channels does).
+- `COLUMNS` ({view: {column: "str"|"int"|"float"|"bool"|"json"}}): the view's fields and their
+  types, from which export derives file schemas that never depend on the data.
 """
 
 from __future__ import annotations
@@ -29,11 +37,4 @@ PROJECTIONS: list[ModuleType] = [
 VIEWS: dict[str, tuple[ModuleType, ViewFn]] = views_of(PROJECTIONS)
 
 
-def columns(view: str) -> dict[str, str] | None:
-    """The declared columns of a view (`{name: str|int|float|bool|json}`), if its module
-    declares them in `COLUMNS`; export derives stable file schemas from them."""
-    module, _ = VIEWS[view]
-    return getattr(module, "COLUMNS", {}).get(view)
-
-
-__all__ = ["PROJECTIONS", "VIEWS", "columns"]
+__all__ = ["PROJECTIONS", "VIEWS"]

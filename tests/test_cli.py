@@ -139,3 +139,21 @@ def test_run_ingests_from_a_configured_asterisk(tmp_path: Path, capture) -> None
         fake.send_signal(signal.SIGINT)
         fake.communicate(timeout=10)
     assert proc.returncode == 0
+
+
+def test_export_views_in_every_format(tmp_path: Path, capture) -> None:
+    import pyarrow.parquet as pq
+
+    sb("ingest-capture", str(capture("parking")), "--until", "5.5", cwd=tmp_path)
+    out = sb("export", "parked-calls", cwd=tmp_path)
+    rows = [json.loads(line) for line in out.stdout.splitlines()]
+    assert rows and {r["parking_lot"] for r in rows} == {"default"}
+    assert all(r["parking_space"] and r["parkee_channel"].startswith("Local/") for r in rows)
+    csv_out = sb("export", "channels", "--format", "csv", cwd=tmp_path)
+    assert csv_out.stdout.splitlines()[0].startswith("server,unique_id,linked_id,channel,")
+    done = sb("export", "calls", "--format", "parquet", "--output", "calls.parquet", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    table = pq.read_table(tmp_path / "calls.parquet")
+    assert "linked_id" in table.column_names and table.num_rows >= 1
+    bad = sb("export", "nope", cwd=tmp_path)
+    assert bad.returncode == 2 and "unknown view 'nope'" in bad.stderr

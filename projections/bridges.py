@@ -1,0 +1,175 @@
+"""Bridges: which channels are talking to each other, per Asterisk.
+
+Every bridge event carries the bridge's snapshot (`BridgeUniqueid`, `BridgeType`, ...,
+`BridgeNumChannels`), so each one refreshes the row. A bridge that existed before the log began
+(the parking lot's holding bridge lives as long as Asterisk) first shows up in a `BridgeEnter` or
+a `BridgeListItem`, so both create it. `BridgeList` answers reconcile like `CoreShowChannels`:
+bridges Asterisk no longer lists are dropped, bridges it lists that we missed are added.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine.envelope import BANNER, CONNECTION_LOST, RESPONSE, Event
+from projections.base import Row
+from projections.channels import forget_lists, iso, list_begin, list_end, list_item, to_int, when
+
+NAME = "bridges"
+VERSION = 1
+
+BRIDGE_FIELDS: tuple[tuple[str, str], ...] = (
+    ("BridgeType", "bridge_type"),
+    ("BridgeTechnology", "bridge_technology"),
+    ("BridgeCreator", "bridge_creator"),
+    ("BridgeName", "bridge_name"),
+    ("BridgeVideoSourceMode", "bridge_video_source_mode"),
+    ("BridgeVideoSource", "bridge_video_source"),
+)
+
+COLUMNS: dict[str, dict[str, str]] = {
+    "bridges": {
+        "server": "str", "bridge_id": "str", "bridge_type": "str", "bridge_technology": "str",
+        "bridge_creator": "str", "bridge_name": "str", "bridge_num_channels": "int",
+        "bridge_video_source_mode": "str", "bridge_video_source": "str", "channels": "json",
+        "tm_create": "str", "tm_update": "str",
+    },
+}
+
+
+def initial() -> dict:
+    return {"bridges": {}, "lists": {}}
+
+
+def apply(state: dict, event: Event) -> dict:
+    handler = HANDLERS.get(event.type)
+    if handler is not None:
+        handler(state, event)
+    return state
+
+
+def _upsert(state: dict, event: Event, prefix: str = "") -> dict[str, Any] | None:
+    data = event.data
+    bridge_id = data.get(prefix + "BridgeUniqueid")
+    if not isinstance(bridge_id, str) or not bridge_id:
+        return None
+    bridges = state["bridges"]
+    key = f"{event.server}/{bridge_id}"
+    t = when(event)
+    row = bridges.get(key)
+    if row is None:
+        row = bridges[key] = {
+            "server": event.server, "bridge_id": bridge_id, "bridge_type": "",
+            "bridge_technology": "", "bridge_creator": "", "bridge_name": "",
+            "bridge_num_channels": 0, "bridge_video_source_mode": "",
+            "bridge_video_source": None, "channels": [], "tm_create": t, "tm_update": t,
+            "pos": event.position,
+        }
+    for header, field in BRIDGE_FIELDS:
+        value = data.get(prefix + header)
+        if value is not None:
+            row[field] = value
+    count = to_int(data.get(prefix + "BridgeNumChannels"))
+    if count is not None:
+        row["bridge_num_channels"] = count
+    row["tm_update"] = t
+    return row
+
+
+def _create(state: dict, event: Event) -> None:
+    _upsert(state, event)
+
+
+def _enter(state: dict, event: Event) -> None:
+    row = _upsert(state, event)
+    uid = event.data.get("Uniqueid")
+    if row is not None and isinstance(uid, str) and uid not in row["channels"]:
+        row["channels"].append(uid)
+
+
+def _leave(state: dict, event: Event) -> None:
+    row = _upsert(state, event)
+    uid = event.data.get("Uniqueid")
+    if row is not None and uid in row["channels"]:
+        row["channels"].remove(uid)
+
+
+def _destroy(state: dict, event: Event) -> None:
+    state["bridges"].pop(f"{event.server}/{event.data.get('BridgeUniqueid')}", None)
+
+
+def _merge(state: dict, event: Event) -> None:
+    """`BridgeMerge`: the `From` bridge's channels now sit in the `To` bridge."""
+    to_row = _upsert(state, event, "To")
+    from_row = _upsert(state, event, "From")
+    if to_row is None or from_row is None:
+        return
+    for uid in from_row["channels"]:
+        if uid not in to_row["channels"]:
+            to_row["channels"].append(uid)
+    from_row["channels"] = []
+
+
+def _list_item(state: dict, event: Event) -> None:
+    bridge_id = event.data.get("BridgeUniqueid")
+    if isinstance(bridge_id, str) and bridge_id:
+        list_item(state["lists"], event, bridge_id)
+        _upsert(state, event)
+
+
+def _list_complete(state: dict, event: Event) -> None:
+    done = list_end(state["lists"], event)
+    if done is None:
+        return
+    start, listed = done
+    seen = set(listed)
+    bridges = state["bridges"]
+    prefix = event.server + "/"
+    for k in [k for k, row in bridges.items()
+              if k.startswith(prefix) and row["pos"] < start and row["bridge_id"] not in seen]:
+        del bridges[k]
+
+
+def _response(state: dict, event: Event) -> None:
+    if event.data.get("EventList") == "start":
+        list_begin(state["lists"], event)
+
+
+def _session(state: dict, event: Event) -> None:
+    forget_lists(state["lists"], event.server)
+
+
+HANDLERS = {
+    "BridgeCreate": _create,
+    "BridgeEnter": _enter,
+    "BridgeLeave": _leave,
+    "BridgeDestroy": _destroy,
+    "BridgeMerge": _merge,
+    "BridgeVideoSourceUpdate": _create,
+    "BridgeListItem": _list_item,
+    "BridgeListComplete": _list_complete,
+    RESPONSE: _response,
+    BANNER: _session,
+    CONNECTION_LOST: _session,
+}
+EVENT_TYPES = frozenset(HANDLERS)  # apply ignores every other type: the runner may skip it
+
+
+def rows(state: dict, now: float) -> list[Row]:
+    out: list[Row] = []
+    for row in state["bridges"].values():
+        out.append({
+            "server": row["server"], "bridge_id": row["bridge_id"],
+            "bridge_type": row["bridge_type"], "bridge_technology": row["bridge_technology"],
+            "bridge_creator": row["bridge_creator"], "bridge_name": row["bridge_name"],
+            "bridge_num_channels": row["bridge_num_channels"],
+            "bridge_video_source_mode": row["bridge_video_source_mode"],
+            "bridge_video_source": row["bridge_video_source"],
+            "channels": list(row["channels"]),
+            "tm_create": iso(row["tm_create"]), "tm_update": iso(row["tm_update"]),
+        })
+    out.sort(key=lambda r: (r["server"], r["bridge_id"]))
+    return out
+
+
+VIEWS = {"bridges": rows}

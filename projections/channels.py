@@ -1,0 +1,572 @@
+"""Live channels of every Asterisk, as the seed's `/core/channels` read model.
+
+Almost every AMI event about a channel carries a full snapshot of it (`Channel`, `ChannelState`,
+`CallerIDNum`, ..., `Uniqueid`, `Linkedid`), sometimes under a prefix (`Dest`, `LocalOne`,
+`Parkee`, ...). The snapshot is Asterisk's truth at the time of the event, so each one simply
+refreshes the row; only `Newchannel` and list items (`CoreShowChannel`, `Status`) create a row,
+so a late event about a channel that is gone (`AgentComplete` after `Hangup`) never brings it back.
+
+Reconciliation: `CoreShowChannels` answers `Response` (`EventList: start`) + one
+`CoreShowChannel` per channel + `CoreShowChannelsComplete`, all with the action's `ActionID`.
+At the end of the list, channels of that server that existed before the list began and were not
+listed are closed as vanished (Asterisk lost them while we were disconnected, or we missed their
+`Hangup`); listed channels we did not know are added from the item's fields. Asterisk serves the
+list from its channel cache, which can run ahead of the events already delivered, so a
+`Newchannel` arriving after its channel was listed leaves the (newer) listed fields alone.
+
+The list bookkeeping at the bottom (`list_begin`, `list_item`, `list_end`) is shared by the
+other projections that reconcile (devices, bridges, agents, peers, calls).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any
+
+from engine.envelope import BANNER, CONNECTION_LOST, RESPONSE, Event
+from projections.base import Row
+from projections.q850 import cause_desc
+
+NAME = "channels"
+VERSION = 1
+
+VANISHED = "vanished: not in CoreShowChannels"
+CLOSED_KEPT = 200  # recently closed channels kept (API delete notifications, late causes)
+
+STATE_DESC = {
+    0: "Down", 1: "Rsrvd", 2: "OffHook", 3: "Dialing", 4: "Ring", 5: "Ringing", 6: "Up",
+    7: "Busy", 8: "Dialing Offhook", 9: "Pre-ring",
+}
+
+# Snapshot header (without prefix) -> row field. ChannelState is handled apart (an int).
+SNAPSHOT_FIELDS: tuple[tuple[str, str], ...] = (
+    ("Channel", "channel"),
+    ("ChannelStateDesc", "channel_state_desc"),
+    ("CallerIDNum", "caller_id_num"),
+    ("CallerIDName", "caller_id_name"),
+    ("ConnectedLineNum", "connected_line_num"),
+    ("ConnectedLineName", "connected_line_name"),
+    ("Language", "language"),
+    ("AccountCode", "account_code"),
+    ("Context", "context"),
+    ("Exten", "exten"),
+    ("Priority", "priority"),
+    ("Linkedid", "linked_id"),
+)
+
+
+class Snapshot:
+    """The header names of one prefixed channel snapshot, computed once."""
+
+    __slots__ = ("uniqueid", "state", "state_desc", "fields", "headers", "chanvar")
+
+    def __init__(self, prefix: str) -> None:
+        self.uniqueid = prefix + "Uniqueid"
+        self.state = prefix + "ChannelState"
+        self.state_desc = prefix + "ChannelStateDesc"
+        self.fields = tuple((prefix + h, f) for h, f in SNAPSHOT_FIELDS)
+        self.headers = (self.state, *(h for h, _ in self.fields))
+        self.chanvar = prefix + "ChanVariable"
+
+
+_PLAIN = (Snapshot(""),)
+_DEST = (Snapshot(""), Snapshot("Dest"))
+
+# Event type -> the channel snapshots it carries. Types not listed here are checked for a plain
+# snapshot (`Uniqueid` + `ChannelState`), so events added by later Asterisk versions still count.
+SNAPSHOTS: dict[str, tuple[Snapshot, ...]] = {
+    "DialBegin": _DEST, "DialState": _DEST, "DialEnd": _DEST,
+    "AgentCalled": _DEST, "AgentConnect": _DEST, "AgentComplete": _DEST,
+    "AgentRingNoAnswer": _DEST, "AgentDump": _DEST,
+    "LocalBridge": (Snapshot("LocalOne"), Snapshot("LocalTwo")),
+    "LocalOptimizationBegin": (Snapshot("LocalOne"), Snapshot("LocalTwo"), Snapshot("Source")),
+    "LocalOptimizationEnd": (Snapshot("LocalOne"), Snapshot("LocalTwo")),
+    "ParkedCall": (Snapshot("Parkee"),),
+    "ParkedCallTimeOut": (Snapshot("Parkee"),),
+    "ParkedCallGiveUp": (Snapshot("Parkee"),),
+    "UnParkedCall": (Snapshot("Parkee"), Snapshot("Retriever")),
+    "ParkedCallSwap": (Snapshot("Parkee"), Snapshot("Parker")),
+    "BlindTransfer": (Snapshot("Transferer"), Snapshot("Transferee")),
+    "AttendedTransfer": (
+        Snapshot("OrigTransferer"), Snapshot("SecondTransferer"), Snapshot("TransferTarget"),
+        Snapshot("Transferee"),
+    ),
+    "Pickup": (Snapshot(""), Snapshot("Target")),
+    "ChanSpyStart": (Snapshot("Spyer"), Snapshot("Spyee")),
+    "ChanSpyStop": (Snapshot("Spyer"), Snapshot("Spyee")),
+}
+
+COLUMNS: dict[str, dict[str, str]] = {
+    "channels": {
+        "server": "str", "unique_id": "str", "linked_id": "str", "channel": "str",
+        "channel_state": "int", "channel_state_desc": "str", "context": "str", "exten": "str",
+        "priority": "str", "caller_id_name": "str", "caller_id_num": "str",
+        "connected_line_name": "str", "connected_line_num": "str", "account_code": "str",
+        "language": "str", "application": "str", "application_data": "str", "bridge_id": "str",
+        "variables": "json", "hangup_cause": "int", "hangup_cause_desc": "str",
+        "hangup_reason": "str", "duration": "int", "tm_create": "str", "tm_update": "str",
+    },
+}
+
+
+# ------------------------------------------------------------------------------ state
+
+def initial() -> dict:
+    return {"channels": {}, "closed": {}, "lists": {}}
+
+
+def apply(state: dict, event: Event) -> dict:
+    handler = HANDLERS.get(event.type)
+    if handler is not None:
+        handler(state, event)
+    else:
+        data = event.data
+        if "ChannelState" in data and "Uniqueid" in data:
+            _refresh(state["channels"], event, _PLAIN)
+    return state
+
+
+def new_row(server: str, unique_id: str, t: float, position: int) -> dict[str, Any]:
+    return {
+        "server": server, "unique_id": unique_id, "linked_id": "", "channel": "",
+        "channel_state": None, "channel_state_desc": "", "context": "", "exten": "",
+        "priority": "", "caller_id_name": "", "caller_id_num": "", "connected_line_name": "",
+        "connected_line_num": "", "account_code": "", "language": "", "application": "",
+        "application_data": "", "bridge_id": None, "variables": {}, "tm_create": t,
+        "tm_update": t, "pos": position, "snapshot": None,
+    }
+
+
+_STATE_NUMBER = {str(n): n for n in range(10)}
+
+
+def update_snapshot(row: dict, data: dict, snap: Snapshot, event: Event) -> bool:
+    """Copy one snapshot into a row; True when something changed (then `tm_update` moves).
+
+    Runs for almost every channel event, and most of them repeat the snapshot the row already
+    holds: the raw values are kept in the row (`snapshot`) and compared in one go; fields are
+    visited only when that differs, and the event's time is parsed only when one changed."""
+    changed = False
+    get = data.get
+    raw = list(map(get, snap.headers))
+    if raw == row["snapshot"]:
+        chanvars = get(snap.chanvar)
+        if chanvars is not None and _set_chanvars(row["variables"], chanvars):
+            row["tm_update"] = when(event)
+            return True
+        return False
+    row["snapshot"] = raw
+    for header, field in snap.fields:
+        value = get(header)
+        if value is not None and row[field] != value:
+            row[field] = value
+            changed = True
+    value = raw[0]
+    if value is not None:
+        number = _STATE_NUMBER.get(value) if isinstance(value, str) else None
+        if number is None:
+            number = to_int(value)
+        if number is not None and row["channel_state"] != number:
+            row["channel_state"] = number
+            if snap.state_desc not in data:
+                row["channel_state_desc"] = STATE_DESC.get(number, f"Unknown ({number})")
+            changed = True
+    chanvars = get(snap.chanvar)
+    if chanvars is not None:
+        changed = _set_chanvars(row["variables"], chanvars) or changed
+    if changed:
+        row["tm_update"] = when(event)
+    return changed
+
+
+def _set_chanvars(variables: dict, values: str | list[str]) -> bool:
+    changed = False
+    for item in values if isinstance(values, list) else (values,):
+        name, sep, value = str(item).partition("=")
+        if sep and variables.get(name) != value:
+            variables[name] = value
+            changed = True
+    return changed
+
+
+def _refresh(channels: dict, event: Event, snaps: tuple[Snapshot, ...]) -> None:
+    data = event.data
+    for snap in snaps:
+        uid = data.get(snap.uniqueid)
+        if uid is None or snap.state not in data:
+            continue
+        row = channels.get(f"{event.server}/{uid}")
+        if row is not None:
+            update_snapshot(row, data, snap, event)
+
+
+# ------------------------------------------------------------------------------ handlers
+
+def _snapshot(state: dict, event: Event) -> None:
+    _refresh(state["channels"], event, SNAPSHOTS.get(event.type, _PLAIN))
+
+
+def _newchannel(state: dict, event: Event) -> None:
+    data = event.data
+    uid = data.get("Uniqueid")
+    if not isinstance(uid, str) or not uid:
+        return
+    channels = state["channels"]
+    key = f"{event.server}/{uid}"
+    if key in channels:
+        return  # already listed by CoreShowChannels: the listed fields are newer
+    t = when(event)
+    row = new_row(event.server, uid, t, event.position)
+    update_snapshot(row, data, _PLAIN[0], event)
+    row["tm_update"] = t
+    channels[key] = row
+
+
+def _newexten(state: dict, event: Event) -> None:
+    data = event.data
+    row = state["channels"].get(f"{event.server}/{data.get('Uniqueid')}")
+    if row is None:
+        return
+    update_snapshot(row, data, _PLAIN[0], event)
+    app = data.get("Application")
+    if app is not None:
+        app_data = data.get("AppData", "")
+        if row["application"] != app or row["application_data"] != app_data:
+            row["application"] = app
+            row["application_data"] = app_data
+            row["tm_update"] = when(event)
+
+
+def _varset(state: dict, event: Event) -> None:
+    data = event.data
+    row = state["channels"].get(f"{event.server}/{data.get('Uniqueid')}")
+    if row is None:
+        return  # a global variable (no channel) or a channel we do not hold
+    update_snapshot(row, data, _PLAIN[0], event)
+    name = data.get("Variable")
+    if isinstance(name, str):
+        row["variables"][name] = data.get("Value", "")
+        row["tm_update"] = when(event)
+
+
+def _bridge_enter(state: dict, event: Event) -> None:
+    data = event.data
+    row = state["channels"].get(f"{event.server}/{data.get('Uniqueid')}")
+    if row is None:
+        return
+    update_snapshot(row, data, _PLAIN[0], event)
+    row["bridge_id"] = data.get("BridgeUniqueid") or None
+    row["tm_update"] = when(event)
+
+
+def _bridge_leave(state: dict, event: Event) -> None:
+    data = event.data
+    row = state["channels"].get(f"{event.server}/{data.get('Uniqueid')}")
+    if row is None:
+        return
+    update_snapshot(row, data, _PLAIN[0], event)
+    if row["bridge_id"] == data.get("BridgeUniqueid"):
+        row["bridge_id"] = None
+        row["tm_update"] = when(event)
+
+
+def _rename(state: dict, event: Event) -> None:
+    data = event.data
+    row = state["channels"].get(f"{event.server}/{data.get('Uniqueid')}")
+    new_name = data.get("Newname")
+    if row is not None and isinstance(new_name, str):
+        row["channel"] = new_name
+        row["snapshot"] = None  # the fields no longer match the last raw snapshot
+        row["tm_update"] = when(event)
+
+
+def _hangup(state: dict, event: Event) -> None:
+    data = event.data
+    key = f"{event.server}/{data.get('Uniqueid')}"
+    row = state["channels"].pop(key, None)
+    closed = state["closed"]
+    if row is None:
+        row = closed.get(key)  # closed as vanished, its Hangup arrives late: keep the cause
+        if row is None:
+            return
+    t = when(event)
+    update_snapshot(row, data, _PLAIN[0], event)
+    cause = to_int(data.get("Cause"))
+    row["hangup_cause"] = cause
+    text = data.get("Cause-txt")
+    row["hangup_cause_desc"] = text if isinstance(text, str) else cause_desc(cause)
+    row.setdefault("hangup_reason", None)
+    row["tm_update"] = t
+    _remember_closed(closed, key, row)
+
+
+def _remember_closed(closed: dict, key: str, row: dict) -> None:
+    closed.pop(key, None)
+    closed[key] = row
+    while len(closed) > CLOSED_KEPT:
+        del closed[next(iter(closed))]
+
+
+def _list_item(state: dict, event: Event) -> None:
+    """One `CoreShowChannel`: Asterisk's view of a live channel when the list was built."""
+    data = event.data
+    uid = data.get("Uniqueid")
+    if not isinstance(uid, str) or not uid:
+        return
+    list_item(state["lists"], event, uid)
+    _upsert_listed(state, event, uid, "ApplicationData", "BridgeId", "Duration")
+
+
+def _status_item(state: dict, event: Event) -> None:
+    """A `Status` item: a live channel too, but the list may be filtered (`Channel:`), so it
+    adds and refreshes channels and never closes any."""
+    uid = event.data.get("Uniqueid")
+    if isinstance(uid, str) and uid and "ChannelState" in event.data:
+        _upsert_listed(state, event, uid, "Data", "BridgeID", "Seconds")
+
+
+def _upsert_listed(state: dict, event: Event, uid: str, data_h: str, bridge_h: str,
+                   age_h: str) -> None:
+    data = event.data
+    channels = state["channels"]
+    key = f"{event.server}/{uid}"
+    t = when(event)
+    row = channels.get(key)
+    if row is None:
+        created = t - elapsed_seconds(data.get(age_h))
+        row = new_row(event.server, uid, created, event.position)
+        channels[key] = row
+        state["closed"].pop(key, None)
+    changed = update_snapshot(row, data, _PLAIN[0], event)
+    for header, field in (("Application", "application"), (data_h, "application_data")):
+        value = data.get(header)
+        if value is not None and row[field] != value:
+            row[field] = value
+            changed = True
+    bridge = data.get(bridge_h)
+    if bridge is not None and row["bridge_id"] != (bridge or None):
+        row["bridge_id"] = bridge or None
+        changed = True
+    variables = data.get("Variable")  # Status with Variables: "NAME=value" lines
+    if variables is not None and event.type == "Status":
+        changed = _set_chanvars(row["variables"], variables) or changed
+    if changed:
+        row["tm_update"] = t
+
+
+def _list_complete(state: dict, event: Event) -> None:
+    done = list_end(state["lists"], event)
+    if done is None:
+        return
+    start, listed = done
+    seen = set(listed)
+    channels = state["channels"]
+    server = event.server
+    prefix = server + "/"
+    gone = [
+        k for k, row in channels.items()
+        if k.startswith(prefix) and row["pos"] < start and row["unique_id"] not in seen
+    ]
+    if not gone:
+        return
+    t = when(event)
+    for k in gone:
+        row = channels.pop(k)
+        row["hangup_cause"] = None
+        row["hangup_cause_desc"] = None
+        row["hangup_reason"] = VANISHED
+        row["tm_update"] = t
+        _remember_closed(state["closed"], k, row)
+
+
+def _response(state: dict, event: Event) -> None:
+    if event.data.get("EventList") == "start":
+        list_begin(state["lists"], event)
+
+
+def _session(state: dict, event: Event) -> None:
+    forget_lists(state["lists"], event.server)
+
+
+def _ignore(state: dict, event: Event) -> None:
+    pass
+
+
+HANDLERS = {
+    "Newchannel": _newchannel,
+    "Newexten": _newexten,
+    "VarSet": _varset,
+    "BridgeEnter": _bridge_enter,
+    "BridgeLeave": _bridge_leave,
+    "Rename": _rename,
+    "Hangup": _hangup,
+    "CoreShowChannel": _list_item,
+    "CoreShowChannelsComplete": _list_complete,
+    "Status": _status_item,
+    RESPONSE: _response,
+    BANNER: _session,
+    CONNECTION_LOST: _session,
+    # Frequent types with no channel snapshot: skip the generic check.
+    "DeviceStateChange": _ignore,
+    "Newstate": _snapshot,
+    "NewCallerid": _snapshot,
+    "NewConnectedLine": _snapshot,
+    "NewAccountCode": _snapshot,
+    "HangupRequest": _snapshot,
+    "SoftHangupRequest": _snapshot,
+    **{name: _snapshot for name in SNAPSHOTS},
+}
+
+
+# ------------------------------------------------------------------------------ views
+
+def rows(state: dict, now: float) -> list[Row]:
+    out = [channel_row(row, now) for row in state["channels"].values()]
+    out.sort(key=lambda r: (r["server"], r["tm_create"] or "", r["unique_id"]))
+    return out
+
+
+def channel_row(row: dict, now: float | None) -> Row:
+    """A state row as the seed's channel object (+ `server`, `hangup_reason`, `tm_create`)."""
+    created = row["tm_create"]
+    return {
+        "server": row["server"], "unique_id": row["unique_id"], "linked_id": row["linked_id"],
+        "channel": row["channel"], "channel_state": row["channel_state"],
+        "channel_state_desc": row["channel_state_desc"], "context": row["context"],
+        "exten": row["exten"], "priority": row["priority"],
+        "caller_id_name": row["caller_id_name"], "caller_id_num": row["caller_id_num"],
+        "connected_line_name": row["connected_line_name"],
+        "connected_line_num": row["connected_line_num"], "account_code": row["account_code"],
+        "language": row["language"], "application": row["application"],
+        "application_data": row["application_data"], "bridge_id": row["bridge_id"],
+        "variables": dict(row["variables"]),
+        "hangup_cause": row.get("hangup_cause"),
+        "hangup_cause_desc": row.get("hangup_cause_desc"),
+        "hangup_reason": row.get("hangup_reason"),
+        "duration": int(now - created) if now is not None and created else None,
+        "tm_create": iso(created), "tm_update": iso(row["tm_update"]),
+    }
+
+
+VIEWS = {"channels": rows}
+
+
+# ------------------------------------------------------------------------------ shared helpers
+
+MAX_PENDING_LISTS = 32  # per server: list answers of other types never end here
+
+
+def list_begin(lists: dict, event: Event) -> None:
+    """A `Response` with `EventList: start`: remember where the list began."""
+    per = lists.setdefault(event.server, {})
+    action = str(event.data.get("ActionID", ""))
+    per.pop(action, None)
+    per[action] = [event.position, []]
+    while len(per) > MAX_PENDING_LISTS:
+        del per[next(iter(per))]
+
+
+def list_item(lists: dict, event: Event, ident: str) -> None:
+    per = lists.setdefault(event.server, {})
+    action = str(event.data.get("ActionID", ""))
+    entry = per.get(action)
+    if entry is None:  # the log began inside the list: it began at the first item
+        entry = per[action] = [event.position, []]
+    entry[1].append(ident)
+
+
+def list_end(lists: dict, event: Event) -> tuple[int, list[str]] | None:
+    """The `...Complete` event: (start position, listed ids), and the list is forgotten.
+
+    None when the list did not arrive whole (`ListItems` says more items than we got, e.g. one
+    was malformed): reconciling against a partial list would close live objects.
+    """
+    per = lists.get(event.server)
+    action = str(event.data.get("ActionID", ""))
+    entry = per.pop(action, None) if per else None
+    if entry is None:
+        entry = [event.position, []]  # no start and no item seen: an empty list
+    expected = to_int(event.data.get("ListItems"))
+    if expected is not None and expected != len(entry[1]):
+        return None
+    return entry[0], entry[1]
+
+
+def forget_lists(lists: dict, server: str) -> None:
+    """A new session or a lost connection: lists cut by it will never complete."""
+    lists.pop(server, None)
+
+
+def when(event: Event) -> float:
+    """Seconds since the epoch at which Asterisk emitted the event: its `Timestamp` header,
+    else the engine's `recorded_at`. Unlike a bare float() it never yields NaN, an infinity
+    or a date no clock can show, so garbage in a header cannot poison state or views."""
+    ts = event.data.get("Timestamp")
+    if isinstance(ts, str):
+        try:
+            t = float(ts)
+        except ValueError:
+            t = -1.0
+        if 0.0 <= t < MAX_EPOCH:
+            return t
+    return _recorded(event.recorded_at)
+
+
+MAX_EPOCH = 32503680000.0  # year 3000
+
+
+@lru_cache(maxsize=256)
+def _recorded(recorded_at: str) -> float:
+    try:
+        t = datetime.fromisoformat(recorded_at).timestamp()
+    except (TypeError, ValueError):
+        return 0.0
+    return t if 0.0 <= t < MAX_EPOCH else 0.0
+
+
+def to_int(value: object) -> int | None:
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        try:
+            return int(value)
+        except ValueError:
+            return None
+    return None
+
+
+def to_float(value: object) -> float | None:
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None
+
+
+def elapsed_seconds(value: object) -> float:
+    """`Duration: 00:01:02` (CoreShowChannel) or `Seconds: 62` (Status) as seconds; 0 for
+    anything else (a negative, infinite or NaN age would poison the creation time)."""
+    if not isinstance(value, str) or not value:
+        return 0.0
+    total = 0.0
+    try:
+        for part in value.split(":"):
+            total = total * 60 + float(part)
+    except ValueError:
+        return 0.0
+    return total if 0.0 <= total < MAX_AGE else 0.0
+
+
+MAX_AGE = 10 * 365 * 86400.0
+
+
+def iso(t: float | None) -> str | None:
+    """Epoch seconds as the seed's UTC timestamp (9 fractional digits, `Z`)."""
+    if t is None or not 0.0 <= t < MAX_EPOCH:
+        return None
+    dt = datetime.fromtimestamp(t, UTC)
+    return f"{dt:%Y-%m-%dT%H:%M:%S}.{dt.microsecond:06d}000Z"

@@ -1,0 +1,430 @@
+"""SIP peers, PJSIP endpoints, contacts and AORs, outbound registrations: the signalling side.
+
+Written from Asterisk's documented AMI events (the captures hold none):
+- `PeerStatus` (`ChannelType`, `Peer`, `PeerStatus`, `Cause`, `Address`, `Port`, `Time`):
+  Registered / Unregistered / Rejected set the peer's `status`; Reachable / Lagged /
+  Unreachable / Unknown are qualify results and set `monitor_status` ("OK (22 ms)", as
+  `sip show peers` prints it). `PeerEntry` items (`SIPpeers`, `IAXpeers`) fill the rest.
+- `ContactStatus` (`URI`, `ContactStatus`, `AOR`, `EndpointName`, `RoundtripUsec`, ...):
+  `Removed` deletes the contact; `ContactStatusDetail` / `ContactList` items fill it.
+- `EndpointList` (`PJSIPShowEndpoints`) and `EndpointDetail` (`PJSIPShowEndpoint`): endpoint
+  objects; AMI spells sorcery fields in CamelCase (`DtmfMode`), rows use the seed's snake_case.
+- `AorDetail` / `AorList`: AORs. `Registry`, `RegistryEntry`, `OutboundRegistrationDetail`:
+  outbound registrations (`registries`).
+Full lists (`PJSIPShowEndpoints`, `PJSIPShowAors`, `PJSIPShowContacts`, `SIPpeers`,
+`SIPshowregistry`, `PJSIPShowRegistrationsOutbound`) reconcile: objects known before the list
+and absent from it were deleted from the configuration. Secrets (`AuthDetail`) are not kept.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from engine.envelope import BANNER, CONNECTION_LOST, RESPONSE, Event
+from projections.base import Row
+from projections.channels import forget_lists, iso, list_begin, list_end, list_item, to_int, when
+
+NAME = "peers"
+VERSION = 1
+
+_STR, _INT = "str", "int"
+
+
+def _columns(spec: str) -> dict[str, str]:
+    """'a b:int c' -> {'a': 'str', 'b': 'int', 'c': 'str'}"""
+    out: dict[str, str] = {}
+    for word in spec.split():
+        name, _, kind = word.partition(":")
+        out[name] = kind or _STR
+    return out
+
+
+PEER_COLUMNS = _columns(
+    "server peer status address monitor_status channel_type chan_object_type dynamic "
+    "auto_comedia auto_force_port acl comedia description force_port realtime_device "
+    "text_support video_support cause tm_update"
+)
+ENDPOINT_COLUMNS = _columns(
+    "server object_name object_type account_code acl active_channels aggregate_mwi allow "
+    "allow_overlap allow_subscribe allow_transfer aors asymmetric_rtp_codec auth "
+    "bind_rtp_to_media_address bundle call_group caller_id caller_id_privacy caller_id_tag "
+    "connected_line_method contact_acl contacts context cos_audio:int cos_video:int "
+    "device_state device_state_busy_at:int direct_media direct_media_glare_mitigation "
+    "direct_media_method disable_direct_media_on_nat disallow dtls_ca_file dtls_ca_path "
+    "dtls_cert_file dtls_cipher dtls_fingerprint dtls_private_key dtls_rekey:int dtls_setup "
+    "dtls_verify dtmf_mode fax_detect fax_detect_time:int force_avp force_rport from_domain "
+    "from_user g_726_non_standard ice_support identify_by inband_progress "
+    "incoming_mwi_mailbox language mailboxes max_audio_streams:int max_video_streams:int "
+    "media_address media_encryption media_encryption_optimistic media_use_received_transport "
+    "message_context moh_passthrough moh_suggest mwi_from_user "
+    "mwi_subscribe_replaces_unsolicited named_call_group named_pickup_group "
+    "notify_early_inuse_ringing one_touch_recording outbound_auth outbound_proxy "
+    "pickup_group preferred_codec_only record_off_feature record_on_feature redirect_method "
+    "refer_blind_progress rel_100 rewrite_contact rpid_immediate rtcp_mux rtp_engine rtp_ipv6 "
+    "rtp_keepalive:int rtp_symmetric rtp_timeout:int rtp_timeout_hold:int sdp_owner "
+    "sdp_session send_diversion send_pai send_rpid set_var srtp_tag32 sub_min_expiry "
+    "subscribe_context t38_udptl t38_udptl_ec t38_udptl_ipv6 t38_udptl_maxdatagram:int "
+    "t38_udptl_nat timers timers_min_se timers_sess_expires:int tone_zone tos_audio:int "
+    "tos_video:int transport trust_id_inbound trust_id_outbound use_avpf use_ptime "
+    "user_eq_phone voicemail_extension webrtc tm_update"
+)
+CONTACT_COLUMNS = _columns(
+    "server id uri aor endpoint_name status call_id qualify_frequency:int qualify_timout:int "
+    "authentication_qualify:int outbound_proxy path reg_expire:int round_trip_usec "
+    "user_agent via_address tm_update"
+)
+AOR_COLUMNS = _columns(
+    "server object_name object_type endpoint_name contacts contacts_registered:int "
+    "total_contacts:int authenticate_qualify default_expiration:int mailboxes "
+    "max_contacts:int maximum_expiration:int minimum_expiration:int outbound_proxy "
+    "qualify_frequency:int qualify_timeout:int remove_existing support_path "
+    "voicemail_extension tm_update"
+)
+REGISTRY_COLUMNS = _columns(
+    "server account state username domain domain_port:int host port:int refresh:int "
+    "registration_time:int channel_type cause tm_update"
+)
+COLUMNS: dict[str, dict[str, str]] = {
+    "peers": PEER_COLUMNS, "endpoints": ENDPOINT_COLUMNS, "contacts": CONTACT_COLUMNS,
+    "aors": AOR_COLUMNS, "registries": REGISTRY_COLUMNS,
+}
+TABLES = ("peers", "endpoints", "contacts", "aors", "registries")
+
+# AMI CamelCase field -> the seed's snake_case name, where the plain conversion differs.
+ALIASES = {
+    "callerid": "caller_id", "callerid_privacy": "caller_id_privacy",
+    "callerid_tag": "caller_id_tag", "accountcode": "account_code", "100rel": "rel_100",
+    "g726_non_standard": "g_726_non_standard", "aor": "aors", "auths": "auth",
+    "outbound_auths": "outbound_auth", "allowoverlap": "allow_overlap",
+}
+SKIP = frozenset({"Event", "ActionID", "Privilege", "Timestamp", "EventList"})
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+
+
+def snake(name: str) -> str:
+    """`DtmfMode` -> `dtmf_mode`, `RtpIpv6` -> `rtp_ipv6`, `Callerid` -> `caller_id`."""
+    plain = _CAMEL.sub("_", name).lower()
+    return ALIASES.get(plain, plain)
+
+
+def initial() -> dict:
+    return {**{table: {} for table in TABLES}, "lists": {}}
+
+
+def apply(state: dict, event: Event) -> dict:
+    handler = HANDLERS.get(event.type)
+    if handler is not None:
+        handler(state, event)
+    return state
+
+
+def _row(state: dict, table: str, event: Event, ident: str, **fixed: Any) -> dict[str, Any]:
+    rows = state[table]
+    key = f"{event.server}/{ident}"
+    row = rows.get(key)
+    t = when(event)
+    if row is None:
+        row = rows[key] = {"server": event.server, "pos": event.position, **fixed}
+    row["tm_update"] = t
+    return row
+
+
+def _text(data: dict, header: str) -> str | None:
+    value = data.get(header)
+    return value if isinstance(value, str) else None
+
+
+# ------------------------------------------------------------------------------ SIP/IAX peers
+
+MONITOR = {"Reachable": "OK", "Lagged": "LAGGED", "Unreachable": "UNREACHABLE",
+           "Unknown": "UNKNOWN"}
+
+
+def _peer_status(state: dict, event: Event) -> None:
+    data = event.data
+    peer = _text(data, "Peer")
+    if not peer:
+        return
+    kind = _text(data, "ChannelType") or peer.partition("/")[0]
+    row = _row(state, "peers", event, peer, peer=peer, channel_type=kind)
+    status = _text(data, "PeerStatus") or ""
+    if status in MONITOR:
+        ms = _text(data, "Time")
+        row["monitor_status"] = f"{MONITOR[status]} ({ms} ms)" if ms and ms != "-1" \
+            else MONITOR[status]
+    elif status:
+        row["status"] = status
+    address = _text(data, "Address")
+    if address:
+        port = _text(data, "Port")
+        row["address"] = f"{address}:{port}" if port and ":" not in address else address
+    cause = _text(data, "Cause")
+    if cause is not None:
+        row["cause"] = cause
+
+
+PEER_ENTRY = (
+    ("ChanObjectType", "chan_object_type"), ("Dynamic", "dynamic"),
+    ("AutoComedia", "auto_comedia"), ("AutoForcerport", "auto_force_port"), ("ACL", "acl"),
+    ("Comedia", "comedia"), ("Description", "description"), ("Forcerport", "force_port"),
+    ("RealtimeDevice", "realtime_device"), ("TextSupport", "text_support"),
+    ("VideoSupport", "video_support"), ("Status", "monitor_status"),
+)
+
+
+def _peer_entry(state: dict, event: Event) -> None:
+    data = event.data
+    name = _text(data, "ObjectName")
+    kind = _text(data, "Channeltype") or _text(data, "ChannelType") or "SIP"
+    if not name:
+        return
+    peer = f"{kind}/{name}"
+    if "ActionID" in data:
+        list_item(state["lists"], event, peer)
+    row = _row(state, "peers", event, peer, peer=peer, channel_type=kind)
+    for header, field in PEER_ENTRY:
+        value = _text(data, header)
+        if value is not None:
+            row[field] = value
+    ip, port = _text(data, "IPaddress"), _text(data, "IPport")
+    if ip is not None:
+        row["address"] = "" if ip in ("-none-", "(null)") else f"{ip}:{port}" if port else ip
+
+
+# ------------------------------------------------------------------------------ PJSIP objects
+
+def _copy_all(row: dict, data: dict) -> None:
+    for header, value in data.items():
+        if header not in SKIP and isinstance(value, str):
+            row[snake(header)] = value
+
+
+def _endpoint(state: dict, event: Event) -> None:
+    data = event.data
+    name = _text(data, "ObjectName")
+    if not name:
+        return
+    if event.type == "EndpointList":
+        list_item(state["lists"], event, name)
+    row = _row(state, "endpoints", event, name, object_name=name, object_type="endpoint")
+    _copy_all(row, data)
+
+
+def _aor(state: dict, event: Event) -> None:
+    data = event.data
+    name = _text(data, "ObjectName")
+    if not name:
+        return
+    if event.type == "AorList":
+        list_item(state["lists"], event, name)
+    row = _row(state, "aors", event, name, object_name=name, object_type="aor")
+    _copy_all(row, data)
+
+
+CONTACT_FIELDS = (
+    ("URI", "uri"), ("Uri", "uri"), ("AOR", "aor"), ("EndpointName", "endpoint_name"),
+    ("Endpoint", "endpoint_name"), ("ContactStatus", "status"), ("Status", "status"),
+    ("RoundtripUsec", "round_trip_usec"), ("UserAgent", "user_agent"),
+    ("ViaAddress", "via_address"), ("CallID", "call_id"), ("CallId", "call_id"),
+    ("ID", "id"), ("ObjectName", "id"), ("OutboundProxy", "outbound_proxy"), ("Path", "path"),
+)
+CONTACT_INTS = (
+    ("RegExpire", "reg_expire"), ("ExpirationTime", "reg_expire"),
+    ("QualifyFrequency", "qualify_frequency"), ("QualifyTimeout", "qualify_timout"),
+    ("AuthenticateQualify", "authentication_qualify"),
+)
+
+
+def _contact(state: dict, event: Event) -> None:
+    data = event.data
+    uri = _text(data, "URI") or _text(data, "Uri")
+    aor = _text(data, "AOR")
+    sorcery_id = _text(data, "ID") or _text(data, "ObjectName")
+    if not aor and sorcery_id:
+        aor = sorcery_id.partition(";@")[0]
+    if not uri or not aor:
+        return
+    ident = f"{aor}/{uri}"
+    if event.type == "ContactList":
+        list_item(state["lists"], event, ident)
+    if data.get("ContactStatus") == "Removed":
+        state["contacts"].pop(f"{event.server}/{ident}", None)
+        return
+    row = _row(state, "contacts", event, ident, aor=aor, uri=uri)
+    for header, field in CONTACT_FIELDS:
+        value = _text(data, header)
+        if value is not None:
+            row[field] = value
+    for header, field in CONTACT_INTS:
+        if header in data:
+            row[field] = _number(data[header])
+    if "ViaAddr" in data:
+        port = _text(data, "ViaPort")
+        row["via_address"] = f"{data['ViaAddr']}:{port}" if port else data["ViaAddr"]
+
+
+def _number(value: object) -> int | None:
+    """An integer field that AMI may print as `3.000000` or as a boolean (`true`/`no`)."""
+    if value in ("true", "yes", "false", "no"):
+        return int(value in ("true", "yes"))
+    number = to_int(value)
+    if number is None and isinstance(value, str):
+        try:
+            return int(float(value))
+        except ValueError:
+            return None
+    return number
+
+
+# ------------------------------------------------------------------------------ registrations
+
+def _registry(state: dict, event: Event) -> None:
+    """`Registry`: an outbound registration changed state (chan_sip, IAX2 or PJSIP)."""
+    data = event.data
+    user, domain = _text(data, "Username") or "", _text(data, "Domain") or ""
+    if not user and not domain:
+        return
+    row = _row(state, "registries", event, f"{user}@{domain}", account=f"{user}@{domain}",
+               username=user, domain=domain, host=domain)
+    row["channel_type"] = _text(data, "ChannelType") or row.get("channel_type")
+    status = _text(data, "Status")
+    if status is not None:
+        row["state"] = status
+    row["cause"] = _text(data, "Cause")
+
+
+def _registry_entry(state: dict, event: Event) -> None:
+    """`RegistryEntry` (SIPshowregistry): the seed's registry object, `account` user@host:port."""
+    data = event.data
+    user, host = _text(data, "Username") or "", _text(data, "Host") or ""
+    if not host:
+        return
+    ident = f"{user}@{host}"
+    list_item(state["lists"], event, ident)
+    port = _text(data, "Port")
+    row = _row(state, "registries", event, ident, username=user, host=host, channel_type="SIP")
+    row["account"] = f"{ident}:{port}" if port else ident
+    row["domain"] = _text(data, "Domain") or host
+    for header, field in (("Port", "port"), ("DomainPort", "domain_port"),
+                          ("Refresh", "refresh"), ("RegistrationTime", "registration_time")):
+        if header in data:
+            row[field] = to_int(data[header])
+    state_text = _text(data, "State")
+    if state_text is not None:
+        row["state"] = state_text
+
+
+def _outbound_registration(state: dict, event: Event) -> None:
+    data = event.data
+    client, server_uri = _text(data, "ClientUri"), _text(data, "ServerUri")
+    if not client or not server_uri:
+        return
+    ident = f"{client}@{server_uri}"
+    list_item(state["lists"], event, ident)
+    row = _row(state, "registries", event, ident, account=ident, username=client,
+               domain=server_uri, host=server_uri, channel_type="pjsip")
+    status = _text(data, "Status")
+    if status is not None:
+        row["state"] = status
+    refresh = data.get("Expiration")
+    if refresh is not None:
+        row["refresh"] = to_int(refresh)
+
+
+# ------------------------------------------------------------------------------ reconciliation
+
+def _reconcile(table: str, keep: Callable[[dict], bool] | None = None,
+               ident: Callable[[dict], str] | None = None) -> Callable[[dict, Event], None]:
+    """A `...Complete` handler: rows of `table` known before the list and not listed go."""
+
+    def handler(state: dict, event: Event) -> None:
+        done = list_end(state["lists"], event)
+        if done is None:
+            return
+        start, listed = done
+        seen = set(listed)
+        rows = state[table]
+        prefix = event.server + "/"
+        for k in [k for k, row in rows.items()
+                  if k.startswith(prefix) and row["pos"] < start
+                  and (keep is None or not keep(row))
+                  and (ident(row) if ident else k[len(prefix):]) not in seen]:
+            del rows[k]
+
+    return handler
+
+
+def _peer_list_complete(state: dict, event: Event) -> None:
+    # SIPpeers lists SIP peers only, IAXpeers IAX2 ones: reconcile the types it listed.
+    per = state["lists"].get(event.server, {})
+    entry = per.get(str(event.data.get("ActionID", "")))
+    kinds = {p.partition("/")[0] for p in entry[1]} if entry else set()
+    _reconcile("peers", keep=lambda row: row.get("channel_type") not in kinds)(state, event)
+
+
+def _response(state: dict, event: Event) -> None:
+    if event.data.get("EventList") == "start":
+        list_begin(state["lists"], event)
+
+
+def _session(state: dict, event: Event) -> None:
+    forget_lists(state["lists"], event.server)
+
+
+HANDLERS = {
+    "PeerStatus": _peer_status,
+    "PeerEntry": _peer_entry,
+    "PeerlistComplete": _peer_list_complete,
+    "EndpointList": _endpoint,
+    "EndpointDetail": _endpoint,
+    "EndpointListComplete": _reconcile("endpoints"),
+    "AorDetail": _aor,
+    "AorList": _aor,
+    "AorListComplete": _reconcile("aors"),
+    "ContactStatus": _contact,
+    "ContactStatusDetail": _contact,
+    "ContactList": _contact,
+    "ContactListComplete": _reconcile("contacts"),
+    "Registry": _registry,
+    "RegistryEntry": _registry_entry,
+    "RegistrationsComplete": _reconcile(
+        "registries", keep=lambda row: row.get("channel_type") != "SIP"),
+    "OutboundRegistrationDetail": _outbound_registration,
+    "OutboundRegistrationDetailComplete": _reconcile(
+        "registries", keep=lambda row: row.get("channel_type") != "pjsip"),
+    RESPONSE: _response,
+    BANNER: _session,
+    CONNECTION_LOST: _session,
+}
+EVENT_TYPES = frozenset(HANDLERS)  # apply ignores every other type: the runner may skip it
+
+
+# ------------------------------------------------------------------------------ views
+
+def _view(table: str, columns: dict[str, str], order: str) -> Callable[[dict, float], list[Row]]:
+    ints = [name for name, kind in columns.items() if kind == _INT]
+
+    def rows(state: dict, now: float) -> list[Row]:
+        out: list[Row] = []
+        for row in state[table].values():
+            item = {name: row.get(name) for name in columns}
+            for name in ints:
+                if isinstance(item[name], str):
+                    item[name] = _number(item[name])
+            item["tm_update"] = iso(row["tm_update"])
+            out.append(item)
+        out.sort(key=lambda r: (r["server"], str(r[order])))
+        return out
+
+    return rows
+
+
+VIEWS = {
+    "peers": _view("peers", PEER_COLUMNS, "peer"),
+    "endpoints": _view("endpoints", ENDPOINT_COLUMNS, "object_name"),
+    "contacts": _view("contacts", CONTACT_COLUMNS, "uri"),
+    "aors": _view("aors", AOR_COLUMNS, "object_name"),
+    "registries": _view("registries", REGISTRY_COLUMNS, "account"),
+}

@@ -1,0 +1,486 @@
+"""The projector: applies every projection to the log, keeps their checkpoints, serves their views.
+
+Each projection has its own checkpoint (the last position applied to it) stored with its state,
+in one row of `switchboard_projections` in the log's own database, and all rows are written in
+one transaction: a restart resumes every projection exactly where its state stops, never
+applying an event twice or skipping one. A projection without a checkpoint (new, or its module's
+`VERSION` changed) starts from position 0 while the others resume.
+
+State is saved every `save_every` events or `save_seconds` seconds (whichever comes first) and on
+close, never per event. Without a store, or with `persist=False`, the projector is purely in
+memory (replay, tests, one-off exports).
+
+Bad input never stops the projector: `Malformed` envelopes are counted and skipped; a handler
+that raises is counted per projection and event type (`errors`), logged the first times, and
+the other projections still get the event.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from types import ModuleType, TracebackType
+from typing import Any, Protocol
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import msgspec
+
+from engine.envelope import MALFORMED, Event
+from engine.store import Store
+from projections.base import Row
+
+log = logging.getLogger(__name__)
+
+TABLE = "switchboard_projections"
+LOGGED_ERRORS = 20  # per projection: later failures are counted, not logged
+
+_encoder = msgspec.json.Encoder()
+_decoder = msgspec.json.Decoder(dict)
+
+
+def encode_state(state: dict) -> bytes:
+    """The checkpoint form of a state; two equal histories give equal bytes."""
+    return _encoder.encode(state)
+
+
+# ------------------------------------------------------------------------------ checkpoints
+
+class Checkpoints(Protocol):
+    """Where projection states and their positions are kept between runs."""
+
+    def load(self) -> dict[str, tuple[int, int, bytes]]:
+        """name -> (position, version, state bytes)."""
+        ...
+
+    def save(self, rows: Sequence[tuple[str, int, int, bytes]]) -> None:
+        """(name, position, version, state) rows, all in one transaction."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class SQLiteCheckpoints:
+    """A table in the log's SQLite file, through a connection of its own (WAL: the log's
+    writer and this one do not block each other for long)."""
+
+    def __init__(self, path: str, read_only: bool = False) -> None:
+        self.path = path
+        self.read_only = read_only
+        self._conn = sqlite3.connect(path, timeout=30, isolation_level=None,
+                                     check_same_thread=False)
+        if not read_only:
+            self._conn.execute(
+                f"CREATE TABLE IF NOT EXISTS {TABLE} (name TEXT PRIMARY KEY, "
+                "position INTEGER NOT NULL, version INTEGER NOT NULL, state BLOB NOT NULL, "
+                "saved_at TEXT NOT NULL)"
+            )
+
+    def load(self) -> dict[str, tuple[int, int, bytes]]:
+        exists = self._conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (TABLE,)
+        ).fetchone()
+        if not exists:
+            return {}
+        rows = self._conn.execute(f"SELECT name, position, version, state FROM {TABLE}")
+        return {name: (pos, version, bytes(state)) for name, pos, version, state in rows}
+
+    def save(self, rows: Sequence[tuple[str, int, int, bytes]]) -> None:
+        now = datetime.now(UTC).isoformat()
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.executemany(
+                f"INSERT INTO {TABLE} (name, position, version, state, saved_at) "
+                "VALUES (?,?,?,?,?) ON CONFLICT(name) DO UPDATE SET position=excluded.position, "
+                "version=excluded.version, state=excluded.state, saved_at=excluded.saved_at",
+                [(name, pos, version, state, now) for name, pos, version, state in rows],
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+class PostgresCheckpoints:
+    """A table in the log's PostgreSQL database (same URL; a `schema` query parameter, if the
+    URL has one, names the schema)."""
+
+    def __init__(self, url: str, read_only: bool = False) -> None:
+        import psycopg
+
+        conninfo, schema = _split_schema(url)
+        self.table = f'"{schema}".{TABLE}' if schema else TABLE
+        self._conn = psycopg.connect(conninfo, autocommit=True)
+        if not read_only:
+            if schema:
+                self._conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+            self._conn.execute(
+                f"CREATE TABLE IF NOT EXISTS {self.table} (name text PRIMARY KEY, "
+                "position bigint NOT NULL, version integer NOT NULL, state bytea NOT NULL, "
+                "saved_at timestamptz NOT NULL DEFAULT now())"
+            )
+
+    def load(self) -> dict[str, tuple[int, int, bytes]]:
+        exists = self._conn.execute("SELECT to_regclass(%s)", (self.table,)).fetchone()
+        if not exists or exists[0] is None:
+            return {}
+        rows = self._conn.execute(f"SELECT name, position, version, state FROM {self.table}")
+        return {name: (pos, version, bytes(state)) for name, pos, version, state in rows}
+
+    def save(self, rows: Sequence[tuple[str, int, int, bytes]]) -> None:
+        with self._conn.transaction(), self._conn.cursor() as cur:
+            cur.executemany(
+                f"INSERT INTO {self.table} (name, position, version, state, saved_at) "
+                "VALUES (%s,%s,%s,%s,now()) ON CONFLICT (name) DO UPDATE SET "
+                "position=excluded.position, version=excluded.version, state=excluded.state, "
+                "saved_at=excluded.saved_at",
+                list(rows),
+            )
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+class MemoryCheckpoints:
+    """Checkpoints in a dict: a restart within one process (tests, benchmarks)."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, tuple[int, int, bytes]] = {}
+        self.saves = 0
+
+    def load(self) -> dict[str, tuple[int, int, bytes]]:
+        return dict(self.rows)
+
+    def save(self, rows: Sequence[tuple[str, int, int, bytes]]) -> None:
+        for name, position, version, state in rows:
+            self.rows[name] = (position, version, state)
+        self.saves += 1
+
+    def close(self) -> None:
+        pass
+
+
+def _split_schema(url: str) -> tuple[str, str | None]:
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query)
+    schema = next((v for k, v in query if k == "schema"), None)
+    rest = urlencode([(k, v) for k, v in query if k != "schema"])
+    return urlunsplit(parts._replace(query=rest)), schema
+
+
+def open_checkpoints(store: Store, read_only: bool = False) -> Checkpoints:
+    """The checkpoint table beside the store's log, in the same database."""
+    url = store.url
+    if url.startswith("sqlite:///"):
+        return SQLiteCheckpoints(getattr(store, "path", url[len("sqlite:///"):]), read_only)
+    if url.startswith(("postgresql://", "postgres://")):
+        return PostgresCheckpoints(url, read_only)
+    raise ValueError(f"no checkpoint table for store URL {url!r}")
+
+
+# ------------------------------------------------------------------------------ projector
+
+class _Slot:
+    """One projection as the projector drives it."""
+
+    __slots__ = ("name", "module", "apply", "state", "position", "version", "types")
+
+    def __init__(self, module: ModuleType) -> None:
+        self.name: str = module.NAME
+        self.module = module
+        self.apply = module.apply
+        # Optional in the contract: the event types apply reacts to (None: it may react to any).
+        self.types: frozenset[str] | None = getattr(module, "EVENT_TYPES", None)
+        self.version: int = getattr(module, "VERSION", 1)
+        self.state: dict = module.initial()
+        self.position = 0
+
+    def reset(self) -> None:
+        self.state = self.module.initial()
+        self.position = 0
+
+
+class Projector:
+    """Applies the registered projections to a store's log (or to events handed in)."""
+
+    def __init__(
+        self,
+        store: Store | None = None,
+        modules: Sequence[ModuleType] | None = None,
+        *,
+        persist: bool = True,
+        read_only: bool = False,
+        save_every: int = 100_000,
+        save_seconds: float = 5.0,
+        batch: int = 2_000,
+        checkpoints: Checkpoints | None = None,
+    ) -> None:
+        if modules is None:
+            from projections import PROJECTIONS
+
+            modules = PROJECTIONS
+        self.store = store
+        self._slots = [_Slot(m) for m in modules]
+        self._by_name = {s.name: s for s in self._slots}
+        self._dispatch: dict[str, list[_Slot]] = {}  # event type -> slots that want it
+        self._views: dict[str, tuple[_Slot, Any]] = {}
+        for slot in self._slots:
+            for view, fn in slot.module.VIEWS.items():
+                self._views[view] = (slot, fn)
+        self.save_every = save_every
+        self.save_seconds = save_seconds
+        self.batch = batch
+        self.read_only = read_only
+        self._errors: dict[str, dict[str, int]] = {}
+        self._logged: dict[str, int] = {}
+        self._malformed = 0
+        self._unsaved = 0
+        self._saved_at = time.monotonic()
+        self._lock = threading.RLock()
+        self._checkpoints: Checkpoints | None = checkpoints
+        if checkpoints is None and store is not None and persist:
+            self._checkpoints = open_checkpoints(store, read_only)
+        if self._checkpoints is not None:
+            self._load()
+
+    # -------------------------------------------------------------- reading
+
+    @property
+    def position(self) -> int:
+        """The position every projection has reached (the lowest checkpoint)."""
+        return min((s.position for s in self._slots), default=0)
+
+    @property
+    def positions(self) -> dict[str, int]:
+        return {s.name: s.position for s in self._slots}
+
+    @property
+    def errors(self) -> dict[str, dict[str, int]]:
+        """Handler failures: projection -> event type -> count."""
+        with self._lock:
+            return {name: dict(counts) for name, counts in self._errors.items()}
+
+    @property
+    def malformed(self) -> int:
+        """`Malformed` envelopes seen (skipped by every projection)."""
+        return self._malformed
+
+    def views(self) -> list[str]:
+        return sorted(self._views)
+
+    def rows(self, view: str, now: float | None = None) -> list[Row]:
+        """A view's rows; `now` (epoch seconds, default: the clock) for elapsed-time fields."""
+        if view not in self._views:
+            raise KeyError(f"unknown view {view!r}; views: {', '.join(self.views())}")
+        slot, fn = self._views[view]
+        with self._lock:
+            return fn(slot.state, time.time() if now is None else now)
+
+    def module_of(self, view: str) -> ModuleType:
+        return self._views[view][0].module
+
+    def state(self, name: str) -> dict:
+        """A projection's live state (do not mutate)."""
+        return self._by_name[name].state
+
+    def serialize(self, name: str) -> bytes:
+        with self._lock:
+            return encode_state(self._by_name[name].state)
+
+    # -------------------------------------------------------------- applying
+
+    def apply(self, events: Iterable[Event]) -> int:
+        """Apply events in log order; events at or below a projection's checkpoint are skipped
+        for it. Returns how many events were looked at. Saves when a threshold is passed."""
+        with self._lock:
+            count = self._apply(events)
+            self._maybe_save()
+        return count
+
+    def _wanted(self, event_type: str) -> list[_Slot]:
+        """The projections an event type goes to (cached): all of them, except those that
+        declare `EVENT_TYPES` without it. `Malformed` goes to none (it is counted)."""
+        if event_type == MALFORMED:
+            wanted: list[_Slot] = []
+        else:
+            wanted = [s for s in self._slots if s.types is None or event_type in s.types]
+        if len(self._dispatch) < 10_000:  # garbage types must not grow the cache forever
+            self._dispatch[event_type] = wanted
+        return wanted
+
+    def _apply(self, events: Iterable[Event]) -> int:
+        slots = self._slots
+        dispatch = self._dispatch
+        count = 0
+        low = min((s.position for s in slots), default=0)
+        uniform = all(s.position == low for s in slots)
+        last = low
+        for event in events:
+            count += 1
+            position = event.position
+            if position <= low:
+                continue
+            if not uniform:
+                self._apply_lagging(event)
+                if all(s.position == position for s in slots):
+                    uniform, low, last = True, position, position
+                continue
+            last = position
+            wanted = dispatch.get(event.type)
+            if wanted is None:
+                wanted = self._wanted(event.type)
+            if not wanted:
+                if event.type == MALFORMED:
+                    self._malformed += 1
+                continue
+            for slot in wanted:
+                try:
+                    slot.state = slot.apply(slot.state, event)
+                except Exception as exc:  # noqa: BLE001 - a bad event must not stop the log
+                    self._failed(slot, event, exc)
+        if uniform:
+            for slot in slots:
+                if slot.position < last:
+                    slot.position = last
+        self._unsaved += count
+        return count
+
+    def _apply_lagging(self, event: Event) -> None:
+        """Some projections are behind others (one was added, or reset): per-slot positions."""
+        malformed = event.type == MALFORMED
+        counted = False
+        for slot in self._slots:
+            if event.position <= slot.position:
+                continue
+            slot.position = event.position
+            if malformed:
+                if not counted:
+                    self._malformed += 1
+                    counted = True
+                continue
+            try:
+                slot.state = slot.apply(slot.state, event)
+            except Exception as exc:  # noqa: BLE001
+                self._failed(slot, event, exc)
+
+    def _failed(self, slot: _Slot, event: Event, exc: Exception) -> None:
+        counts = self._errors.setdefault(slot.name, {})
+        counts[event.type] = counts.get(event.type, 0) + 1
+        logged = self._logged.get(slot.name, 0)
+        if logged < LOGGED_ERRORS:
+            self._logged[slot.name] = logged + 1
+            log.warning("projection %s failed on %s at position %d: %r%s", slot.name,
+                        event.type, event.position, exc,
+                        " (further failures are only counted)"
+                        if logged + 1 == LOGGED_ERRORS else "")
+
+    def catch_up(self, until: int | None = None) -> int:
+        """Apply everything the store holds after the checkpoints (up to `until`, inclusive).
+        A projection already past `until` is rebuilt from 0. Returns events applied."""
+        if self.store is None:
+            return 0
+        with self._lock:
+            if until is not None:
+                for slot in self._slots:
+                    if slot.position > until:
+                        slot.reset()
+            total = 0
+            while True:
+                events = self.store.read(self.position, self.batch, until)
+                if not events:
+                    break
+                total += self._apply(events)
+                self._maybe_save()
+        return total
+
+    def rebuild(self, until: int | None = None) -> int:
+        """Forget every state and replay the log from position 0 (up to `until`)."""
+        with self._lock:
+            for slot in self._slots:
+                slot.reset()
+            self._errors.clear()
+            self._logged.clear()
+            self._malformed = 0
+            return self.catch_up(until)
+
+    def follow(self, stop: threading.Event, wait: float = 1.0) -> None:
+        """Keep applying new events until `stop` is set (run it in a thread)."""
+        if self.store is None:
+            raise ValueError("follow needs a store")
+        while not stop.is_set():
+            self.catch_up()
+            self.store.wait(self.position, wait)
+            if time.monotonic() - self._saved_at >= self.save_seconds and self._unsaved:
+                with self._lock:
+                    self.save()
+
+    # -------------------------------------------------------------- persistence
+
+    def _load(self) -> None:
+        assert self._checkpoints is not None
+        last = self.store.last_position() if self.store is not None else None
+        for name, (position, version, blob) in self._checkpoints.load().items():
+            slot = self._by_name.get(name)
+            if slot is None:
+                continue
+            if last is not None and position > last:
+                log.warning("projection %s: checkpoint at %d but the log ends at %d (restored "
+                            "from an older backup?): rebuilding", name, position, last)
+                continue
+            if version != slot.version:
+                log.info("projection %s: checkpoint version %d, code version %d: rebuilding",
+                         name, version, slot.version)
+                continue
+            try:
+                slot.state = _decoder.decode(blob)
+            except msgspec.DecodeError as exc:
+                log.warning("projection %s: unreadable checkpoint (%s): rebuilding", name, exc)
+                continue
+            slot.position = position
+
+    def _maybe_save(self) -> None:
+        if self._checkpoints is None or self.read_only or not self._unsaved:
+            return
+        if (self._unsaved >= self.save_every
+                or time.monotonic() - self._saved_at >= self.save_seconds):
+            self.save()
+
+    def save(self) -> None:
+        """Write every state with its position, in one transaction."""
+        with self._lock:
+            if self._checkpoints is None or self.read_only:
+                return
+            self._checkpoints.save([
+                (s.name, s.position, s.version, encode_state(s.state)) for s in self._slots
+            ])
+            self._unsaved = 0
+            self._saved_at = time.monotonic()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._checkpoints is not None:
+                if self._unsaved and not self.read_only:
+                    self.save()
+                self._checkpoints.close()
+                self._checkpoints = None
+
+    def __enter__(self) -> Projector:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+
+def replay(events: Iterable[Event], modules: Sequence[ModuleType] | None = None) -> Projector:
+    """An in-memory projector fed with `events` (tests, `replay rebuild`)."""
+    projector = Projector(None, modules, persist=False)
+    projector.apply(events)
+    return projector
