@@ -32,23 +32,30 @@ class JSON(Response):
         return _encoder.encode(content)
 
 
-def ok(result: Any = None, status: int = 200) -> JSON:
+def ok(result: Any = None, status: int = 200, headers: dict[str, str] | None = None) -> JSON:
     body: dict[str, Any] = {"api_ver": API_VER, "statuscode": status, "timestamp": timestamp()}
     if result is not None:
         body["result"] = result
-    return JSON(body, status_code=status)
+    return JSON(body, status_code=status, headers=headers)
 
 
-def error(status: int, message: str) -> JSON:
+def listing(rows: list[Any], headers: dict[str, str] | None = None) -> JSON:
+    """The seed's list shape: `result.list`."""
+    return ok({"list": rows}, headers=headers)
+
+
+def error(status: int, message: str, headers: dict[str, str] | None = None) -> JSON:
     body = {"api_ver": API_VER, "statuscode": status, "timestamp": timestamp(),
             "error": {"code": status, "message": message}}
-    return JSON(body, status_code=status)
+    return JSON(body, status_code=status, headers=headers)
 
 
 class ApiError(Exception):
     """Raised anywhere under a handler; the app turns it into `error(status, message)`."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None
+                 ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.headers = headers

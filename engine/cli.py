@@ -71,6 +71,19 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--output", "-o", help="file to write (default: standard output)")
     export.set_defaults(handler=cmd_export)
 
+    adduser = sub.add_parser("adduser", parents=[common], help="add an API user (first admin)")
+    adduser.add_argument("name")
+    adduser.add_argument("--role", choices=["viewer", "operator", "admin"], default="viewer")
+    adduser.add_argument("--password-stdin", action="store_true",
+                         help="read the password from standard input instead of prompting")
+    adduser.set_defaults(handler=cmd_adduser)
+
+    demo = sub.add_parser("demo", parents=[common],
+                          help="a simulated PBX, the engine, the dialer and a sample campaign")
+    __import__("engine.demo").demo.add_arguments(demo)
+    demo.set_defaults(handler=cmd_demo)
+
+    __import__("replay.cli").cli.register(sub, common)  # replay verbs; export --at, calls-report
     return parser
 
 
@@ -99,8 +112,16 @@ async def _run(config: Config, host: str, port: int) -> int:
         )
     for server in config.servers:
         log.info("ingesting from %s at %s:%d", server.name, server.host, server.port)
+    from api.app import startup
+
+    refusal = await startup(engine, host)
+    if refusal is not None:
+        print(f"switchboard: {refusal}", file=sys.stderr)
+        await engine.stop()
+        return 2
+    app = create_app(engine)
     server = uvicorn.Server(uvicorn.Config(
-        create_app(engine), host=host, port=port, log_level="warning", lifespan="off"
+        app, host=host, port=port, log_level="warning", lifespan="off"
     ))
     log.info("store %s; API on http://%s:%d/status", config.store, host, port)
     stop = asyncio.Event()
@@ -110,6 +131,7 @@ async def _run(config: Config, host: str, port: int) -> int:
     serve = asyncio.create_task(server.serve())
     await asyncio.wait({serve, asyncio.create_task(stop.wait())},
                        return_when=asyncio.FIRST_COMPLETED)
+    app.state.ctx.hub.close()  # end the event streams, or the server waits for them forever
     server.should_exit = True
     await serve
     last = engine.store.last_position()
@@ -159,6 +181,24 @@ def cmd_export(args: argparse.Namespace, config: Config) -> int:
     finally:
         store.close()
     return 0
+
+
+# -- adduser -------------------------------------------------------------------------------------
+
+
+def cmd_adduser(args: argparse.Namespace, config: Config) -> int:
+    from engine.auth import add_user
+
+    return add_user(config, args.name, args.role, args.password_stdin)
+
+
+# -- demo ----------------------------------------------------------------------------------------
+
+
+def cmd_demo(args: argparse.Namespace, config: Config) -> int:
+    from engine.demo import run as run_demo
+
+    return run_demo(args, config)
 
 
 # -- events --------------------------------------------------------------------------------------

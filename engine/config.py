@@ -43,6 +43,42 @@ class IngestConfig(msgspec.Struct, forbid_unknown_fields=True):
 class ApiConfig(msgspec.Struct, forbid_unknown_fields=True):
     host: str = "127.0.0.1"
     port: int = 8080
+    send_timeout: float = 10.0  # seconds a stream client may take to accept one write
+    client_lag: int = 10_000  # change messages a stream client may fall behind before it is dropped
+    stream_buffer: int = 100_000  # recent change messages kept in memory for resuming clients
+    keepalive: float = 15.0  # seconds between keep-alive comments/pings on idle streams
+    command_timeout: float = 10.0  # seconds to wait for Asterisk's answer to a command
+
+
+class AuthConfig(msgspec.Struct, forbid_unknown_fields=True):
+    """Access control. `enabled` unset: on as soon as the log holds a user."""
+
+    enabled: bool | None = None
+    initial_admin: str = ""  # created at start (role admin) if no user of that name exists
+    initial_password: str = ""
+    token_ttl: float = 86_400.0  # seconds a login token stays valid
+
+
+class DialerConfig(msgspec.Struct, forbid_unknown_fields=True):
+    """The outbound dialer (engine/dialer/). README "Outbound dialer" explains each key."""
+
+    results_path: str = "outbound_result.json"  # JSON lines, one per finished dialing
+    result_info: bool = False  # also write the info_* snapshots into the results file
+    server: str = ""  # the [[servers]] name campaigns dial through ("" = the first one)
+    unlimited_cap: int = 10  # live dialings per campaign when the destination sets no limit
+    abandon_target: float = 3.0  # percent, adaptive predictive mode (plan dial_mode 6)
+    abandon_after: float = 2.0  # seconds an answered customer may wait for an agent
+    max_dial_ratio: float = 3.0  # most calls per free agent in adaptive predictive mode
+    default_timezone: str = "UTC"  # for call windows of dl entries without a timezone
+    dialing_timeout: float = 30.0  # seconds past dial_timeout without an OriginateResponse
+    originate_timeout: float = 10.0  # seconds to wait for Asterisk's answer to an Originate
+
+
+class ReplayConfig(msgspec.Struct, forbid_unknown_fields=True):
+    """Replays, point-in-time views, verification (replay/). README "Replay and audit"."""
+
+    snapshot_interval: int = 50_000  # events between periodic projection snapshots; 0: none
+    workers: int = 0  # processes a full rebuild may use; 0: one per core, at most 4
 
 
 class Config(msgspec.Struct, forbid_unknown_fields=True):
@@ -50,12 +86,17 @@ class Config(msgspec.Struct, forbid_unknown_fields=True):
     servers: list[ServerConfig] = msgspec.field(default_factory=list)
     ingest: IngestConfig = msgspec.field(default_factory=IngestConfig)
     api: ApiConfig = msgspec.field(default_factory=ApiConfig)
+    auth: AuthConfig = msgspec.field(default_factory=AuthConfig)
+    dialer: DialerConfig = msgspec.field(default_factory=DialerConfig)
+    replay: ReplayConfig = msgspec.field(default_factory=ReplayConfig)
 
 
 _NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 
 def _validate(config: Config) -> None:
+    if config.replay.snapshot_interval < 0 or config.replay.workers < 0:
+        raise ConfigError("replay.snapshot_interval, replay.workers: must be >= 0")
     names: set[str] = set()
     for i, server in enumerate(config.servers):
         key = f"servers[{i}]"
@@ -74,6 +115,36 @@ def _validate(config: Config) -> None:
         raise ConfigError("ingest.batch_size: must be >= 1")
     if not 0 < config.api.port < 65536:
         raise ConfigError(f"api.port: {config.api.port} is not a TCP port (1-65535)")
+    if config.api.stream_buffer <= config.api.client_lag:
+        raise ConfigError("api.stream_buffer: must be larger than api.client_lag")
+    if config.api.send_timeout <= 0 or config.api.keepalive <= 0:
+        raise ConfigError("api.send_timeout, api.keepalive: must be > 0 seconds")
+    if bool(config.auth.initial_admin) != bool(config.auth.initial_password):
+        raise ConfigError("auth.initial_password: set both initial_admin and initial_password")
+    if config.auth.token_ttl <= 0:
+        raise ConfigError("auth.token_ttl: must be > 0 seconds")
+    _validate_dialer(config)
+
+
+def _validate_dialer(config: Config) -> None:
+    dialer = config.dialer
+    if dialer.server and dialer.server not in {s.name for s in config.servers}:
+        raise ConfigError(f"dialer.server: {dialer.server!r} is not a [[servers]] name")
+    if dialer.unlimited_cap < 1:
+        raise ConfigError("dialer.unlimited_cap: must be >= 1")
+    if not 0 < dialer.abandon_target < 100:
+        raise ConfigError("dialer.abandon_target: a percentage between 0 and 100")
+    if dialer.abandon_after < 0 or dialer.dialing_timeout <= 0 or dialer.originate_timeout <= 0:
+        raise ConfigError("dialer.abandon_after, dialing_timeout, originate_timeout: seconds > 0")
+    if dialer.max_dial_ratio < 1:
+        raise ConfigError("dialer.max_dial_ratio: must be >= 1")
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(dialer.default_timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"dialer.default_timezone: {dialer.default_timezone!r} is not an "
+                          "IANA time zone") from None
 
 
 def parse(data: dict, source: str = "config") -> Config:

@@ -37,6 +37,7 @@ class Engine:
         self._projected: list[Callable[[Event], None]] = []
         self._stop_projecting = threading.Event()
         self._projecting: threading.Thread | None = None
+        self._replay: Any = None  # replay.live.LiveReplay: snapshots and the timeline index
 
     def on_projected(self, listener: Callable[[Event], None]) -> None:
         """Called on the projector thread after each event is applied to every projection,
@@ -48,6 +49,9 @@ class Engine:
         self._projecting = threading.Thread(target=self._project, name="projector", daemon=True)
         self._projecting.start()
         self.log.start()
+        from replay.live import attach
+
+        self._replay = attach(self)
         for server in self.config.servers:
             client = make_client(server, self.log)
             self.clients.append(client)
@@ -64,6 +68,8 @@ class Engine:
         self._stop_projecting.set()
         if self._projecting is not None:
             await asyncio.to_thread(self._projecting.join)
+        if self._replay is not None:
+            self._replay.close()
         self.projector.close()
         self.store.close()
 

@@ -2,15 +2,9 @@
 
 `PROJECTIONS` is the order the runner applies them in; `VIEWS` maps each export/REST view name to
 the module that serves it. A projection added to the list is caught up from position 0 on the
-next start (it has no checkpoint yet); the others resume from theirs.
-
-Optional module attributes the runner and export use beyond the contract:
-- `VERSION` (int): bump it when the state's shape or meaning changes; a checkpoint written by
-  another version is discarded and that projection rebuilt from position 0.
-- `EVENT_TYPES` (frozenset): the only event types `apply` reacts to; the runner skips calling
-  `apply` for others. Leave it out when `apply` looks at every event (channels does).
-- `COLUMNS` ({view: {column: "str"|"int"|"float"|"bool"|"json"}}): the view's fields and their
-  types, from which export derives file schemas that never depend on the data.
+next start (it has no checkpoint yet); the others resume from theirs. `VERSION`, `EVENT_TYPES`
+and `COLUMNS` are part of that contract (every view declares its columns; tested in
+`tests/test_projection_contract.py` for every module listed here).
 """
 
 from __future__ import annotations
@@ -22,17 +16,23 @@ from projections import (
     bridges,
     calls,
     channels,
+    commands,
     devices,
+    dialings,
     parking,
     peers,
     queues,
+    results,
     systems,
+    users,
 )
 from projections.base import ViewFn, views_of
 
 PROJECTIONS: list[ModuleType] = [
     channels, bridges, calls, devices, peers, agents, systems, queues, parking,
 ]
+PROJECTIONS += [commands, users]  # the API's own: commands sent, users and tokens
+PROJECTIONS += [dialings, results]  # the outbound dialer's objects, dialings and results
 
 VIEWS: dict[str, tuple[ModuleType, ViewFn]] = views_of(PROJECTIONS)
 

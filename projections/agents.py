@@ -13,12 +13,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.envelope import BANNER, CONNECTION_LOST, RESPONSE, Event
-from projections.base import Row
-from projections.channels import forget_lists, iso, list_begin, list_end, list_item, to_int, when
+from engine.envelope import Event
+from projections import lists
+from projections.base import Handler, Row, columns, dispatch, event_time, iso, pick, to_int
 
 NAME = "agents"
-VERSION = 1
+VERSION = 2
 
 LOGGED_OFF, IDLE, ON_CALL = "AGENT_LOGGEDOFF", "AGENT_IDLE", "AGENT_ONCALL"
 
@@ -39,26 +39,16 @@ CHANNEL_FIELDS: tuple[tuple[str, str], ...] = (
 )
 
 COLUMNS: dict[str, dict[str, str]] = {
-    "agents": {
-        "server": "str", "id": "str", "name": "str", "status": "str", "logged_in_time": "int",
-        "channel_name": "str", "channel_state": "int", "channel_state_desc": "str",
-        "caller_id_name": "str", "caller_id_num": "str", "connected_line_name": "str",
-        "connected_line_num": "str", "context": "str", "exten": "str", "priority": "str",
-        "account_code": "str", "language": "str", "unique_id": "str", "linked_id": "str",
-        "tm_update": "str",
-    },
+    "agents": columns(
+        "server id name status logged_in_time:int channel_name channel_state:int "
+        "channel_state_desc caller_id_name caller_id_num connected_line_name "
+        "connected_line_num context exten priority account_code language unique_id linked_id "
+        "tm_update"),
 }
 
 
 def initial() -> dict:
     return {"agents": {}, "channels": {}, "lists": {}}
-
-
-def apply(state: dict, event: Event) -> dict:
-    handler = HANDLERS.get(event.type)
-    if handler is not None:
-        handler(state, event)
-    return state
 
 
 def _agent(state: dict, event: Event, agent_id: object) -> dict[str, Any] | None:
@@ -70,7 +60,7 @@ def _agent(state: dict, event: Event, agent_id: object) -> dict[str, Any] | None
     if row is None:
         row = agents[key] = {
             "server": event.server, "id": agent_id, "name": "", "status": LOGGED_OFF,
-            "logged_in_time": None, "channel_state": None, "tm_update": when(event),
+            "logged_in_time": None, "channel_state": None, "tm_update": event_time(event),
             "pos": event.position, **{field: "" for _, field in CHANNEL_FIELDS},
         }
     return row
@@ -99,7 +89,7 @@ def _login(state: dict, event: Event) -> None:
     row = _agent(state, event, event.data.get("Agent"))
     if row is None:
         return
-    t = when(event)
+    t = event_time(event)
     row["status"] = IDLE
     row["logged_in_time"] = int(t)
     _set_channel(state, row, event.data, f"{event.server}/{row['id']}")
@@ -113,7 +103,7 @@ def _logoff(state: dict, event: Event) -> None:
     row["status"] = LOGGED_OFF
     row["logged_in_time"] = None
     _clear_channel(state, row)
-    row["tm_update"] = when(event)
+    row["tm_update"] = event_time(event)
 
 
 def _list_item(state: dict, event: Event) -> None:
@@ -121,7 +111,7 @@ def _list_item(state: dict, event: Event) -> None:
     row = _agent(state, event, data.get("Agent"))
     if row is None:
         return
-    list_item(state["lists"], event, row["id"])
+    lists.item(state["lists"], event, row["id"])
     name = data.get("Name")
     if isinstance(name, str):
         row["name"] = name
@@ -136,23 +126,18 @@ def _list_item(state: dict, event: Event) -> None:
         if logged_in:
             row["logged_in_time"] = logged_in
         _set_channel(state, row, data, f"{event.server}/{row['id']}")
-    row["tm_update"] = when(event)
+    row["tm_update"] = event_time(event)
 
 
 def _list_complete(state: dict, event: Event) -> None:
-    done = list_end(state["lists"], event)
-    if done is None:
-        return
-    start, listed = done
-    seen = set(listed)
-    prefix = event.server + "/"
-    agents = state["agents"]
-    for k in [k for k, row in agents.items()
-              if k.startswith(prefix) and row["pos"] < start and row["id"] not in seen]:
-        _clear_channel(state, agents.pop(k))
+    answer = lists.end(state["lists"], event)
+    if answer is not None:
+        agents = state["agents"]
+        for key in lists.stale_keys(agents, event.server, answer):
+            _clear_channel(state, agents.pop(key))
 
 
-def _queue_agent(status: str | None):  # noqa: ANN202 - a handler factory
+def _queue_agent(status: str | None) -> Handler:
     def handler(state: dict, event: Event) -> None:
         interface = event.data.get("Interface")
         if not isinstance(interface, str) or not interface.startswith("Agent/"):
@@ -165,7 +150,7 @@ def _queue_agent(status: str | None):  # noqa: ANN202 - a handler factory
             row["name"] = member
         if status is not None:
             row["status"] = status
-        row["tm_update"] = when(event)
+        row["tm_update"] = event_time(event)
 
     return handler
 
@@ -175,7 +160,7 @@ def _channel_event(state: dict, event: Event) -> None:
     if key is not None:
         row = state["agents"][key]
         _set_channel(state, row, event.data, key)
-        row["tm_update"] = when(event)
+        row["tm_update"] = event_time(event)
 
 
 def _hangup(state: dict, event: Event) -> None:
@@ -183,19 +168,10 @@ def _hangup(state: dict, event: Event) -> None:
     if key is not None:
         row = state["agents"][key]
         row["channel_state"] = None
-        row["tm_update"] = when(event)
+        row["tm_update"] = event_time(event)
 
 
-def _response(state: dict, event: Event) -> None:
-    if event.data.get("EventList") == "start":
-        list_begin(state["lists"], event)
-
-
-def _session(state: dict, event: Event) -> None:
-    forget_lists(state["lists"], event.server)
-
-
-HANDLERS = {
+HANDLERS: dict[str, Handler] = {
     "AgentLogin": _login,
     "AgentLogoff": _logoff,
     "Agents": _list_item,
@@ -210,20 +186,15 @@ HANDLERS = {
     "NewConnectedLine": _channel_event,
     "Newexten": _channel_event,
     "Hangup": _hangup,
-    RESPONSE: _response,
-    BANNER: _session,
-    CONNECTION_LOST: _session,
+    **lists.HANDLERS,
 }
 EVENT_TYPES = frozenset(HANDLERS)  # apply ignores every other type: the runner may skip it
+apply = dispatch(HANDLERS)
 
 
 def rows(state: dict, now: float) -> list[Row]:
-    columns = COLUMNS["agents"]
-    out: list[Row] = []
-    for row in state["agents"].values():
-        item = {name: row.get(name) for name in columns}
-        item["tm_update"] = iso(row["tm_update"])
-        out.append(item)
+    out = [pick(row, COLUMNS["agents"], tm_update=iso(row["tm_update"]))
+           for row in state["agents"].values()]
     out.sort(key=lambda r: (r["server"], r["id"]))
     return out
 

@@ -1,52 +1,230 @@
-"""What every projection module provides.
+"""What every projection module provides, and the helpers they all read AMI values with.
 
-A projection module (`projections/channels.py`, `projections/queues.py`, ...) is plain functions:
+A projection module (`projections/channels.py`, `projections/queues.py`, ...) is plain functions
+and constants:
 
-    NAME = "channels"                      # checkpoint key, unique
-    def initial() -> dict: ...             # empty state; JSON-serializable (str keys, no sets)
-    def apply(state: dict, event: Event) -> dict: ...   # pure over (state, event); may mutate
-                                                        # and return `state` for speed
-    VIEWS: dict[str, ViewFn]               # export/REST view name -> rows(state, now)
+    NAME = "channels"                   # checkpoint key, unique among projections
+    VERSION = 2                         # bump when the state's shape or meaning changes
+    def initial() -> dict: ...          # empty state; JSON-serializable (str keys, no sets)
+    def apply(state: dict, event: Event) -> dict: ...  # pure over (state, event); may mutate
+                                                       # and return `state` for speed
+    VIEWS: dict[str, ViewFn]            # export/REST view name -> rows(state, now)
+    COLUMNS: dict[str, dict[str, str]]  # view -> {column: "str"|"int"|"float"|"bool"|"json"}
+    EVENT_TYPES: frozenset[str]         # optional: the only event types `apply` reacts to
+
+- `VERSION` (default 1): a checkpoint written by another version is discarded and that
+  projection rebuilt from position 0, so old state never meets new code.
+- `COLUMNS`: every view declares its rows' fields, in order, and their types; each row has
+  exactly those keys, each value None or of its type (tested for every capture). Export derives
+  file schemas from it, so an empty file has the same schema as a full one.
+- `EVENT_TYPES` (default None: every type): the runner skips calling `apply` for other types.
+  Leave it out when `apply` looks at every event (channels does: any event may carry a
+  snapshot of a channel).
 
 State must be plain JSON data (dict/list/str/int/float/bool/None) so a checkpoint is the state
 serialized, and a rebuild from position 0 can be compared byte for byte. Rows are keyed by
 `"<server>/<id>"` so two Asterisks never overwrite each other's rows; every row carries `server`.
-Time in state comes from the events (their `Timestamp` header, else `recorded_at`), never from the
-clock; a view that shows an elapsed time (`duration`, `wait`) takes `now` (epoch seconds).
+Time in state comes from the events (`event_time`), never from the clock; a view that shows an
+elapsed time (`duration`, `wait`) takes `now` (epoch seconds).
+
+AMI values are text, and sometimes junk (`Timestamp: NaN`, `Penalty: unknown`, a header
+repeated into a list): `event_time`, `to_int`, `to_float` and `to_seconds` turn them into
+numbers that are always usable, and never raise, so bad input cannot stop or poison a projection.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime
+from functools import lru_cache
 from types import ModuleType
-from typing import Any
+from typing import Any, overload
 
 from engine.envelope import Event
 
 Row = dict[str, Any]
 ViewFn = Callable[[dict, float], list[Row]]
+Handler = Callable[[dict, Event], None]
+
+MAX_EPOCH = 32503680000.0  # 3000-01-01T00:00:00Z: no clock shows a later event
+MAX_AGE = 10 * 365 * 86400.0  # a channel older than ten years is junk, not a channel
+INT64 = 1 << 63  # AMI numbers are C ints; beyond int64 nothing (Parquet, bigint) holds them
 
 
-def event_time(event: Event) -> float:
-    """Seconds since the epoch at which Asterisk emitted the event."""
-    ts = event.data.get("Timestamp")
-    if isinstance(ts, str) and ts:
-        try:
-            return float(ts)
-        except ValueError:
-            pass
-    from datetime import datetime
-
-    return datetime.fromisoformat(event.recorded_at).timestamp()
+def columns(spec: str) -> dict[str, str]:
+    """A view's declared columns from `"name other:int more:json"` (type `str` when unsaid):
+    one line per view keeps a hundred columns readable."""
+    out: dict[str, str] = {}
+    for word in spec.split():
+        name, _, kind = word.partition(":")
+        out[name] = kind or "str"
+    return out
 
 
-def key(server: str, ident: str) -> str:
-    return f"{server}/{ident}"
+def pick(row: dict, names: Iterable[str], **computed: Any) -> Row:
+    """A view row: the declared columns `names`, in order, each from `computed` or else from
+    the state row (a column that is neither is a bug, and raises)."""
+    return {name: computed[name] if name in computed else row[name] for name in names}
+
+
+def update(row: dict, fields: dict[str, Any], t: float) -> bool:
+    """Overwrite what differs; `tm_update` moves to `t` only if something did, so an answer
+    that says what the row already holds changes nothing."""
+    changed = False
+    for name, value in fields.items():
+        if row.get(name) != value:
+            row[name] = value
+            changed = True
+    if changed:
+        row["tm_update"] = t
+    return changed
+
+
+def dispatch(handlers: Mapping[str, Handler]) -> Callable[[dict, Event], dict]:
+    """The `apply` of a projection whose every reaction is a handler per event type: other
+    types leave the state as it is (declare `EVENT_TYPES = frozenset(handlers)` so the runner
+    does not even call it for them)."""
+    get = handlers.get
+
+    def apply(state: dict, event: Event) -> dict:
+        handler = get(event.type)
+        if handler is not None:
+            handler(state, event)
+        return state
+
+    return apply
 
 
 def views_of(modules: list[ModuleType]) -> dict[str, tuple[ModuleType, ViewFn]]:
+    """Every view of the modules, with the module that serves it."""
     out: dict[str, tuple[ModuleType, ViewFn]] = {}
     for module in modules:
         for view, fn in module.VIEWS.items():
             out[view] = (module, fn)
     return out
+
+
+# ------------------------------------------------------------------------------ time
+
+_last_time: tuple[object, float] = (None, 0.0)  # event_time's last (event, answer)
+
+
+def event_time(event: Event) -> float:
+    """Seconds since the epoch at which Asterisk emitted the event: its `Timestamp` header
+    (`timestampevents = yes`), else the engine's `recorded_at`.
+
+    Only a finite time in [0, year 3000) counts: a bare float() would let `NaN`, `inf` or `1e20`
+    into state, where NaN is not JSON (a checkpoint would not read back equal) and no date
+    can show it.
+
+    The projector hands each event to every projection in turn, and most ask its time: the
+    last answer is kept (for that very event object, held so its identity cannot be reused)."""
+    global _last_time
+    last = _last_time
+    if last[0] is event:
+        return last[1]
+    ts = event.data.get("Timestamp")
+    t = -1.0
+    if isinstance(ts, str):
+        try:
+            t = float(ts)
+        except ValueError:
+            pass
+    if not 0.0 <= t < MAX_EPOCH:  # True for NaN too
+        t = recorded_time(event.recorded_at)
+    _last_time = (event, t)
+    return t
+
+
+@lru_cache(maxsize=256)
+def recorded_time(recorded_at: str) -> float:
+    """`recorded_at` as epoch seconds (cached: a batch of events shares one); 0.0 if it is
+    not an ISO 8601 time in range."""
+    try:
+        t = datetime.fromisoformat(recorded_at).timestamp()
+    except (TypeError, ValueError):
+        return 0.0
+    return t if 0.0 <= t < MAX_EPOCH else 0.0
+
+
+def iso(t: float | None) -> str | None:
+    """Epoch seconds as the seed's UTC timestamp (9 fractional digits, `Z`); None for no time."""
+    if t is None or not 0.0 <= t < MAX_EPOCH:
+        return None
+    dt = datetime.fromtimestamp(t, UTC)
+    return f"{dt:%Y-%m-%dT%H:%M:%S}.{dt.microsecond:06d}000Z"
+
+
+def to_seconds(value: object) -> float:
+    """A duration as Asterisk prints it (`Duration: 00:01:02`, `Seconds: 62`, `Wait: 3`,
+    `ParkingTimeout: 45`) in seconds; 0 for anything else, since a negative, infinite or NaN
+    age would poison the time computed from it (a channel's creation, a caller's join)."""
+    if isinstance(value, list):
+        value = value[0] if value else None
+    if not isinstance(value, str) or not value:
+        return 0.0
+    total = 0.0
+    try:
+        for part in value.split(":"):
+            total = total * 60 + float(part)
+    except ValueError:
+        return 0.0
+    return total if 0.0 <= total < MAX_AGE else 0.0
+
+
+# ------------------------------------------------------------------------------ numbers
+
+@overload
+def to_int(value: object) -> int | None: ...
+@overload
+def to_int(value: object, default: int) -> int: ...
+@overload
+def to_int(value: object, default: None) -> int | None: ...
+
+
+def to_int(value: object, default: int | None = None) -> int | None:
+    """An AMI number as an int, else `default`.
+
+    Accepts what Asterisk prints for numbers ("7", "7.0"; a fraction is cut toward zero, "7.9"
+    -> 7) and a repeated header's first value; junk ("", "unknown", NaN, infinities, beyond
+    int64) gives `default`."""
+    if isinstance(value, list):
+        value = value[0] if value else None
+    if isinstance(value, int):
+        number = value
+    elif isinstance(value, str):
+        try:
+            number = int(value)
+        except ValueError:
+            real = to_float(value)
+            if real is None:
+                return default
+            number = int(real)
+    elif isinstance(value, float) and math.isfinite(value):
+        number = int(value)
+    else:
+        return default
+    return number if -INT64 <= number < INT64 else default
+
+
+@overload
+def to_float(value: object) -> float | None: ...
+@overload
+def to_float(value: object, default: float) -> float: ...
+@overload
+def to_float(value: object, default: None) -> float | None: ...
+
+
+def to_float(value: object, default: float | None = None) -> float | None:
+    """An AMI decimal (`ServicelevelPerf: 66.7`, `CoreMaxLoadAvg: 0.000000`) as a finite float,
+    else `default`: NaN and infinities are junk too (NaN is not JSON)."""
+    if isinstance(value, list):
+        value = value[0] if value else None
+    if not isinstance(value, (int, float, str)):
+        return default
+    try:
+        real = float(value)
+    except (ValueError, OverflowError):  # "x"; an int beyond any float
+        return default
+    return real if math.isfinite(real) else default

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.envelope import BANNER, CONNECTION_LOST, RESPONSE, Event
-from projections.base import Row
-from projections.channels import forget_lists, iso, list_begin, list_end, list_item, to_int, when
+from engine.envelope import Event
+from projections import lists
+from projections.base import Handler, Row, columns, dispatch, event_time, iso, to_int
 
 NAME = "bridges"
-VERSION = 1
+VERSION = 2
 
 BRIDGE_FIELDS: tuple[tuple[str, str], ...] = (
     ("BridgeType", "bridge_type"),
@@ -28,24 +28,15 @@ BRIDGE_FIELDS: tuple[tuple[str, str], ...] = (
 )
 
 COLUMNS: dict[str, dict[str, str]] = {
-    "bridges": {
-        "server": "str", "bridge_id": "str", "bridge_type": "str", "bridge_technology": "str",
-        "bridge_creator": "str", "bridge_name": "str", "bridge_num_channels": "int",
-        "bridge_video_source_mode": "str", "bridge_video_source": "str", "channels": "json",
-        "tm_create": "str", "tm_update": "str",
-    },
+    "bridges": columns(
+        "server bridge_id bridge_type bridge_technology bridge_creator bridge_name "
+        "bridge_num_channels:int bridge_video_source_mode bridge_video_source channels:json "
+        "tm_create tm_update"),
 }
 
 
 def initial() -> dict:
     return {"bridges": {}, "lists": {}}
-
-
-def apply(state: dict, event: Event) -> dict:
-    handler = HANDLERS.get(event.type)
-    if handler is not None:
-        handler(state, event)
-    return state
 
 
 def _upsert(state: dict, event: Event, prefix: str = "") -> dict[str, Any] | None:
@@ -55,7 +46,7 @@ def _upsert(state: dict, event: Event, prefix: str = "") -> dict[str, Any] | Non
         return None
     bridges = state["bridges"]
     key = f"{event.server}/{bridge_id}"
-    t = when(event)
+    t = event_time(event)
     row = bridges.get(key)
     if row is None:
         row = bridges[key] = {
@@ -111,35 +102,19 @@ def _merge(state: dict, event: Event) -> None:
 
 
 def _list_item(state: dict, event: Event) -> None:
-    bridge_id = event.data.get("BridgeUniqueid")
-    if isinstance(bridge_id, str) and bridge_id:
-        list_item(state["lists"], event, bridge_id)
+    if lists.item_named(state["lists"], event, "BridgeUniqueid") is not None:
         _upsert(state, event)
 
 
 def _list_complete(state: dict, event: Event) -> None:
-    done = list_end(state["lists"], event)
-    if done is None:
-        return
-    start, listed = done
-    seen = set(listed)
-    bridges = state["bridges"]
-    prefix = event.server + "/"
-    for k in [k for k, row in bridges.items()
-              if k.startswith(prefix) and row["pos"] < start and row["bridge_id"] not in seen]:
-        del bridges[k]
+    answer = lists.end(state["lists"], event)
+    if answer is not None:
+        bridges = state["bridges"]
+        for key in lists.stale_keys(bridges, event.server, answer):
+            del bridges[key]
 
 
-def _response(state: dict, event: Event) -> None:
-    if event.data.get("EventList") == "start":
-        list_begin(state["lists"], event)
-
-
-def _session(state: dict, event: Event) -> None:
-    forget_lists(state["lists"], event.server)
-
-
-HANDLERS = {
+HANDLERS: dict[str, Handler] = {
     "BridgeCreate": _create,
     "BridgeEnter": _enter,
     "BridgeLeave": _leave,
@@ -148,11 +123,10 @@ HANDLERS = {
     "BridgeVideoSourceUpdate": _create,
     "BridgeListItem": _list_item,
     "BridgeListComplete": _list_complete,
-    RESPONSE: _response,
-    BANNER: _session,
-    CONNECTION_LOST: _session,
+    **lists.HANDLERS,
 }
 EVENT_TYPES = frozenset(HANDLERS)  # apply ignores every other type: the runner may skip it
+apply = dispatch(HANDLERS)
 
 
 def rows(state: dict, now: float) -> list[Row]:

@@ -20,23 +20,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.envelope import BANNER, CONNECTION_LOST, RESPONSE, Event
-from projections.base import Row
-from projections.channels import (
-    VANISHED,
-    elapsed_seconds,
-    forget_lists,
-    iso,
-    list_begin,
-    list_end,
-    list_item,
-    to_int,
-    when,
-)
+from engine.envelope import Event
+from projections import lists
+from projections.base import Handler, Row, columns, dispatch, event_time, iso, to_int, to_seconds
+from projections.channels import VANISHED
 from projections.q850 import cause_desc
 
 NAME = "calls"
-VERSION = 1
+VERSION = 2
 
 ENDED_KEPT = 20_000
 
@@ -52,24 +43,15 @@ DIAL_STATUS_OUTCOME = {
 }
 
 COLUMNS: dict[str, dict[str, str]] = {
-    "calls": {
-        "server": "str", "linked_id": "str", "start": "str", "answer": "str", "end": "str",
-        "outcome": "str", "cause": "int", "cause_desc": "str", "wait_time": "float",
-        "talk_time": "float", "duration": "float", "legs": "int", "channels": "json",
-        "queue": "str", "dial_status": "str", "hangup_reason": "str", "tm_update": "str",
-    },
+    "calls": columns(
+        "server linked_id start answer end outcome cause:int cause_desc wait_time:float "
+        "talk_time:float duration:float legs:int channels:json queue dial_status "
+        "hangup_reason tm_update"),
 }
 
 
 def initial() -> dict:
     return {"calls": {}, "legs": {}, "ended": {}, "lists": {}}
-
-
-def apply(state: dict, event: Event) -> dict:
-    handler = HANDLERS.get(event.type)
-    if handler is not None:
-        handler(state, event)
-    return state
 
 
 # ------------------------------------------------------------------------------ handlers
@@ -112,7 +94,7 @@ def _open_leg(state: dict, event: Event, uid: str, t: float) -> None:
 def _newchannel(state: dict, event: Event) -> None:
     uid = event.data.get("Uniqueid")
     if isinstance(uid, str) and uid and f"{event.server}/{uid}" not in state["legs"]:
-        _open_leg(state, event, uid, when(event))
+        _open_leg(state, event, uid, event_time(event))
 
 
 def _newstate(state: dict, event: Event) -> None:
@@ -126,7 +108,7 @@ def _newstate(state: dict, event: Event) -> None:
     call = state["calls"][key]
     leg = call["legs"][uid]
     if leg["answer"] is None:
-        t = when(event)
+        t = event_time(event)
         leg["answer"] = t
         if call["answer"] is None:
             call["answer"] = t
@@ -162,7 +144,7 @@ def _hangup(state: dict, event: Event) -> None:
     text = data.get("Cause-txt")
     desc = text if isinstance(text, str) else cause_desc(cause)
     key = state["legs"].pop(f"{event.server}/{uid}", None)
-    t = when(event)
+    t = event_time(event)
     if key is not None:
         leg = state["calls"][key]["legs"][uid]
         leg["cause"], leg["cause_desc"] = cause, desc
@@ -208,7 +190,7 @@ def _queue_abandon(state: dict, event: Event) -> None:
 def _agent_connect(state: dict, event: Event) -> None:
     call = _call_of(state, event, "Uniqueid")
     if call is not None and call["connect"] is None:
-        call["connect"] = when(event)
+        call["connect"] = event_time(event)
 
 
 def _rename(state: dict, event: Event) -> None:
@@ -219,49 +201,37 @@ def _rename(state: dict, event: Event) -> None:
 
 
 def _list_item(state: dict, event: Event) -> None:
-    data = event.data
-    uid = data.get("Uniqueid")
-    if not isinstance(uid, str) or not uid:
-        return
-    list_item(state["lists"], event, uid)
-    if f"{event.server}/{uid}" not in state["legs"]:
-        t = when(event)
-        _open_leg(state, event, uid, t - elapsed_seconds(data.get("Duration")))
+    uid = lists.item_named(state["lists"], event, "Uniqueid")
+    if uid is not None and f"{event.server}/{uid}" not in state["legs"]:
+        t = event_time(event)
+        _open_leg(state, event, uid, t - to_seconds(event.data.get("Duration")))
 
 
 def _list_complete(state: dict, event: Event) -> None:
-    done = list_end(state["lists"], event)
-    if done is None:
+    """Legs born before the answer began and not listed vanished (`lists`): their calls end
+    when no other leg is left."""
+    answer = lists.end(state["lists"], event)
+    if answer is None:
         return
-    start, listed = done
-    seen = set(listed)
+    start, listed = answer
     prefix = event.server + "/"
     calls = state["calls"]
     gone = []
     for leg_key, key in state["legs"].items():
         if leg_key.startswith(prefix):
             uid = leg_key[len(prefix):]
-            if uid not in seen and calls[key]["legs"][uid]["pos"] < start:
+            if uid not in listed and calls[key]["legs"][uid]["pos"] < start:
                 gone.append((leg_key, key, uid))
     if not gone:
         return
-    t = when(event)
+    t = event_time(event)
     for leg_key, key, uid in gone:
         del state["legs"][leg_key]
         calls[key]["legs"][uid]["hangup_reason"] = VANISHED
         _close_leg(state, key, uid, t)
 
 
-def _response(state: dict, event: Event) -> None:
-    if event.data.get("EventList") == "start":
-        list_begin(state["lists"], event)
-
-
-def _session(state: dict, event: Event) -> None:
-    forget_lists(state["lists"], event.server)
-
-
-HANDLERS = {
+HANDLERS: dict[str, Handler] = {
     "Newchannel": _newchannel,
     "Newstate": _newstate,
     "Hangup": _hangup,
@@ -272,11 +242,10 @@ HANDLERS = {
     "Rename": _rename,
     "CoreShowChannel": _list_item,
     "CoreShowChannelsComplete": _list_complete,
-    RESPONSE: _response,
-    BANNER: _session,
-    CONNECTION_LOST: _session,
+    **lists.HANDLERS,
 }
 EVENT_TYPES = frozenset(HANDLERS)  # apply ignores every other type: the runner may skip it
+apply = dispatch(HANDLERS)
 
 
 # ------------------------------------------------------------------------------ views

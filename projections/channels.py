@@ -13,23 +13,20 @@ listed are closed as vanished (Asterisk lost them while we were disconnected, or
 `Hangup`); listed channels we did not know are added from the item's fields. Asterisk serves the
 list from its channel cache, which can run ahead of the events already delivered, so a
 `Newchannel` arriving after its channel was listed leaves the (newer) listed fields alone.
-
-The list bookkeeping at the bottom (`list_begin`, `list_item`, `list_end`) is shared by the
-other projections that reconcile (devices, bridges, agents, peers, calls).
+The list bookkeeping is `projections/lists.py`, shared by every projection that reconciles.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from functools import lru_cache
 from typing import Any
 
-from engine.envelope import BANNER, CONNECTION_LOST, RESPONSE, Event
-from projections.base import Row
+from engine.envelope import Event
+from projections import lists
+from projections.base import Handler, Row, columns, event_time, iso, to_int, to_seconds
 from projections.q850 import cause_desc
 
 NAME = "channels"
-VERSION = 1
+VERSION = 2
 
 VANISHED = "vanished: not in CoreShowChannels"
 CLOSED_KEPT = 200  # recently closed channels kept (API delete notifications, late causes)
@@ -98,15 +95,11 @@ SNAPSHOTS: dict[str, tuple[Snapshot, ...]] = {
 }
 
 COLUMNS: dict[str, dict[str, str]] = {
-    "channels": {
-        "server": "str", "unique_id": "str", "linked_id": "str", "channel": "str",
-        "channel_state": "int", "channel_state_desc": "str", "context": "str", "exten": "str",
-        "priority": "str", "caller_id_name": "str", "caller_id_num": "str",
-        "connected_line_name": "str", "connected_line_num": "str", "account_code": "str",
-        "language": "str", "application": "str", "application_data": "str", "bridge_id": "str",
-        "variables": "json", "hangup_cause": "int", "hangup_cause_desc": "str",
-        "hangup_reason": "str", "duration": "int", "tm_create": "str", "tm_update": "str",
-    },
+    "channels": columns(
+        "server unique_id linked_id channel channel_state:int channel_state_desc context "
+        "exten priority caller_id_name caller_id_num connected_line_name connected_line_num "
+        "account_code language application application_data bridge_id variables:json "
+        "hangup_cause:int hangup_cause_desc hangup_reason duration:int tm_create tm_update"),
 }
 
 
@@ -153,7 +146,7 @@ def update_snapshot(row: dict, data: dict, snap: Snapshot, event: Event) -> bool
     if raw == row["snapshot"]:
         chanvars = get(snap.chanvar)
         if chanvars is not None and _set_chanvars(row["variables"], chanvars):
-            row["tm_update"] = when(event)
+            row["tm_update"] = event_time(event)
             return True
         return False
     row["snapshot"] = raw
@@ -176,7 +169,7 @@ def update_snapshot(row: dict, data: dict, snap: Snapshot, event: Event) -> bool
     if chanvars is not None:
         changed = _set_chanvars(row["variables"], chanvars) or changed
     if changed:
-        row["tm_update"] = when(event)
+        row["tm_update"] = event_time(event)
     return changed
 
 
@@ -216,7 +209,7 @@ def _newchannel(state: dict, event: Event) -> None:
     key = f"{event.server}/{uid}"
     if key in channels:
         return  # already listed by CoreShowChannels: the listed fields are newer
-    t = when(event)
+    t = event_time(event)
     row = new_row(event.server, uid, t, event.position)
     update_snapshot(row, data, _PLAIN[0], event)
     row["tm_update"] = t
@@ -235,7 +228,7 @@ def _newexten(state: dict, event: Event) -> None:
         if row["application"] != app or row["application_data"] != app_data:
             row["application"] = app
             row["application_data"] = app_data
-            row["tm_update"] = when(event)
+            row["tm_update"] = event_time(event)
 
 
 def _varset(state: dict, event: Event) -> None:
@@ -247,7 +240,7 @@ def _varset(state: dict, event: Event) -> None:
     name = data.get("Variable")
     if isinstance(name, str):
         row["variables"][name] = data.get("Value", "")
-        row["tm_update"] = when(event)
+        row["tm_update"] = event_time(event)
 
 
 def _bridge_enter(state: dict, event: Event) -> None:
@@ -257,7 +250,7 @@ def _bridge_enter(state: dict, event: Event) -> None:
         return
     update_snapshot(row, data, _PLAIN[0], event)
     row["bridge_id"] = data.get("BridgeUniqueid") or None
-    row["tm_update"] = when(event)
+    row["tm_update"] = event_time(event)
 
 
 def _bridge_leave(state: dict, event: Event) -> None:
@@ -268,7 +261,7 @@ def _bridge_leave(state: dict, event: Event) -> None:
     update_snapshot(row, data, _PLAIN[0], event)
     if row["bridge_id"] == data.get("BridgeUniqueid"):
         row["bridge_id"] = None
-        row["tm_update"] = when(event)
+        row["tm_update"] = event_time(event)
 
 
 def _rename(state: dict, event: Event) -> None:
@@ -278,7 +271,7 @@ def _rename(state: dict, event: Event) -> None:
     if row is not None and isinstance(new_name, str):
         row["channel"] = new_name
         row["snapshot"] = None  # the fields no longer match the last raw snapshot
-        row["tm_update"] = when(event)
+        row["tm_update"] = event_time(event)
 
 
 def _hangup(state: dict, event: Event) -> None:
@@ -290,7 +283,7 @@ def _hangup(state: dict, event: Event) -> None:
         row = closed.get(key)  # closed as vanished, its Hangup arrives late: keep the cause
         if row is None:
             return
-    t = when(event)
+    t = event_time(event)
     update_snapshot(row, data, _PLAIN[0], event)
     cause = to_int(data.get("Cause"))
     row["hangup_cause"] = cause
@@ -310,12 +303,9 @@ def _remember_closed(closed: dict, key: str, row: dict) -> None:
 
 def _list_item(state: dict, event: Event) -> None:
     """One `CoreShowChannel`: Asterisk's view of a live channel when the list was built."""
-    data = event.data
-    uid = data.get("Uniqueid")
-    if not isinstance(uid, str) or not uid:
-        return
-    list_item(state["lists"], event, uid)
-    _upsert_listed(state, event, uid, "ApplicationData", "BridgeId", "Duration")
+    uid = lists.item_named(state["lists"], event, "Uniqueid")
+    if uid is not None:
+        _upsert_listed(state, event, uid, "ApplicationData", "BridgeId", "Duration")
 
 
 def _status_item(state: dict, event: Event) -> None:
@@ -331,10 +321,10 @@ def _upsert_listed(state: dict, event: Event, uid: str, data_h: str, bridge_h: s
     data = event.data
     channels = state["channels"]
     key = f"{event.server}/{uid}"
-    t = when(event)
+    t = event_time(event)
     row = channels.get(key)
     if row is None:
-        created = t - elapsed_seconds(data.get(age_h))
+        created = t - to_seconds(data.get(age_h))
         row = new_row(event.server, uid, created, event.position)
         channels[key] = row
         state["closed"].pop(key, None)
@@ -356,44 +346,28 @@ def _upsert_listed(state: dict, event: Event, uid: str, data_h: str, bridge_h: s
 
 
 def _list_complete(state: dict, event: Event) -> None:
-    done = list_end(state["lists"], event)
-    if done is None:
+    answer = lists.end(state["lists"], event)
+    if answer is None:
         return
-    start, listed = done
-    seen = set(listed)
     channels = state["channels"]
-    server = event.server
-    prefix = server + "/"
-    gone = [
-        k for k, row in channels.items()
-        if k.startswith(prefix) and row["pos"] < start and row["unique_id"] not in seen
-    ]
+    gone = lists.stale_keys(channels, event.server, answer)
     if not gone:
         return
-    t = when(event)
-    for k in gone:
-        row = channels.pop(k)
+    t = event_time(event)
+    for key in gone:
+        row = channels.pop(key)
         row["hangup_cause"] = None
         row["hangup_cause_desc"] = None
         row["hangup_reason"] = VANISHED
         row["tm_update"] = t
-        _remember_closed(state["closed"], k, row)
-
-
-def _response(state: dict, event: Event) -> None:
-    if event.data.get("EventList") == "start":
-        list_begin(state["lists"], event)
-
-
-def _session(state: dict, event: Event) -> None:
-    forget_lists(state["lists"], event.server)
+        _remember_closed(state["closed"], key, row)
 
 
 def _ignore(state: dict, event: Event) -> None:
     pass
 
 
-HANDLERS = {
+HANDLERS: dict[str, Handler] = {
     "Newchannel": _newchannel,
     "Newexten": _newexten,
     "VarSet": _varset,
@@ -404,9 +378,7 @@ HANDLERS = {
     "CoreShowChannel": _list_item,
     "CoreShowChannelsComplete": _list_complete,
     "Status": _status_item,
-    RESPONSE: _response,
-    BANNER: _session,
-    CONNECTION_LOST: _session,
+    **lists.HANDLERS,
     # Frequent types with no channel snapshot: skip the generic check.
     "DeviceStateChange": _ignore,
     "Newstate": _snapshot,
@@ -450,123 +422,3 @@ def channel_row(row: dict, now: float | None) -> Row:
 
 
 VIEWS = {"channels": rows}
-
-
-# ------------------------------------------------------------------------------ shared helpers
-
-MAX_PENDING_LISTS = 32  # per server: list answers of other types never end here
-
-
-def list_begin(lists: dict, event: Event) -> None:
-    """A `Response` with `EventList: start`: remember where the list began."""
-    per = lists.setdefault(event.server, {})
-    action = str(event.data.get("ActionID", ""))
-    per.pop(action, None)
-    per[action] = [event.position, []]
-    while len(per) > MAX_PENDING_LISTS:
-        del per[next(iter(per))]
-
-
-def list_item(lists: dict, event: Event, ident: str) -> None:
-    per = lists.setdefault(event.server, {})
-    action = str(event.data.get("ActionID", ""))
-    entry = per.get(action)
-    if entry is None:  # the log began inside the list: it began at the first item
-        entry = per[action] = [event.position, []]
-    entry[1].append(ident)
-
-
-def list_end(lists: dict, event: Event) -> tuple[int, list[str]] | None:
-    """The `...Complete` event: (start position, listed ids), and the list is forgotten.
-
-    None when the list did not arrive whole (`ListItems` says more items than we got, e.g. one
-    was malformed): reconciling against a partial list would close live objects.
-    """
-    per = lists.get(event.server)
-    action = str(event.data.get("ActionID", ""))
-    entry = per.pop(action, None) if per else None
-    if entry is None:
-        entry = [event.position, []]  # no start and no item seen: an empty list
-    expected = to_int(event.data.get("ListItems"))
-    if expected is not None and expected != len(entry[1]):
-        return None
-    return entry[0], entry[1]
-
-
-def forget_lists(lists: dict, server: str) -> None:
-    """A new session or a lost connection: lists cut by it will never complete."""
-    lists.pop(server, None)
-
-
-def when(event: Event) -> float:
-    """Seconds since the epoch at which Asterisk emitted the event: its `Timestamp` header,
-    else the engine's `recorded_at`. Unlike a bare float() it never yields NaN, an infinity
-    or a date no clock can show, so garbage in a header cannot poison state or views."""
-    ts = event.data.get("Timestamp")
-    if isinstance(ts, str):
-        try:
-            t = float(ts)
-        except ValueError:
-            t = -1.0
-        if 0.0 <= t < MAX_EPOCH:
-            return t
-    return _recorded(event.recorded_at)
-
-
-MAX_EPOCH = 32503680000.0  # year 3000
-
-
-@lru_cache(maxsize=256)
-def _recorded(recorded_at: str) -> float:
-    try:
-        t = datetime.fromisoformat(recorded_at).timestamp()
-    except (TypeError, ValueError):
-        return 0.0
-    return t if 0.0 <= t < MAX_EPOCH else 0.0
-
-
-def to_int(value: object) -> int | None:
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str):
-        try:
-            return int(value)
-        except ValueError:
-            return None
-    return None
-
-
-def to_float(value: object) -> float | None:
-    if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return None
-    return None
-
-
-def elapsed_seconds(value: object) -> float:
-    """`Duration: 00:01:02` (CoreShowChannel) or `Seconds: 62` (Status) as seconds; 0 for
-    anything else (a negative, infinite or NaN age would poison the creation time)."""
-    if not isinstance(value, str) or not value:
-        return 0.0
-    total = 0.0
-    try:
-        for part in value.split(":"):
-            total = total * 60 + float(part)
-    except ValueError:
-        return 0.0
-    return total if 0.0 <= total < MAX_AGE else 0.0
-
-
-MAX_AGE = 10 * 365 * 86400.0
-
-
-def iso(t: float | None) -> str | None:
-    """Epoch seconds as the seed's UTC timestamp (9 fractional digits, `Z`)."""
-    if t is None or not 0.0 <= t < MAX_EPOCH:
-        return None
-    dt = datetime.fromtimestamp(t, UTC)
-    return f"{dt:%Y-%m-%dT%H:%M:%S}.{dt.microsecond:06d}000Z"

@@ -13,32 +13,24 @@ module unloaded, a restart) and are dropped; uncachable ones keep their last eve
 
 from __future__ import annotations
 
-from engine.envelope import BANNER, CONNECTION_LOST, RESPONSE, Event
-from projections.base import Row
-from projections.channels import forget_lists, iso, list_begin, list_end, list_item, when
+from engine.envelope import Event
+from projections import lists
+from projections.base import Handler, Row, columns, dispatch, event_time, iso
 
 NAME = "devices"
-VERSION = 1
+VERSION = 2
 
 # Technologies whose channels set AST_FLAG_DISABLE_DEVSTATE_CACHE (core_unreal users).
 UNCACHED_TECHS = frozenset({"Local", "Announcer", "Recorder", "CBAnn", "CBRec"})
 
 COLUMNS: dict[str, dict[str, str]] = {
-    "device-states": {
-        "server": "str", "device": "str", "state": "str", "cached": "bool", "tm_update": "str",
-    },
+    "device-states": columns(
+        "server device state cached:bool tm_update"),
 }
 
 
 def initial() -> dict:
     return {"devices": {}, "lists": {}}
-
-
-def apply(state: dict, event: Event) -> dict:
-    handler = HANDLERS.get(event.type)
-    if handler is not None:
-        handler(state, event)
-    return state
 
 
 def is_cached(device: str) -> bool:
@@ -54,51 +46,36 @@ def _change(state: dict, event: Event) -> None:
     if not isinstance(device, str) or not device or not isinstance(value, str):
         return
     if "ActionID" in data:
-        list_item(state["lists"], event, device)
+        lists.item(state["lists"], event, device)
     devices = state["devices"]
     key = f"{event.server}/{device}"
     row = devices.get(key)
     if row is None:
         devices[key] = {
             "server": event.server, "device": device, "state": value,
-            "cached": is_cached(device), "tm_update": when(event), "pos": event.position,
+            "cached": is_cached(device), "tm_update": event_time(event), "pos": event.position,
         }
     elif row["state"] != value:
         row["state"] = value
-        row["tm_update"] = when(event)
+        row["tm_update"] = event_time(event)
 
 
 def _list_complete(state: dict, event: Event) -> None:
-    done = list_end(state["lists"], event)
-    if done is None:
-        return
-    start, listed = done
-    seen = set(listed)
-    devices = state["devices"]
-    prefix = event.server + "/"
-    for k in [k for k, row in devices.items()
-              if k.startswith(prefix) and row["pos"] < start and row["cached"]
-              and row["device"] not in seen]:
-        del devices[k]
+    answer = lists.end(state["lists"], event)
+    if answer is not None:
+        devices = state["devices"]
+        for key in lists.stale_keys(devices, event.server, answer):
+            if devices[key]["cached"]:
+                del devices[key]
 
 
-def _response(state: dict, event: Event) -> None:
-    if event.data.get("EventList") == "start":
-        list_begin(state["lists"], event)
-
-
-def _session(state: dict, event: Event) -> None:
-    forget_lists(state["lists"], event.server)
-
-
-HANDLERS = {
+HANDLERS: dict[str, Handler] = {
     "DeviceStateChange": _change,
     "DeviceStateListComplete": _list_complete,
-    RESPONSE: _response,
-    BANNER: _session,
-    CONNECTION_LOST: _session,
+    **lists.HANDLERS,
 }
 EVENT_TYPES = frozenset(HANDLERS)  # apply ignores every other type: the runner may skip it
+apply = dispatch(HANDLERS)
 
 
 def rows(state: dict, now: float) -> list[Row]:

@@ -7,10 +7,11 @@ replaced. One space holds one call, so a call parked in an occupied space replac
 
 The answer to `ParkedCalls` (items are `ParkedCall` events carrying the action's ActionID, then
 `ParkedCallsComplete`) is the truth: listed calls are added or updated, the server's other parked
-calls are closed ("not in ParkedCalls answer") unless a live event touched them while the answer
-was read. The engine's `ParkedCalls` is unfiltered; a `ParkedCalls` filtered by `ParkingLot`
-cannot be told apart from its answer, so it would close the other lots' calls until the next
-unfiltered one. `Parkinglots` answers replace the server's lots the same way.
+calls are closed ("not in ParkedCalls answer") unless parked live while the answer was read (the
+rule of `projections/lists.py`). The engine's `ParkedCalls` is unfiltered; a `ParkedCalls`
+filtered by `ParkingLot` cannot be told apart from its answer, so it would close the other lots'
+calls until the next unfiltered one. `Parkinglots` answers replace the server's lots the same
+way.
 
 Times: a call's start is its event time minus `ParkingDuration`, its deadline the event time plus
 `ParkingTimeout` (0 = no time limit); `parking_duration` and `parking_timeout` are computed at
@@ -19,14 +20,23 @@ view time from `now`, so a list answer that says the same thing later changes no
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from engine.envelope import CONNECTION_LOST, Event
-from projections.base import Row, event_time
-from projections.queues import stamp, to_int
+from engine.envelope import Event
+from projections import lists
+from projections.base import (
+    Handler,
+    Row,
+    columns,
+    dispatch,
+    event_time,
+    iso,
+    pick,
+    to_int,
+    to_seconds,
+    update,
+)
 
 NAME = "parking"
-VERSION = 1
+VERSION = 2
 
 CLOSED_KEEP = 100  # how many ended parked calls (with their reason) the state remembers
 
@@ -53,20 +63,9 @@ def initial() -> dict:
     return {
         "lots": {},  # "<server>/<lot name>" -> lot row
         "calls": {},  # "<server>/<parkee uniqueid>" -> parked call
-        "pending": {},  # "<stream> <actionid>" -> ParkedCalls / Parkinglots answer being read
+        "lists": {},  # ParkedCalls / Parkinglots answers being read (projections/lists.py)
         "closed": [],  # last CLOSED_KEEP parked calls that ended, with the reason
     }
-
-
-def _update(row: dict, fields: dict, t: float) -> bool:
-    changed = False
-    for name, value in fields.items():
-        if row.get(name) != value:
-            row[name] = value
-            changed = True
-    if changed:
-        row["tm_update"] = t
-    return changed
 
 
 # ---------------------------------------------------------------------------------------------
@@ -87,8 +86,9 @@ def _close(state: dict, ckey: str, reason: str, t: float) -> None:
         del closed[: len(closed) - CLOSED_KEEP]
 
 
-def _park(state: dict, event: Event, displaced_reason: str) -> str | None:
-    """Add or update the parked call of this event; evict another call from its space."""
+def _park(state: dict, event: Event, displaced_reason: str, live: bool) -> str | None:
+    """Add or update the parked call of this event; evict another call from its space.
+    A live park (not an answer's item) is newer than any answer being read."""
     uid = event.header("ParkeeUniqueid")
     if not uid:
         return None
@@ -103,7 +103,7 @@ def _park(state: dict, event: Event, displaced_reason: str) -> str | None:
         _close(state, other, displaced_reason, t)
     call = state["calls"].get(ckey)
     if call is None:
-        timeout = to_int(event.header("ParkingTimeout"))
+        timeout = to_seconds(event.header("ParkingTimeout"))
         call = state["calls"][ckey] = {
             "server": server, "parkee_unique_id": uid, "parkee_linked_id": "",
             "parkee_channel": "", "parkee_channel_state": "", "parkee_channel_state_desc": "",
@@ -112,38 +112,34 @@ def _park(state: dict, event: Event, displaced_reason: str) -> str | None:
             "parkee_account_code": "", "parkee_context": "", "parkee_exten": "",
             "parkee_priority": "", "parker_dial_string": "", "parking_lot": "",
             "parking_space": "",
-            "parked_at": t - to_int(event.header("ParkingDuration")),
+            "parked_at": t - to_seconds(event.header("ParkingDuration")),
             "timeout_at": t + timeout if timeout > 0 else None,
-            "tm_update": t,
+            "tm_update": t, "pos": event.position,
         }
-    _update(call, fields, t)
+    if live:
+        call["pos"] = event.position
+    update(call, fields, t)
     return ckey
 
 
 def _on_parked_call(state: dict, event: Event) -> None:
-    if "ActionID" in event.data:  # an item of a ParkedCalls answer
-        ckey = _park(state, event, "space taken in ParkedCalls answer")
-        pending = _pending(state, event)
-        if ckey is not None:
-            pending["listed"].append(ckey)
+    if "ActionID" not in event.data:
+        _park(state, event, "space taken by another parked call", live=True)
         return
-    ckey = _park(state, event, "space taken by another parked call")
+    ckey = _park(state, event, "space taken in ParkedCalls answer", live=False)  # an item
     if ckey is not None:
-        _touch(state, event.server, ckey)
+        lists.item(state["lists"], event, ckey.partition("/")[2])
 
 
 def _on_swap(state: dict, event: Event) -> None:
-    ckey = _park(state, event, "swapped")
-    if ckey is not None:
-        _touch(state, event.server, ckey)
+    _park(state, event, "swapped", live=True)
 
 
-def _ender(reason: str) -> Callable[[dict, Event], None]:
+def _ender(reason: str) -> Handler:
     def handler(state: dict, event: Event) -> None:
         ckey = f"{event.server}/{event.header('ParkeeUniqueid')}"
         if ckey in state["calls"]:
             _close(state, ckey, reason, event_time(event))
-            _touch(state, event.server, ckey)
 
     handler.__doc__ = f"The parked call ended: {reason}."
     return handler
@@ -161,70 +157,38 @@ def _on_lot(state: dict, event: Event) -> None:
     lkey = f"{server}/{name}"
     lot = state["lots"].get(lkey)
     if lot is None:
-        lot = state["lots"][lkey] = {"server": server, "name": name, "tm_update": t}
-    _update(lot, {
+        lot = state["lots"][lkey] = {"server": server, "name": name, "tm_update": t,
+                                     "pos": event.position}
+    update(lot, {
         "start_space": event.header("StartSpace"),
         "stop_space": event.header("StopSpace"),
-        "timeout": to_int(event.header("Timeout")),
+        "timeout": to_int(event.header("Timeout"), 0),
     }, t)
-    _pending(state, event)["listed"].append(lkey)
+    lists.item(state["lists"], event, name)
 
 
 # ---------------------------------------------------------------------------------------------
 # reconciliation
 
 
-def _pending(state: dict, event: Event) -> dict:
-    pkey = f"{event.stream} {event.header('ActionID')}"
-    pending = state["pending"].get(pkey)
-    if pending is None:
-        for other in [k for k, p in state["pending"].items()
-                      if p["server"] == event.server and p["stream"] != event.stream]:
-            del state["pending"][other]  # cut by a disconnect that left no marker
-        pending = state["pending"][pkey] = {
-            "stream": event.stream, "server": event.server, "listed": [], "live": [],
-        }
-    return pending
-
-
-def _touch(state: dict, server: str, ckey: str) -> None:
-    if state["pending"]:
-        for pending in state["pending"].values():
-            if pending["server"] == server:
-                pending["live"].append(ckey)
-
-
-def _finish(state: dict, event: Event) -> tuple[str, set[str]]:
-    """The server an answer is about and the keys it keeps (listed, or changed live meanwhile)."""
-    pending = state["pending"].pop(f"{event.stream} {event.header('ActionID')}", None)
-    if pending is None:
-        return event.server, set()  # an empty answer: nothing is parked / no lot exists
-    return pending["server"], set(pending["listed"]) | set(pending["live"])
-
-
 def _on_calls_complete(state: dict, event: Event) -> None:
-    server, keep = _finish(state, event)
-    t = event_time(event)
-    for ckey in [k for k, c in state["calls"].items() if c["server"] == server]:
-        if ckey not in keep:
+    answer = lists.end(state["lists"], event)
+    if answer is not None:
+        t = event_time(event)
+        for ckey in lists.stale_keys(state["calls"], event.server, answer):
             _close(state, ckey, "not in ParkedCalls answer", t)
 
 
 def _on_lots_complete(state: dict, event: Event) -> None:
-    server, keep = _finish(state, event)
-    for lkey in [k for k, lot in state["lots"].items() if lot["server"] == server]:
-        if lkey not in keep:
+    answer = lists.end(state["lists"], event)
+    if answer is not None:
+        for lkey in lists.stale_keys(state["lots"], event.server, answer):
             del state["lots"][lkey]
-
-
-def _on_connection_lost(state: dict, event: Event) -> None:
-    for pkey in [k for k, p in state["pending"].items() if p["stream"] == event.stream]:
-        del state["pending"][pkey]
 
 
 # ---------------------------------------------------------------------------------------------
 
-_HANDLERS: dict[str, Callable[[dict, Event], None]] = {
+HANDLERS: dict[str, Handler] = {
     "ParkedCall": _on_parked_call,
     "ParkedCallSwap": _on_swap,
     "UnParkedCall": _ender("retrieved"),
@@ -233,49 +197,46 @@ _HANDLERS: dict[str, Callable[[dict, Event], None]] = {
     "ParkedCallsComplete": _on_calls_complete,
     "Parkinglot": _on_lot,
     "ParkinglotsComplete": _on_lots_complete,
-    CONNECTION_LOST: _on_connection_lost,
+    **lists.HANDLERS,
 }
-
-
-def apply(state: dict, event: Event) -> dict:
-    handler = _HANDLERS.get(event.type)
-    if handler is not None:
-        handler(state, event)
-    return state
+EVENT_TYPES = frozenset(HANDLERS)  # apply ignores every other type: the runner may skip it
+apply = dispatch(HANDLERS)
 
 
 # ---------------------------------------------------------------------------------------------
 # views
 
-_CALL_COLUMNS = ("parkee_unique_id",) + tuple(field for _, field in _CALL_FIELDS)
+COLUMNS: dict[str, dict[str, str]] = {
+    "parking-lots": columns(
+        "server name start_space stop_space stop_spcae timeout:int tm_update"),
+    "parked-calls": columns(
+        "server parkee_unique_id parkee_linked_id parkee_channel parkee_channel_state "
+        "parkee_channel_state_desc parkee_caller_id_name parkee_caller_id_num "
+        "parkee_connected_line_name parkee_connected_line_num parkee_account_code "
+        "parkee_context parkee_exten parkee_priority parker_dial_string parking_lot "
+        "parking_space parking_duration:int parking_timeout:int tm_update"),
+}
 
 
 def parked_call_rows(state: dict, now: float) -> list[Row]:
     rows: list[Row] = []
     for ckey in sorted(state["calls"]):
         call = state["calls"][ckey]
-        row: Row = {c: call[c] for c in _CALL_COLUMNS}
-        row["parking_duration"] = max(0, int(now - call["parked_at"]))
         deadline = call["timeout_at"]
-        row["parking_timeout"] = 0 if deadline is None else max(0, int(deadline - now))
-        row["tm_update"] = stamp(call["tm_update"])
-        row["server"] = call["server"]
-        rows.append(row)
+        rows.append(pick(
+            call, COLUMNS["parked-calls"],
+            parking_duration=max(0, int(now - call["parked_at"])),
+            parking_timeout=0 if deadline is None else max(0, int(deadline - now)),
+            tm_update=iso(call["tm_update"]),
+        ))
     return rows
 
 
 def parking_lot_rows(state: dict, now: float) -> list[Row]:
-    rows: list[Row] = []
-    for lkey in sorted(state["lots"]):
-        lot = state["lots"][lkey]
-        rows.append({
-            "name": lot["name"], "start_space": lot["start_space"],
-            "stop_space": lot["stop_space"],
-            "stop_spcae": lot["stop_space"],  # the seed's field name, typo kept verbatim
-            "timeout": lot["timeout"], "tm_update": stamp(lot["tm_update"]),
-            "server": lot["server"],
-        })
-    return rows
+    """`stop_spcae` is the seed's field name, typo kept verbatim beside `stop_space`."""
+    return [pick(lot, COLUMNS["parking-lots"], stop_spcae=lot["stop_space"],
+                 tm_update=iso(lot["tm_update"]))
+            for lot in (state["lots"][k] for k in sorted(state["lots"]))]
 
 
 VIEWS = {

@@ -22,31 +22,19 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from engine.envelope import BANNER, CONNECTION_LOST, RESPONSE, Event
-from projections.base import Row
-from projections.channels import forget_lists, iso, list_begin, list_end, list_item, to_int, when
+from engine.envelope import Event
+from projections import lists
+from projections.base import Handler, Row, columns, dispatch, event_time, iso, to_int
 
 NAME = "peers"
-VERSION = 1
+VERSION = 2
 
-_STR, _INT = "str", "int"
-
-
-def _columns(spec: str) -> dict[str, str]:
-    """'a b:int c' -> {'a': 'str', 'b': 'int', 'c': 'str'}"""
-    out: dict[str, str] = {}
-    for word in spec.split():
-        name, _, kind = word.partition(":")
-        out[name] = kind or _STR
-    return out
-
-
-PEER_COLUMNS = _columns(
+PEER_COLUMNS = columns(
     "server peer status address monitor_status channel_type chan_object_type dynamic "
     "auto_comedia auto_force_port acl comedia description force_port realtime_device "
     "text_support video_support cause tm_update"
 )
-ENDPOINT_COLUMNS = _columns(
+ENDPOINT_COLUMNS = columns(
     "server object_name object_type account_code acl active_channels aggregate_mwi allow "
     "allow_overlap allow_subscribe allow_transfer aors asymmetric_rtp_codec auth "
     "bind_rtp_to_media_address bundle call_group caller_id caller_id_privacy caller_id_tag "
@@ -70,19 +58,19 @@ ENDPOINT_COLUMNS = _columns(
     "tos_video:int transport trust_id_inbound trust_id_outbound use_avpf use_ptime "
     "user_eq_phone voicemail_extension webrtc tm_update"
 )
-CONTACT_COLUMNS = _columns(
+CONTACT_COLUMNS = columns(
     "server id uri aor endpoint_name status call_id qualify_frequency:int qualify_timout:int "
     "authentication_qualify:int outbound_proxy path reg_expire:int round_trip_usec "
     "user_agent via_address tm_update"
 )
-AOR_COLUMNS = _columns(
+AOR_COLUMNS = columns(
     "server object_name object_type endpoint_name contacts contacts_registered:int "
     "total_contacts:int authenticate_qualify default_expiration:int mailboxes "
     "max_contacts:int maximum_expiration:int minimum_expiration:int outbound_proxy "
     "qualify_frequency:int qualify_timeout:int remove_existing support_path "
     "voicemail_extension tm_update"
 )
-REGISTRY_COLUMNS = _columns(
+REGISTRY_COLUMNS = columns(
     "server account state username domain domain_port:int host port:int refresh:int "
     "registration_time:int channel_type cause tm_update"
 )
@@ -113,18 +101,11 @@ def initial() -> dict:
     return {**{table: {} for table in TABLES}, "lists": {}}
 
 
-def apply(state: dict, event: Event) -> dict:
-    handler = HANDLERS.get(event.type)
-    if handler is not None:
-        handler(state, event)
-    return state
-
-
 def _row(state: dict, table: str, event: Event, ident: str, **fixed: Any) -> dict[str, Any]:
     rows = state[table]
     key = f"{event.server}/{ident}"
     row = rows.get(key)
-    t = when(event)
+    t = event_time(event)
     if row is None:
         row = rows[key] = {"server": event.server, "pos": event.position, **fixed}
     row["tm_update"] = t
@@ -182,7 +163,7 @@ def _peer_entry(state: dict, event: Event) -> None:
         return
     peer = f"{kind}/{name}"
     if "ActionID" in data:
-        list_item(state["lists"], event, peer)
+        lists.item(state["lists"], event, peer)
     row = _row(state, "peers", event, peer, peer=peer, channel_type=kind)
     for header, field in PEER_ENTRY:
         value = _text(data, header)
@@ -201,26 +182,21 @@ def _copy_all(row: dict, data: dict) -> None:
             row[snake(header)] = value
 
 
-def _endpoint(state: dict, event: Event) -> None:
-    data = event.data
-    name = _text(data, "ObjectName")
-    if not name:
-        return
-    if event.type == "EndpointList":
-        list_item(state["lists"], event, name)
-    row = _row(state, "endpoints", event, name, object_name=name, object_type="endpoint")
-    _copy_all(row, data)
+def _sorcery(table: str, object_type: str, list_item: str) -> Handler:
+    """A PJSIP object's event (`EndpointDetail`, `AorList`, ...): every field it carries;
+    `list_item` is the type that is an item of the full list (`PJSIPShowEndpoints`, ...)."""
 
+    def handler(state: dict, event: Event) -> None:
+        data = event.data
+        name = _text(data, "ObjectName")
+        if not name:
+            return
+        if event.type == list_item:
+            lists.item(state["lists"], event, name)
+        row = _row(state, table, event, name, object_name=name, object_type=object_type)
+        _copy_all(row, data)
 
-def _aor(state: dict, event: Event) -> None:
-    data = event.data
-    name = _text(data, "ObjectName")
-    if not name:
-        return
-    if event.type == "AorList":
-        list_item(state["lists"], event, name)
-    row = _row(state, "aors", event, name, object_name=name, object_type="aor")
-    _copy_all(row, data)
+    return handler
 
 
 CONTACT_FIELDS = (
@@ -248,7 +224,7 @@ def _contact(state: dict, event: Event) -> None:
         return
     ident = f"{aor}/{uri}"
     if event.type == "ContactList":
-        list_item(state["lists"], event, ident)
+        lists.item(state["lists"], event, ident)
     if data.get("ContactStatus") == "Removed":
         state["contacts"].pop(f"{event.server}/{ident}", None)
         return
@@ -269,13 +245,7 @@ def _number(value: object) -> int | None:
     """An integer field that AMI may print as `3.000000` or as a boolean (`true`/`no`)."""
     if value in ("true", "yes", "false", "no"):
         return int(value in ("true", "yes"))
-    number = to_int(value)
-    if number is None and isinstance(value, str):
-        try:
-            return int(float(value))
-        except ValueError:
-            return None
-    return number
+    return to_int(value)
 
 
 # ------------------------------------------------------------------------------ registrations
@@ -302,7 +272,7 @@ def _registry_entry(state: dict, event: Event) -> None:
     if not host:
         return
     ident = f"{user}@{host}"
-    list_item(state["lists"], event, ident)
+    lists.item(state["lists"], event, ident)
     port = _text(data, "Port")
     row = _row(state, "registries", event, ident, username=user, host=host, channel_type="SIP")
     row["account"] = f"{ident}:{port}" if port else ident
@@ -322,7 +292,7 @@ def _outbound_registration(state: dict, event: Event) -> None:
     if not client or not server_uri:
         return
     ident = f"{client}@{server_uri}"
-    list_item(state["lists"], event, ident)
+    lists.item(state["lists"], event, ident)
     row = _row(state, "registries", event, ident, account=ident, username=client,
                domain=server_uri, host=server_uri, channel_type="pjsip")
     status = _text(data, "Status")
@@ -335,53 +305,44 @@ def _outbound_registration(state: dict, event: Event) -> None:
 
 # ------------------------------------------------------------------------------ reconciliation
 
-def _reconcile(table: str, keep: Callable[[dict], bool] | None = None,
-               ident: Callable[[dict], str] | None = None) -> Callable[[dict, Event], None]:
-    """A `...Complete` handler: rows of `table` known before the list and not listed go."""
+def _reconcile(table: str, keep: Callable[[dict], bool] | None = None
+               ) -> Callable[[dict, Event], None]:
+    """A `...Complete` handler: rows of `table` the answer shows are gone (`lists`) are
+    deleted, except those `keep` says the list does not cover."""
 
     def handler(state: dict, event: Event) -> None:
-        done = list_end(state["lists"], event)
-        if done is None:
-            return
-        start, listed = done
-        seen = set(listed)
-        rows = state[table]
-        prefix = event.server + "/"
-        for k in [k for k, row in rows.items()
-                  if k.startswith(prefix) and row["pos"] < start
-                  and (keep is None or not keep(row))
-                  and (ident(row) if ident else k[len(prefix):]) not in seen]:
-            del rows[k]
+        answer = lists.end(state["lists"], event)
+        if answer is not None:
+            _drop_stale(state[table], event.server, answer, keep)
 
     return handler
 
 
+def _drop_stale(rows: dict, server: str, answer: lists.Answer,
+                keep: Callable[[dict], bool] | None) -> None:
+    for key in lists.stale_keys(rows, server, answer):
+        if keep is None or not keep(rows[key]):
+            del rows[key]
+
+
 def _peer_list_complete(state: dict, event: Event) -> None:
-    # SIPpeers lists SIP peers only, IAXpeers IAX2 ones: reconcile the types it listed.
-    per = state["lists"].get(event.server, {})
-    entry = per.get(str(event.data.get("ActionID", "")))
-    kinds = {p.partition("/")[0] for p in entry[1]} if entry else set()
-    _reconcile("peers", keep=lambda row: row.get("channel_type") not in kinds)(state, event)
+    """SIPpeers lists SIP peers only, IAXpeers IAX2 ones: reconcile the types it listed."""
+    answer = lists.end(state["lists"], event)
+    if answer is not None:
+        kinds = {peer.partition("/")[0] for peer in answer.listed}
+        _drop_stale(state["peers"], event.server, answer,
+                    lambda row: row.get("channel_type") not in kinds)
 
 
-def _response(state: dict, event: Event) -> None:
-    if event.data.get("EventList") == "start":
-        list_begin(state["lists"], event)
-
-
-def _session(state: dict, event: Event) -> None:
-    forget_lists(state["lists"], event.server)
-
-
-HANDLERS = {
+HANDLERS: dict[str, Handler] = {
     "PeerStatus": _peer_status,
     "PeerEntry": _peer_entry,
     "PeerlistComplete": _peer_list_complete,
-    "EndpointList": _endpoint,
-    "EndpointDetail": _endpoint,
+    "EndpointList": _sorcery("endpoints", "endpoint", "EndpointList"),
+    "EndpointDetail": _sorcery("endpoints", "endpoint", "EndpointList"),
     "EndpointListComplete": _reconcile("endpoints"),
-    "AorDetail": _aor,
-    "AorList": _aor,
+    "AorDetail": _sorcery("aors", "aor", "AorList"),
+    "AorList": _sorcery("aors", "aor", "AorList"),
     "AorListComplete": _reconcile("aors"),
     "ContactStatus": _contact,
     "ContactStatusDetail": _contact,
@@ -394,17 +355,16 @@ HANDLERS = {
     "OutboundRegistrationDetail": _outbound_registration,
     "OutboundRegistrationDetailComplete": _reconcile(
         "registries", keep=lambda row: row.get("channel_type") != "pjsip"),
-    RESPONSE: _response,
-    BANNER: _session,
-    CONNECTION_LOST: _session,
+    **lists.HANDLERS,
 }
 EVENT_TYPES = frozenset(HANDLERS)  # apply ignores every other type: the runner may skip it
+apply = dispatch(HANDLERS)
 
 
 # ------------------------------------------------------------------------------ views
 
 def _view(table: str, columns: dict[str, str], order: str) -> Callable[[dict, float], list[Row]]:
-    ints = [name for name, kind in columns.items() if kind == _INT]
+    ints = [name for name, kind in columns.items() if kind == "int"]
 
     def rows(state: dict, now: float) -> list[Row]:
         out: list[Row] = []

@@ -109,14 +109,3 @@ def seed_text(cause: int | None) -> str | None:
         return None
     return SEED_TEXT.get(cause) or cause_desc(cause)
 
-
-def parse_cause(value: object) -> int | None:
-    """A `Cause` header as an int; None when absent or not a number (bad input never raises)."""
-    if isinstance(value, list):
-        value = value[0] if value else None
-    if value is None or value == "":
-        return None
-    try:
-        return int(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return None

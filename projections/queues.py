@@ -11,9 +11,10 @@ The answer to `QueueStatus` (sent on every connect) is the truth: its `QueuePara
 and `QueueEntry` items (same ActionID) overwrite rows as they arrive, and `QueueStatusComplete`
 removes the members and callers of the queues the answer covered that it did not list (a
 `QueueStatus` filtered by queue only lists that queue's `QueueParams`, so only those queues are
-reconciled). Rows a live event touched while the answer was being read are kept. A row that is
-already right is left alone, `tm_update` included, so applying the same answer twice changes
-nothing.
+reconciled), by the rule of `projections/lists.py`: rows added live while the answer was being
+read (a member's `QueueMemberAdded`, a caller's `QueueCallerJoin`) are newer than it and kept. A
+row that is already right is left alone, `tm_update` included, so applying the same answer twice
+changes nothing.
 
 Statistics follow app_queue: hold and talk times are exponential averages, new = (3*old + x)/4
 (the first completed call sets talk time, the first connect of an empty history sets hold time);
@@ -27,21 +28,26 @@ in an answer; `InCall: 0` in an answer means the call was already counted).
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable
-from datetime import UTC, datetime
-from typing import Any
-
-from engine.envelope import CONNECTION_LOST, Event
-from projections.base import Row, event_time
+from engine.envelope import Event
+from projections import lists
+from projections.base import (
+    Handler,
+    Row,
+    columns,
+    dispatch,
+    event_time,
+    iso,
+    pick,
+    to_float,
+    to_int,
+    to_seconds,
+    update,
+)
 
 NAME = "queues"
-VERSION = 1
+VERSION = 2
 
 CLOSED_KEEP = 100  # how many closed queue entries (with their reason) the state remembers
-
-Conv = Callable[[str], Any]
-
 
 def initial() -> dict:
     return {
@@ -49,57 +55,9 @@ def initial() -> dict:
         "members": {},  # "<server>/<queue>/<interface>" -> member row
         "entries": {},  # "<server>/<uniqueid>" -> waiting caller (no position: see "lines")
         "lines": {},  # "<server>/<queue>" -> [uniqueid, ...] in queue order
-        "pending": {},  # "<stream> <actionid>" -> QueueStatus answer being read
+        "lists": {},  # QueueStatus answers being read (projections/lists.py)
         "closed": [],  # last CLOSED_KEEP entries that left, with the reason
     }
-
-
-# ---------------------------------------------------------------------------------------------
-# tolerant header parsing
-
-
-def to_int(value: Any, default: int = 0) -> int:
-    """AMI numbers are text and sometimes junk ("", "unknown", "3.0"): never raise."""
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        try:
-            return int(float(value))
-        except (TypeError, ValueError, OverflowError):
-            return default
-
-
-def to_float(value: Any, default: float = 0.0) -> float:
-    try:
-        result = float(value)
-    except (TypeError, ValueError):
-        return default
-    return result if math.isfinite(result) else default  # NaN and inf are junk too
-
-
-def to_str(value: Any) -> str:
-    if isinstance(value, list):
-        return str(value[0]) if value else ""
-    return "" if value is None else str(value)
-
-
-def stamp(t: float | None) -> str | None:
-    """The seed's timestamp format: UTC, 9 fraction digits, `Z`."""
-    if t is None:
-        return None
-    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f") + "000Z"
-
-
-def _update(row: dict, fields: dict, t: float) -> bool:
-    """Overwrite what differs; `tm_update` moves only if something did."""
-    changed = False
-    for name, value in fields.items():
-        if row.get(name) != value:
-            row[name] = value
-            changed = True
-    if changed:
-        row["tm_update"] = t
-    return changed
 
 
 # ---------------------------------------------------------------------------------------------
@@ -149,22 +107,20 @@ def _on_queue_params(state: dict, event: Event) -> None:
                           ("Abandoned", "abandoned"), ("ServiceLevel", "service_level"),
                           ("Weight", "weight")):
         if header in data:
-            fields[field] = to_int(event.header(header))
+            fields[field] = to_int(event.header(header), 0)
     if "Strategy" in data:
         fields["strategy"] = event.header("Strategy")
     done, gone = fields.get("completed", 0), fields.get("abandoned", 0)
-    perf = to_float(event.header("ServicelevelPerf"))
+    perf = to_float(event.header("ServicelevelPerf"), 0.0)
     fields["service_level_perf"] = perf
     fields["completed_in_sl"] = round(perf * done / 100.0)
     if "ServicelevelPerf2" in data:
-        perf2 = to_float(event.header("ServicelevelPerf2"))
+        perf2 = to_float(event.header("ServicelevelPerf2"), 0.0)
         fields["service_level_perf2"] = perf2
         both = round(perf2 * (done + gone) / 100.0)
         fields["abandoned_in_sl"] = max(0, both - fields["completed_in_sl"])
-    _update(row, fields, t)
-    pending = _pending(state, event)
-    if pending is not None:
-        pending["queues"].append(name)
+    update(row, fields, t)
+    lists.item(state["lists"], event, "queue " + name)
 
 
 def _on_queue_summary(state: dict, event: Event) -> None:
@@ -178,30 +134,30 @@ def _on_queue_summary(state: dict, event: Event) -> None:
     for header, field in (("Callers", "calls"), ("HoldTime", "hold_time"),
                           ("TalkTime", "talk_time")):
         if header in event.data:
-            fields[field] = to_int(event.header(header))
-    _update(row, fields, t)
+            fields[field] = to_int(event.header(header), 0)
+    update(row, fields, t)
 
 
 # ---------------------------------------------------------------------------------------------
 # members
 
-# header -> (field, conversion); list items say Name/Location where events say MemberName/Interface
-_MEMBER_FIELDS: dict[str, tuple[str, Conv]] = {
-    "MemberName": ("name", to_str),
-    "Name": ("name", to_str),
-    "StateInterface": ("state_interface", to_str),
-    "Membership": ("membership", to_str),
-    "Penalty": ("penalty", to_int),
-    "CallsTaken": ("calls_taken", to_int),
-    "LastCall": ("last_call", to_int),
-    "LastPause": ("last_pause", to_int),
-    "LoginTime": ("login_time", to_int),
-    "InCall": ("in_call", to_int),
-    "Status": ("status", to_int),
-    "Paused": ("paused", to_int),
-    "PausedReason": ("paused_reason", to_str),
-    "Ringinuse": ("ring_inuse", to_int),
-    "Wrapuptime": ("wrapuptime", to_int),
+# header -> (field, kind); list items say Name/Location where events say MemberName/Interface
+_MEMBER_FIELDS: dict[str, tuple[str, str]] = {
+    "MemberName": ("name", "str"),
+    "Name": ("name", "str"),
+    "StateInterface": ("state_interface", "str"),
+    "Membership": ("membership", "str"),
+    "Penalty": ("penalty", "int"),
+    "CallsTaken": ("calls_taken", "int"),
+    "LastCall": ("last_call", "int"),
+    "LastPause": ("last_pause", "int"),
+    "LoginTime": ("login_time", "int"),
+    "InCall": ("in_call", "int"),
+    "Status": ("status", "int"),
+    "Paused": ("paused", "int"),
+    "PausedReason": ("paused_reason", "str"),
+    "Ringinuse": ("ring_inuse", "int"),
+    "Wrapuptime": ("wrapuptime", "int"),
 }
 
 
@@ -209,21 +165,24 @@ def _member_key(server: str, queue: str, interface: str) -> str:
     return f"{server}/{queue}/{interface}"
 
 
-def _new_member(server: str, queue: str, interface: str, t: float) -> dict:
+def _new_member(server: str, queue: str, interface: str, t: float, position: int) -> dict:
     return {
         "server": server, "queue_name": queue, "location": interface, "name": interface,
         "state_interface": interface, "membership": "", "penalty": 0, "calls_taken": 0,
         "last_call": 0, "last_pause": 0, "login_time": 0, "in_call": 0, "status": 0,
         "paused": 0, "paused_reason": "", "ring_inuse": None, "wrapuptime": 0, "tm_update": t,
+        "pos": position,
     }
 
 
 def _member_fields(event: Event) -> dict:
     fields: dict = {}
-    for header, value in event.data.items():
+    for header in event.data:
         spec = _MEMBER_FIELDS.get(header)
         if spec is not None:
-            fields[spec[0]] = spec[1](value[0] if isinstance(value, list) and value else value)
+            field, kind = spec
+            value = event.header(header)
+            fields[field] = to_int(value, 0) if kind == "int" else value
     if "paused_reason" not in fields and "Reason" in event.data:  # QueueMemberPause before 13
         fields["paused_reason"] = event.header("Reason")
     if "paused" in fields:
@@ -231,7 +190,7 @@ def _member_fields(event: Event) -> dict:
     return fields
 
 
-def _upsert_member(state: dict, event: Event, live: bool) -> str | None:
+def _upsert_member(state: dict, event: Event) -> str | None:
     queue = event.header("Queue")
     interface = event.header("Interface") or event.header("Location")
     if not queue or not interface:
@@ -241,46 +200,42 @@ def _upsert_member(state: dict, event: Event, live: bool) -> str | None:
     mkey = _member_key(server, queue, interface)
     row = state["members"].get(mkey)
     if row is None:
-        row = state["members"][mkey] = _new_member(server, queue, interface, t)
-    _update(row, _member_fields(event), t)
-    if live:
-        _touch(state, server, "m " + mkey)
+        row = state["members"][mkey] = _new_member(server, queue, interface, t, event.position)
+    update(row, _member_fields(event), t)
     return mkey
 
 
 def _on_member_event(state: dict, event: Event) -> None:
     """QueueMemberAdded/Status/Pause/Penalty/Ringinuse all carry the whole member."""
-    _upsert_member(state, event, live=True)
+    mkey = _upsert_member(state, event)
+    if mkey is not None and event.type == "QueueMemberAdded":
+        state["members"][mkey]["pos"] = event.position  # (re)added: newer than any answer
 
 
 def _on_member_item(state: dict, event: Event) -> None:
-    mkey = _upsert_member(state, event, live=False)
+    mkey = _upsert_member(state, event)
     if mkey is None:
         return
+    lists.item(state["lists"], event, "member " + mkey.partition("/")[2])
     member = state["members"][mkey]
     talking = state["queues"][f"{event.server}/{member['queue_name']}"]["talking"]
     if member["in_call"] and member["location"] not in talking:
         talking.append(member["location"])
     elif not member["in_call"] and member["location"] in talking:
         talking.remove(member["location"])
-    pending = _pending(state, event)
-    if pending is not None:
-        pending["members"].append(mkey)
 
 
 def _on_member_removed(state: dict, event: Event) -> None:
     queue, interface = event.header("Queue"), event.header("Interface")
     mkey = _member_key(event.server, queue, interface)
-    if state["members"].pop(mkey, None) is not None:
-        _touch(state, event.server, "m " + mkey)
+    state["members"].pop(mkey, None)
 
 
 def _set_in_call(state: dict, event: Event, in_call: int) -> dict | None:
     mkey = _member_key(event.server, event.header("Queue"), event.header("Interface"))
     row = state["members"].get(mkey)
     if row is not None:
-        _update(row, {"in_call": in_call}, event_time(event))
-        _touch(state, event.server, "m " + mkey)
+        update(row, {"in_call": in_call}, event_time(event))
     return row
 
 
@@ -306,12 +261,12 @@ def _on_agent_connect(state: dict, event: Event) -> None:
     row["talking"].append(event.header("Interface"))
     if row["hold_time"] is None:
         return
-    hold = to_int(event.header("HoldTime"))
+    hold = to_int(event.header("HoldTime"), 0)
     done, gone = row["completed"], row["abandoned"]
     if done is None or gone is None:
         return
     new = hold if done + gone == 0 else (3 * row["hold_time"] + hold) >> 2
-    _update(row, {"hold_time": new}, event_time(event))
+    update(row, {"hold_time": new}, event_time(event))
 
 
 def _on_agent_complete(state: dict, event: Event) -> None:
@@ -325,17 +280,23 @@ def _on_agent_complete(state: dict, event: Event) -> None:
         return
     done = row["completed"] + 1
     fields: dict = {"completed": done}
-    talk = to_int(event.header("TalkTime"))
+    talk = to_int(event.header("TalkTime"), 0)
     if done == 1 or row["talk_time"] is None:
         fields["talk_time"] = talk
     else:
         fields["talk_time"] = (3 * row["talk_time"] + talk) >> 2
-    level, in_sl = row["service_level"], row["completed_in_sl"]
+    _count(row, event, fields, "completed_in_sl")
+
+
+def _count(row: dict, event: Event, fields: dict, within: str) -> None:
+    """A call ended (`completed_in_sl`) or was abandoned (`abandoned_in_sl`): its counter moves
+    too when it waited (`HoldTime`) within the queue's service level; the percentages follow."""
+    level, in_sl = row["service_level"], row[within]
     if level is not None and in_sl is not None:
-        fields["completed_in_sl"] = in_sl + (to_int(event.header("HoldTime")) <= level)
+        fields[within] = in_sl + (to_int(event.header("HoldTime"), 0) <= level)
     t = event_time(event)
-    _update(row, fields, t)
-    _update(row, _perf(row), t)
+    update(row, fields, t)
+    update(row, _perf(row), t)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -406,40 +367,39 @@ def _upsert_entry(state: dict, event: Event, from_list: bool) -> str | None:
     entry = state["entries"].get(ekey)
     fields = _entry_fields(event, from_list)
     if entry is None or entry["queue_name"] != queue:
-        wait = to_int(event.header("Wait")) if from_list else 0
-        fields["joined"] = t - wait
+        fields["joined"] = t - to_seconds(event.header("Wait")) if from_list else t
     if entry is None:
         entry = state["entries"][ekey] = {
             "server": server, "unique_id": uid, "queue_name": None, "channel": "",
             "caller_id_num": "", "caller_id_name": "", "connected_line_num": "",
             "connected_line_name": "", "joined": t, "abandoned": False, "tm_update": t,
+            "pos": event.position,
         }
+    if not from_list:
+        entry["pos"] = event.position  # joined live: newer than any answer
     moved = _place(state, server, queue, uid, to_int(event.header("Position"), 1))
-    if not _update(entry, fields, t) and moved:
+    if not update(entry, fields, t) and moved:
         entry["tm_update"] = t
     return ekey
 
 
 def _on_caller_join(state: dict, event: Event) -> None:
     ekey = _upsert_entry(state, event, from_list=False)
-    if ekey is None:
-        return
-    _touch(state, event.server, "e " + ekey)
-    _set_calls(state, event)
+    if ekey is not None:
+        _set_calls(state, event)
 
 
 def _on_entry_item(state: dict, event: Event) -> None:
     ekey = _upsert_entry(state, event, from_list=True)
-    pending = _pending(state, event)
-    if pending is not None and ekey is not None:
-        pending["entries"].append(ekey)
+    if ekey is not None:
+        lists.item(state["lists"], event, "entry " + ekey.partition("/")[2])
 
 
 def _set_calls(state: dict, event: Event) -> None:
     """`Count` in join/leave is the number waiting right after: the queue's `calls`."""
     if "Count" in event.data:
         row = _queue(state, event.server, event.header("Queue"), event_time(event))
-        _update(row, {"calls": to_int(event.header("Count"))}, event_time(event))
+        update(row, {"calls": to_int(event.header("Count"), 0)}, event_time(event))
 
 
 def _close_entry(state: dict, server: str, uid: str, reason: str, t: float) -> None:
@@ -462,7 +422,6 @@ def _on_caller_leave(state: dict, event: Event) -> None:
     if entry is not None:
         reason = "abandoned" if entry.get("abandoned") else "left"
         _close_entry(state, event.server, uid, reason, event_time(event))
-        _touch(state, event.server, f"e {event.server}/{uid}")
     _set_calls(state, event)
 
 
@@ -478,79 +437,35 @@ def _on_caller_abandon(state: dict, event: Event) -> None:
     row = state["queues"].get(f"{event.server}/{event.header('Queue')}")
     if row is None or row["abandoned"] is None:
         return
-    fields: dict = {"abandoned": row["abandoned"] + 1}
-    level, in_sl = row["service_level"], row["abandoned_in_sl"]
-    if level is not None and in_sl is not None:
-        fields["abandoned_in_sl"] = in_sl + (to_int(event.header("HoldTime")) <= level)
-    t = event_time(event)
-    _update(row, fields, t)
-    _update(row, _perf(row), t)
+    _count(row, event, {"abandoned": row["abandoned"] + 1}, "abandoned_in_sl")
 
 
 # ---------------------------------------------------------------------------------------------
 # reconciliation against a QueueStatus answer
 
 
-def _pending(state: dict, event: Event) -> dict | None:
-    action_id = event.header("ActionID")
-    if not action_id:
-        return None
-    pkey = f"{event.stream} {action_id}"
-    pending = state["pending"].get(pkey)
-    if pending is None:
-        _drop_older_sessions(state, event)
-        pending = state["pending"][pkey] = {
-            "stream": event.stream, "server": event.server,
-            "queues": [], "members": [], "entries": [], "live": [],
-        }
-    return pending
-
-
-def _drop_older_sessions(state: dict, event: Event) -> None:
-    """Answers cut by a disconnect that left no marker (engine crash): a new session ends them."""
-    for pkey in [k for k, p in state["pending"].items()
-                 if p["server"] == event.server and p["stream"] != event.stream]:
-        del state["pending"][pkey]
-
-
-def _touch(state: dict, server: str, tag: str) -> None:
-    """A live change while an answer is being read: reconciliation must not undo it."""
-    if state["pending"]:
-        for pending in state["pending"].values():
-            if pending["server"] == server:
-                pending["live"].append(tag)
-
-
 def _on_status_complete(state: dict, event: Event) -> None:
-    pending = state["pending"].pop(f"{event.stream} {event.header('ActionID')}", None)
-    if pending is None:
+    """The end of a `QueueStatus` answer: in the queues it covered, members and callers it
+    shows are gone (`lists.stale_keys`) are removed."""
+    answer = lists.end(state["lists"], event)
+    if answer is None:
         return
-    server, t = pending["server"], event_time(event)
-    covered = set(pending["queues"])
-    listed = set(pending["members"])
-    live = set(pending["live"])
+    server, t = event.server, event_time(event)
+    covered = {ident[len("queue "):] for ident in answer.listed if ident.startswith("queue ")}
     members = state["members"]
-    for mkey in [k for k, m in members.items()
-                 if m["server"] == server and m["queue_name"] in covered]:
-        if mkey not in listed and "m " + mkey not in live:
+    for mkey in lists.stale_keys(members, server, answer, "member "):
+        if members[mkey]["queue_name"] in covered:
             del members[mkey]
-    listed = set(pending["entries"])
-    for queue in covered:
-        for uid in list(state["lines"].get(f"{server}/{queue}", ())):
-            ekey = f"{server}/{uid}"
-            if ekey not in listed and "e " + ekey not in live:
-                _close_entry(state, server, uid, "not in QueueStatus answer", t)
-
-
-def _on_connection_lost(state: dict, event: Event) -> None:
-    """An answer cut by a disconnect will never complete: forget it (the next one will come)."""
-    for pkey in [k for k, p in state["pending"].items() if p["stream"] == event.stream]:
-        del state["pending"][pkey]
+    entries = state["entries"]
+    for ekey in lists.stale_keys(entries, server, answer, "entry "):
+        entry = entries[ekey]
+        if entry["queue_name"] in covered:
+            _close_entry(state, server, entry["unique_id"], "not in QueueStatus answer", t)
 
 
 # ---------------------------------------------------------------------------------------------
 
-_HANDLERS: dict[str, Callable[[dict, Event], None]] = {
+HANDLERS: dict[str, Handler] = {
     "QueueParams": _on_queue_params,
     "QueueMember": _on_member_item,
     "QueueEntry": _on_entry_item,
@@ -567,52 +482,43 @@ _HANDLERS: dict[str, Callable[[dict, Event], None]] = {
     "QueueCallerAbandon": _on_caller_abandon,
     "AgentConnect": _on_agent_connect,
     "AgentComplete": _on_agent_complete,
-    CONNECTION_LOST: _on_connection_lost,
+    **lists.HANDLERS,
 }
-
-
-def apply(state: dict, event: Event) -> dict:
-    handler = _HANDLERS.get(event.type)
-    if handler is not None:
-        handler(state, event)
-    return state
+EVENT_TYPES = frozenset(HANDLERS)  # apply ignores every other type: the runner may skip it
+apply = dispatch(HANDLERS)
 
 
 # ---------------------------------------------------------------------------------------------
 # views
 
-_QUEUE_COLUMNS = ("name", "strategy", "max", "weight", "calls", "completed", "abandoned",
-                  "hold_time", "talk_time", "service_level", "service_level_perf",
-                  "service_level_perf2")
-_MEMBER_COLUMNS = ("name", "queue_name", "status", "membership", "state_interface", "location",
-                   "paused", "paused_reason", "penalty", "calls_taken", "in_call", "last_call",
-                   "last_pause", "login_time", "ring_inuse", "wrapuptime")
-_ENTRY_COLUMNS = ("unique_id", "queue_name", "channel", "caller_id_name", "caller_id_num",
-                  "connected_line_name", "connected_line_num")
+COLUMNS: dict[str, dict[str, str]] = {
+    "queues": columns(
+        "server name strategy max:int weight:int calls:int completed:int abandoned:int "
+        "hold_time:int talk_time:int service_level:int service_level_perf:float "
+        "service_level_perf2:float tm_update"),
+    "queue-members": columns(
+        "server id name queue_name status:int membership state_interface location paused:int "
+        "paused_reason penalty:int calls_taken:int in_call:int last_call:int last_pause:int "
+        "login_time:int ring_inuse:int wrapuptime:int tm_update"),
+    "queue-entries": columns(
+        "server unique_id queue_name channel caller_id_name caller_id_num connected_line_name "
+        "connected_line_num position:int wait:int tm_update"),
+    "queue-statuses": columns("server name queue:json members:json entries:json"),
+}
 
 
 def _queue_row(row: dict) -> Row:
-    out: Row = {c: row[c] for c in _QUEUE_COLUMNS}
-    out["tm_update"] = stamp(row["tm_update"])
-    out["server"] = row["server"]
-    return out
+    return pick(row, COLUMNS["queues"], tm_update=iso(row["tm_update"]))
 
 
 def _member_row(row: dict) -> Row:
-    out: Row = {"id": f"{row['location']}@{row['queue_name']}"}
-    out.update((c, row[c]) for c in _MEMBER_COLUMNS)
-    out["tm_update"] = stamp(row["tm_update"])
-    out["server"] = row["server"]
-    return out
+    return pick(row, COLUMNS["queue-members"], id=f"{row['location']}@{row['queue_name']}",
+                tm_update=iso(row["tm_update"]))
 
 
 def _entry_row(row: dict, position: int, now: float) -> Row:
-    out: Row = {c: row[c] for c in _ENTRY_COLUMNS}
-    out["position"] = position
-    out["wait"] = max(0, int(now - row["joined"]))
-    out["tm_update"] = stamp(row["tm_update"])
-    out["server"] = row["server"]
-    return out
+    return pick(row, COLUMNS["queue-entries"], position=position,
+                wait=max(0, int(now - row["joined"])), tm_update=iso(row["tm_update"]))
 
 
 def queue_rows(state: dict, now: float) -> list[Row]:
@@ -647,8 +553,8 @@ def status_rows(state: dict, now: float) -> list[Row]:
             for position, uid in enumerate(state["lines"].get(qkey, ()), 1)
         ]
         rows.append({
-            "name": queue["name"], "server": server, "queue": _queue_row(queue),
-            "entries": entries, "members": members.get(qkey, []),
+            "server": server, "name": queue["name"], "queue": _queue_row(queue),
+            "members": members.get(qkey, []), "entries": entries,
         })
     return rows
 

@@ -11,8 +11,17 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from engine.envelope import BANNER, CONNECTION_LOST, RESPONSE, Event
-from projections.base import Row
-from projections.channels import iso, to_float, to_int, when
+from projections.base import (
+    Handler,
+    Row,
+    columns,
+    dispatch,
+    event_time,
+    iso,
+    pick,
+    to_float,
+    to_int,
+)
 
 NAME = "systems"
 VERSION = 1
@@ -40,28 +49,17 @@ STATUS: tuple[tuple[str, str, type], ...] = (  # CoreStatus header, field, type
 )
 
 COLUMNS: dict[str, dict[str, str]] = {
-    "systems": {
-        "id": "str", "server": "str", "system_name": "str", "ami_version": "str",
-        "ast_version": "str", "cdr_enabled": "str", "http_enabled": "str",
-        "real_time_enabled": "str", "current_calls": "int", "processed_calls": "int",
-        "max_calls": "int", "max_file_handles": "int", "max_load_avg": "float",
-        "reload_date": "str", "reload_time": "str", "run_group": "str", "run_user": "str",
-        "startup_date": "str", "startup_time": "str", "connected": "bool", "session": "str",
-        "fully_booted": "bool", "status": "str", "uptime": "int", "last_reload": "int",
-        "disconnect_reason": "str", "tm_update": "str",
-    },
+    "systems": columns(
+        "id server system_name ami_version ast_version cdr_enabled http_enabled "
+        "real_time_enabled current_calls:int processed_calls:int max_calls:int "
+        "max_file_handles:int max_load_avg:float reload_date reload_time run_group run_user "
+        "startup_date startup_time connected:bool session fully_booted:bool status uptime:int "
+        "last_reload:int disconnect_reason tm_update"),
 }
 
 
 def initial() -> dict:
     return {"systems": {}}
-
-
-def apply(state: dict, event: Event) -> dict:
-    handler = HANDLERS.get(event.type)
-    if handler is not None:
-        handler(state, event)
-    return state
 
 
 def _system(state: dict, event: Event) -> dict:
@@ -72,25 +70,26 @@ def _system(state: dict, event: Event) -> dict:
         row["id"] = row["server"] = event.server
         row["connected"] = False
         row["fully_booted"] = False
-    row["tm_update"] = when(event)
+    row["tm_update"] = event_time(event)
     return row
 
 
-def _copy(row: dict, data: dict, table: tuple[tuple[str, str, type], ...]) -> None:
+def _copy(row: dict, event: Event, table: tuple[tuple[str, str, type], ...]) -> None:
     for header, field, kind in table:
-        value = data.get(header)
-        if value is None:
+        if header not in event.data:
             continue
+        value = event.header(header)
         if kind is int:
-            value = to_int(value)
+            row[field] = to_int(value)
         elif kind is float:
-            value = to_float(value)
-        row[field] = value
+            row[field] = to_float(value)
+        else:
+            row[field] = value
 
 
 def _banner(state: dict, event: Event) -> None:
     row = _system(state, event)
-    banner = str(event.data.get("Banner", ""))
+    banner = event.header("Banner")
     version = banner.rpartition("/")[2].strip()
     if version:
         row["ami_version"] = version
@@ -103,14 +102,13 @@ def _lost(state: dict, event: Event) -> None:
     row = _system(state, event)
     row["connected"] = False
     row["fully_booted"] = False
-    reason = event.data.get("Reason")
-    row["disconnect_reason"] = reason if isinstance(reason, str) else "connection lost"
+    row["disconnect_reason"] = event.header("Reason") or "connection lost"
 
 
 def _fully_booted(state: dict, event: Event) -> None:
     row = _system(state, event)
     row["fully_booted"] = True
-    row["status"] = event.data.get("Status", "Fully Booted")
+    row["status"] = event.header("Status", "Fully Booted")
     row["uptime"] = to_int(event.data.get("Uptime"))
     row["last_reload"] = to_int(event.data.get("LastReload"))
 
@@ -118,26 +116,26 @@ def _fully_booted(state: dict, event: Event) -> None:
 def _shutdown(state: dict, event: Event) -> None:
     row = _system(state, event)
     row["fully_booted"] = False
-    restart = event.data.get("Restart") == "True"
-    row["status"] = f"Shutdown ({event.data.get('Shutdown', '')}{', restart' if restart else ''})"
+    restart = event.header("Restart") == "True"
+    row["status"] = f"Shutdown ({event.header('Shutdown')}{', restart' if restart else ''})"
 
 
 def _reload(state: dict, event: Event) -> None:
     row = _system(state, event)
-    when = datetime.fromtimestamp(row["tm_update"], UTC)
-    row["reload_date"] = f"{when:%Y-%m-%d}"
-    row["reload_time"] = f"{when:%H:%M:%S}"
+    moment = datetime.fromtimestamp(row["tm_update"], UTC)
+    row["reload_date"] = f"{moment:%Y-%m-%d}"
+    row["reload_time"] = f"{moment:%H:%M:%S}"
 
 
 def _response(state: dict, event: Event) -> None:
     data = event.data
     if "AsteriskVersion" in data or "AMIversion" in data:
-        _copy(_system(state, event), data, SETTINGS)
+        _copy(_system(state, event), event, SETTINGS)
     elif "CoreStartupDate" in data:
-        _copy(_system(state, event), data, STATUS)
+        _copy(_system(state, event), event, STATUS)
 
 
-HANDLERS = {
+HANDLERS: dict[str, Handler] = {
     BANNER: _banner,
     CONNECTION_LOST: _lost,
     "FullyBooted": _fully_booted,
@@ -146,14 +144,12 @@ HANDLERS = {
     RESPONSE: _response,
 }
 EVENT_TYPES = frozenset(HANDLERS)  # apply ignores every other type: the runner may skip it
+apply = dispatch(HANDLERS)
 
 
 def rows(state: dict, now: float) -> list[Row]:
-    out: list[Row] = []
-    for row in state["systems"].values():
-        item = dict(row)
-        item["tm_update"] = iso(row["tm_update"])
-        out.append(item)
+    out = [pick(row, COLUMNS["systems"], tm_update=iso(row["tm_update"]))
+           for row in state["systems"].values()]
     out.sort(key=lambda r: r["server"])
     return out
 

@@ -1,11 +1,11 @@
 """Export a view (channels, calls, queues, ...) as JSON lines, CSV or Parquet.
 
-Columns and their types come from the view's declared fields (a projection module's `COLUMNS`,
-else the seed's field list below), never from the rows: an empty export, or one whose first
-row has a null, has the same schema as any other, so files from different days load into one
-table. A key a row has beyond the declared ones is not exported (declare it to export it).
-Types: str, int, float, bool, json (objects and lists: native in JSON lines, JSON text in CSV
-and Parquet). Only a view with no declaration at all gets a schema inferred from its rows.
+Columns and their types come from the view's declared fields (its projection module's
+`COLUMNS`, part of the contract in `projections/base.py`), never from the rows: an empty export,
+or one whose first row has a null, has the same schema as any other, so files from different
+days load into one table. Types: str, int, float, bool, json (objects and lists: native in JSON
+lines, JSON text in CSV and Parquet). `export` of rows with no columns given (ad hoc) infers a
+schema from all the rows.
 
     export_view(store, "channels", "parquet", "channels.parquet")   # -> rows written
 """
@@ -23,7 +23,7 @@ from typing import IO, Any
 import msgspec
 
 from engine.store import Store
-from projections.base import Row
+from projections.base import Row, to_float, to_int
 
 FORMATS = ("jsonl", "csv", "parquet")
 TYPES = ("str", "int", "float", "bool", "json")
@@ -32,55 +32,23 @@ Output = str | Path | IO[bytes] | IO[str] | None
 _json = msgspec.json.Encoder()
 
 
-def _spec(text: str) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for word in text.split():
-        name, _, kind = word.partition(":")
-        out[name] = kind or "str"
-    return out
-
-
-# Seed field lists (seed-reference.md 3.4, 3.6) for views whose module declares no COLUMNS.
-SEED_COLUMNS: dict[str, dict[str, str]] = {
-    "queues": _spec(
-        "server name strategy max:int weight:int calls:int completed:int abandoned:int "
-        "hold_time:int talk_time:int service_level:int service_level_perf:float tm_update"
-    ),
-    "queue-members": _spec(
-        "server id name queue_name status:int membership state_interface location paused:int "
-        "paused_reason penalty:int calls_taken:int in_call:int last_call:int last_pause:int "
-        "ring_inuse:int tm_update"
-    ),
-    "queue-entries": _spec(
-        "server unique_id queue_name channel caller_id_name caller_id_num connected_line_name "
-        "connected_line_num position:int wait:int tm_update"
-    ),
-    "parked-calls": _spec(
-        "server parkee_unique_id parkee_linked_id parkee_channel parkee_channel_state "
-        "parkee_channel_state_desc parkee_caller_id_name parkee_caller_id_num "
-        "parkee_connected_line_name parkee_connected_line_num parkee_account_code "
-        "parkee_context parkee_exten parkee_priority parker_dial_string parking_duration:int "
-        "parking_lot parking_space parking_timeout:int tm_update"
-    ),
-    "parking-lots": _spec("server name start_space stop_spcae timeout:int tm_update"),
-}
-
-
 class ExportError(ValueError):
     pass
 
 
 # ------------------------------------------------------------------------------ schema
 
-def declared_columns(view: str) -> dict[str, str] | None:
-    """The view's declared columns: its module's `COLUMNS`, else the seed's field list."""
+def declared_columns(view: str) -> dict[str, str]:
+    """The view's declared columns (its module's `COLUMNS`), in order."""
     from projections import VIEWS
 
     if view not in VIEWS:
         raise ExportError(f"unknown view {view!r}; views: {', '.join(sorted(VIEWS))}")
     module, _ = VIEWS[view]
     declared = getattr(module, "COLUMNS", {}).get(view)
-    return dict(declared) if declared else SEED_COLUMNS.get(view)
+    if not declared:
+        raise ExportError(f"view {view!r} declares no columns ({module.__name__}.COLUMNS)")
+    return dict(declared)
 
 
 def _infer(values: Iterable[Any]) -> str:
@@ -116,36 +84,6 @@ def schema_for(rows: list[Row], declared: Mapping[str, str] | None) -> dict[str,
 
 # ------------------------------------------------------------------------------ coercion
 
-def _to_int(v: Any) -> int | None:
-    if v is None or isinstance(v, int):
-        return int(v) if v is not None else None
-    if isinstance(v, float):
-        return int(v) if v.is_integer() else None
-    if isinstance(v, str):
-        try:
-            return int(v)
-        except ValueError:
-            try:
-                f = float(v)
-            except ValueError:
-                return None
-            return int(f) if f.is_integer() else None
-    return None
-
-
-def _to_float(v: Any) -> float | None:
-    if v is None or isinstance(v, bool):
-        return float(v) if v is not None else None
-    if isinstance(v, (int, float)):
-        return float(v)
-    if isinstance(v, str):
-        try:
-            return float(v)
-        except ValueError:
-            return None
-    return None
-
-
 def _to_bool(v: Any) -> bool | None:
     if v is None or isinstance(v, bool):
         return v
@@ -172,7 +110,8 @@ def _to_json_text(v: Any) -> str | None:
     return None if v is None else _json.encode(v).decode()
 
 
-_COERCE = {"str": _to_str, "int": _to_int, "float": _to_float, "bool": _to_bool}
+# int64 and finite floats only (`projections.base`): what Parquet and every reader can hold.
+_COERCE = {"str": _to_str, "int": to_int, "float": to_float, "bool": _to_bool}
 
 
 def coerce(row: Row, columns: Mapping[str, str]) -> Row:
@@ -294,7 +233,9 @@ def export(rows: Iterable[Row], fmt: str, output: Output = None,
     for kind in (columns or {}).values():
         if kind not in TYPES:
             raise ExportError(f"unknown column type {kind!r}; types: {', '.join(TYPES)}")
-    materialized = rows if isinstance(rows, list) else list(rows)
+    # With declared columns, rows stream through (a generator is written as it yields: a
+    # million-row report never sits in memory); only an inferred schema needs them all first.
+    materialized = rows if isinstance(rows, list) or columns else list(rows)
     schema = schema_for(materialized, columns)
     with _sink(output) as out:
         return _WRITERS[fmt](materialized, schema, out)

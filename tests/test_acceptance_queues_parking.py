@@ -2,7 +2,8 @@
 `ParkedCalls` was sent, then the projection must hold exactly what Asterisk answered.
 
 The replay includes earlier list answers (reconciliation data the engine really has) but never
-the answer being checked: it arrives after the action was sent.
+the answer being checked: it arrives after the action was sent. The comparison is
+`tests.captures.check_answer`, the one every acceptance test applies.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import pytest
 from engine.capture import action_times, capture_events
 from engine.envelope import Event
 from projections import parking, queues
+from tests.captures import check_answer
 
 CAPTURES = sorted(Path(__file__).resolve().parents[2].glob("shared/ami-captures/*.jsonl"))
 if not CAPTURES:
@@ -67,53 +69,12 @@ def test_projection_matches_asterisks_answer(
     assert answer, "the capture holds no answer to this action"
     assert answer[-1].type.endswith("Complete")
 
-    if action == "QueueStatus":
-        state = queues.initial()
-        for event in events:
-            queues.apply(state, event)
-        covered = {e.header("Queue") for e in answer if e.type == "QueueParams"}
-        want_members = {
-            (e.header("Queue"), e.header("Location"), int(e.header("Paused")),
-             int(e.header("Status")))
-            for e in answer if e.type == "QueueMember"
-        }
-        have_members = {
-            (m["queue_name"], m["location"], m["paused"], m["status"])
-            for m in queues.VIEWS["queue-members"](state, 0.0) if m["queue_name"] in covered
-        }
-        assert have_members == want_members
-        want_entries = {
-            (e.header("Queue"), e.header("Channel"), int(e.header("Position")))
-            for e in answer if e.type == "QueueEntry"
-        }
-        have_entries = {
-            (q["queue_name"], q["channel"], q["position"])
-            for q in queues.VIEWS["queue-entries"](state, 0.0) if q["queue_name"] in covered
-        }
-        assert have_entries == want_entries
-        # Counters the projection claims to know must agree too (None = not known yet).
-        rows = {q["name"]: q for q in queues.VIEWS["queues"](state, 0.0)}
-        for params in (e for e in answer if e.type == "QueueParams"):
-            row = rows.get(params.header("Queue"))
-            if row is None:
-                continue
-            for field, header in (("calls", "Calls"), ("completed", "Completed"),
-                                  ("abandoned", "Abandoned")):
-                if row[field] is not None:
-                    assert row[field] == int(params.header(header)), (row["name"], field)
-    else:
-        state = parking.initial()
-        for event in events:
-            parking.apply(state, event)
-        want = {
-            (e.header("ParkeeChannel"), e.header("ParkingSpace"), e.header("Parkinglot"))
-            for e in answer if e.type == "ParkedCall"
-        }
-        have = {
-            (c["parkee_channel"], c["parking_space"], c["parking_lot"])
-            for c in parking.VIEWS["parked-calls"](state, 0.0)
-        }
-        assert have == want
+    module = queues if action == "QueueStatus" else parking
+    state = module.initial()
+    for event in events:
+        module.apply(state, event)
+    check_answer(action, [e.data for e in answer], lambda view: module.VIEWS[view](state, 0.0),
+                 set())
 
 
 def _all_events() -> list[Event]:

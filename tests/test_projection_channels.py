@@ -9,6 +9,7 @@ import pytest
 
 from engine.envelope import Event
 from projections import agents, calls, channels, devices, peers, q850, systems
+from projections.base import iso
 from projections.runner import replay
 
 T0 = 1795361587.0
@@ -163,7 +164,7 @@ def test_core_show_channels_closes_the_vanished_and_adds_the_unknown() -> None:
     assert rows["2.2"]["channel_state"] == 6 and rows["2.2"]["application"] == "Wait"
     assert rows["3.3"]["application_data"] == "30"
     item_time = T0 + len(log.events) - 1  # the item before the Complete
-    assert rows["3.3"]["tm_create"] == channels.iso(item_time - 65)
+    assert rows["3.3"]["tm_create"] == iso(item_time - 65)
     gone = projector.state("channels")["closed"]["pbx1/1.1"]
     assert gone["hangup_reason"] == channels.VANISHED and gone["hangup_cause"] is None
 
@@ -458,4 +459,3 @@ def test_q850_texts_are_asterisks() -> None:
     assert q850.cause_desc(16) == "Normal Clearing"
     assert q850.cause_desc(0) == "Unknown" and q850.cause_desc(None) is None
     assert q850.cause_name(17) == "USER_BUSY" and q850.seed_text(18) == "No user response"
-    assert q850.parse_cause("x") is None and q850.parse_cause(["34"]) == 34

@@ -44,8 +44,10 @@ def item(uid: str, space: str, action: str, server: str = "pbx1", **headers: str
     return parked("ParkedCall", uid, space, server=server, ActionID=action, **headers)
 
 
-def done(action: str, server: str = "pbx1") -> Event:
-    return ev("ParkedCallsComplete", server=server, ActionID=action, EventList="Complete")
+def done(action: str, items: int, server: str = "pbx1") -> Event:
+    """The end of a ParkedCalls answer of `items` parked calls."""
+    return ev("ParkedCallsComplete", server=server, ActionID=action, EventList="Complete",
+              ListItems=items, Total=items)
 
 
 def run(events: list[Event], state: dict | None = None) -> dict:
@@ -112,37 +114,37 @@ def test_no_time_limit_means_zero_timeout() -> None:
 def test_parked_calls_answer_reconciles() -> None:
     state = run([parked("ParkedCall", "gone", "701"), parked("ParkedCall", "kept", "702")])
     run([item("kept", "702", "p1", ParkingDuration=3, ParkingTimeout=3),
-         item("new", "705", "p1", ParkingDuration=2, ParkingTimeout=4), done("p1")], state)
+         item("new", "705", "p1", ParkingDuration=2, ParkingTimeout=4), done("p1", 2)], state)
     assert spaces(state) == [("kept", "702"), ("new", "705")]
     assert state["closed"][-1]["reason"] == "not in ParkedCalls answer"
     # already right: the answer does not move the start time nor tm_update
     kept = calls(state, now=T0 + 3)[0]
     assert kept["parking_duration"] == 3 and kept["tm_update"].endswith(".852727000Z")
-    assert state["pending"] == {}
+    assert state["lists"] == {}
 
 
 def test_empty_answer_clears_only_that_server() -> None:
     state = run([parked("ParkedCall", "a", "701"), parked("ParkedCall", "b", "701", "pbx2")])
-    run([done("p1")], state)
+    run([done("p1", 0)], state)
     assert [(c["server"], c["parkee_unique_id"]) for c in calls(state)] == [("pbx2", "b")]
 
 
 def test_live_park_during_answer_survives() -> None:
-    state = run([item("a", "701", "p1"), parked("ParkedCall", "late", "702"), done("p1")])
+    state = run([item("a", "701", "p1"), parked("ParkedCall", "late", "702"), done("p1", 1)])
     assert spaces(state) == [("a", "701"), ("late", "702")]
 
 
 def test_cut_answer_forgotten() -> None:
     state = run([parked("ParkedCall", "a", "701"), item("a", "701", "p1"),
                  ev(CONNECTION_LOST, Reason="eof")])
-    assert state["pending"] == {} and len(calls(state)) == 1
+    assert state["lists"] == {} and len(calls(state)) == 1
 
 
 def test_same_answer_twice_changes_nothing() -> None:
-    answer = [item("a", "701", "p1"), item("b", "702", "p1"), done("p1"),
+    answer = [item("a", "701", "p1"), item("b", "702", "p1"), done("p1", 2),
               ev("Parkinglot", ActionID="l1", Name="default", StartSpace=701, StopSpace=720,
                  Timeout=45),
-              ev("ParkinglotsComplete", ActionID="l1")]
+              ev("ParkinglotsComplete", ActionID="l1", ListItems=1)]
     state = run(answer)
     once = copy.deepcopy(state)
     run(answer, state)
@@ -154,10 +156,10 @@ def test_parking_lots_view_and_reconcile() -> None:
                     StopSpace=720, Timeout=45),
                  ev("Parkinglot", ActionID="l1", Name="vip", StartSpace=801, StopSpace=810,
                     Timeout=30),
-                 ev("ParkinglotsComplete", ActionID="l1")])
+                 ev("ParkinglotsComplete", ActionID="l1", ListItems=2)])
     assert [lot["name"] for lot in parking.VIEWS["parking-lots"](state, T0)] == ["default", "vip"]
     run([ev("Parkinglot", ActionID="l2", Name="default", StartSpace=701, StopSpace=720,
-            Timeout=45), ev("ParkinglotsComplete", ActionID="l2")], state)
+            Timeout=45), ev("ParkinglotsComplete", ActionID="l2", ListItems=1)], state)
     (lot,) = parking.VIEWS["parking-lots"](state, T0)
     assert lot == {"name": "default", "start_space": "701", "stop_space": "720",
                    "stop_spcae": "720", "timeout": 45,
@@ -219,7 +221,7 @@ def test_reconciliation_is_idempotent(operations: list, listed: list) -> None:
     answer = [e for e in answer
               if sum(1 for x in answer if x.header("ParkingSpace") == e.header("ParkingSpace"))
               == 1]
-    answer.append(done("p9"))
+    answer.append(done("p9", len(answer)))
     run(answer, state)
     once = copy.deepcopy(state)
     run(answer, state)

@@ -21,6 +21,8 @@ from projections.runner import TABLE, MemoryCheckpoints, Projector, encode_state
 from tests.captures import all_capture_events
 
 EVENTS = all_capture_events()  # every capture, a server per file: about 1,000 events
+NOW = 1795361700.0
+TIMES = {"tm_create", "tm_update", "start", "answer", "end"}  # seed timestamps in views
 
 
 def _news(events: list[Event]) -> list[NewEvent]:
@@ -215,7 +217,9 @@ HEADERS = ["Channel", "ChannelState", "ChannelStateDesc", "Uniqueid", "Linkedid"
            "PeerStatus", "URI", "AOR", "ContactStatus", "ObjectName", "Newname", "DialStatus",
            "DestUniqueid", "DestChannelState", "Position", "Uptime", "Banner",
            "Username", "Domain", "Host", "Port", "ParkeeUniqueid", "ParkingSpace",
-           "Parkinglot", "Location", "Paused", "Membership", "Wait", "Count"]
+           "Parkinglot", "Location", "Paused", "Membership", "Wait", "Count", "Timestamp",
+           "ParkingDuration", "ParkingTimeout", "Seconds", "Callers", "HoldTime", "TalkTime",
+           "Penalty", "ServicelevelPerf", "ServicelevelPerf2", "Name", "Timeout"]
 TYPES = sorted({e.type for e in EVENTS} | {
     "Rename", "BridgeMerge", "AgentLogin", "AgentLogoff", "Agents", "AgentsComplete",
     "PeerStatus", "PeerEntry", "PeerlistComplete", "ContactStatus", "ContactList",
@@ -224,7 +228,9 @@ TYPES = sorted({e.type for e in EVENTS} | {
     "Unknown-Type"})
 values = st.one_of(
     st.text(alphabet=string.printable, max_size=12),
-    st.sampled_from(["", "6", "-1", "1e400", "NaN", "16", "start", "Complete", "0", "abc"]),
+    st.sampled_from(["", "6", "-1", "1e400", "NaN", "16", "start", "Complete", "0", "abc",
+                     "inf", "-inf", "1e20", "99999999999999999999999", "1795361600.5",
+                     "00:01:05", "3.7", "Success", "EventList"]),
     st.lists(st.text(max_size=5), max_size=3),
 )
 garbage_event = st.builds(
@@ -251,21 +257,22 @@ def test_garbage_interleaved_never_escapes_and_the_rest_is_applied(
     assert real_server_rows == {view: reference.rows(view, now=0) for view in reference.views()}
 
 
-@pytest.mark.parametrize("stamp", ["NaN", "inf", "-inf", "1e20", "-5", "x", ""])
+@pytest.mark.parametrize("stamp", ["NaN", "inf", "-inf", "1e20", "-5", "x", "", "1e400"])
 def test_absurd_timestamps_never_reach_state_or_views(stamp: str) -> None:
-    """A header `Timestamp: NaN` would make a float no JSON, clock or view can hold."""
-    from projections import agents, bridges, calls, peers, systems
-
-    mine = [channels, bridges, calls, devices, peers, agents, systems]
-    garbage = {i: [msgspec.structs.replace(e, data={**e.data, "Timestamp": stamp})]
-               for i, e in enumerate(EVENTS) if i % 3 == 0}
-    projector = replay(_interleave(EVENTS, garbage), mine)
-    assert projector.errors == {}
-    for name in (m.NAME for m in mine):
-        state = projector.state(name)
-        assert msgspec.json.decode(encode_state(state)) == state
-    for view in projector.views():
-        projector.rows(view, now=0)
+    """A header `Timestamp: NaN` would make a float no JSON, clock or view can hold: every
+    projection falls back to `recorded_at`, so every time it shows is a real one."""
+    absurd = [msgspec.structs.replace(e, data={**e.data, "Timestamp": stamp}) for e in EVENTS]
+    mixed = replay(_interleave(EVENTS, {i: [e] for i, e in enumerate(absurd) if i % 3 == 0}))
+    alone = replay(absurd)  # every event's own time is absurd: only recorded_at is left
+    for projector in (mixed, alone):
+        assert projector.errors == {}
+        for module in PROJECTIONS:
+            state = projector.state(module.NAME)
+            assert msgspec.json.decode(encode_state(state)) == state, module.NAME
+        for view in projector.views():
+            for row in projector.rows(view, now=NOW):
+                for name in TIMES & row.keys():
+                    assert row[name] is None or row[name][:2] == "20", (view, name, row[name])
 
 
 def test_follow_applies_what_is_appended_while_it_runs(tmp_path: Path) -> None:
@@ -301,3 +308,21 @@ def test_views_are_listed_and_unknown_ones_refused() -> None:
 def test_state_serialization_is_plain_json() -> None:
     state = replay(EVENTS).state("calls")
     assert msgspec.json.decode(encode_state(state)) == state
+
+
+def test_the_sqlite_log_reads_exactly_what_its_recorder_holds(tmp_path: Path) -> None:
+    """`SQLiteStore.read_raw` (the projector's read path) queries the table directly, without
+    the library's per-row objects: same rows, same bytes, for any window."""
+    store = open_store(f"sqlite:///{tmp_path / 'log.db'}")
+    store.append(_news(EVENTS))
+    recorder = store.recorder  # type: ignore[attr-defined]
+    last = store.last_position()
+    for after, limit, until in [(0, 10, None), (0, 5000, None), (7, 3, None), (last - 2, 10, None),
+                                (last, 10, None), (10, 100, 12), (10, 100, 10), (50, 0, None),
+                                (0, 1, 1), (400, 1000, last + 5)]:
+        library = [(n.id, n.originator_id, n.originator_version, n.topic, n.state)
+                   for n in recorder.select_notifications(after, limit, until,
+                                                          inclusive_of_start=False)]
+        assert store.read_raw(after, limit, until) == library, (after, limit, until)
+    assert [e.data for e in store.read(0, len(EVENTS))] == [e.data for e in EVENTS]
+    store.close()

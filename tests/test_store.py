@@ -89,8 +89,8 @@ print(time.time(), flush=True)
 
 
 def test_tail_wakes_reader_in_another_process_within_10ms(store: Store, store_url: str) -> None:
-    latencies = []
-    for _ in range(3):
+    latencies: list[float] = []
+    for _ in range(5):  # the best of five: a loaded machine can delay one wake-up
         proc = subprocess.Popen([sys.executable, "-c", WAITER, store_url],
                                 stdout=subprocess.PIPE, text=True)
         assert proc.stdout is not None

@@ -14,6 +14,7 @@ import logging
 
 from engine.ami.client import AmiClient, AmiError
 from engine.ami.protocol import Message
+from engine.commands import command_of
 from engine.config import ServerConfig
 from engine.envelope import CONNECTION_LOST, NewEvent, utc_now
 from engine.log import EventLog
@@ -51,6 +52,7 @@ class SessionRecorder:
         stream, server, version = self.stream, self.server, self.version
         events = [
             NewEvent(stream, version + i, m.type, now, server, m.headers)
+            if "ActionID" not in m.headers else _linked(stream, version + i, m, now, server)
             for i, m in enumerate(messages)
         ]
         self.version = version + len(events)
@@ -63,6 +65,14 @@ class SessionRecorder:
         )
         self.version += 1
         self.log.submit([marker])
+
+
+def _linked(stream: str, version: int, message: Message, now: str, server: str) -> NewEvent:
+    """A message answering one of our commands (`ActionID: cmd-<id>`) carries the command id as
+    causation and correlation, so the command, its answer and what followed can be followed."""
+    command = command_of(message.headers)
+    return NewEvent(stream, version, message.type, now, server, message.headers, command,
+                    command)
 
 
 async def send_list_actions(client: AmiClient) -> None:

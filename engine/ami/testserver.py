@@ -5,6 +5,9 @@ mock of our own client: it sends the banner, authenticates, answers `Ping`, `Log
 actions, and streams the messages a real Asterisk 22 sent in a recorded session
 (`shared/ami-captures/*.jsonl`), byte for byte. Faults are injected at runtime (`drop`,
 `go_silent`, `fail_logins`, `pause_replay`) so the client's recovery paths can be tested.
+An action the recording client also sent with the same parameters (a `Hangup`, `Originate`,
+`QueueAdd`...) is answered with Asterisk's recorded response (what it caused is in the replay,
+as recorded); other actions get `Invalid/unknown command`.
 
 Each connection gets its own replay, from the start of the capture, after it logs in. Run it
 standalone with `python -m engine.ami.testserver --capture FILE` to point `switchboard run` at it.
@@ -362,6 +365,22 @@ class AmiTestServer:
             conn.limit = None if count is None else conn.replayed + count
             conn.more.set()
 
+    # -- extending: a subclass simulating a PBX (engine/ami/simulator.py) -------------------
+
+    def handle_action(self, name: str, headers: Headers, action_id: str) -> bytes | None:
+        """A subclass's answer to an action from a logged-in client (`name` lower case), or
+        None for the default answer. Events it causes go out with `broadcast`, after the
+        answer (a task it starts runs once the answer is written)."""
+        return None
+
+    async def broadcast(self, data: bytes) -> None:
+        """Send an event to every logged-in connection, as Asterisk sends events to every
+        manager session."""
+        for conn in list(self._open):
+            if conn.authenticated and not conn.finished:
+                with contextlib.suppress(ConnectionError, OSError):
+                    await self._send(conn, data)
+
     # -- one connection ---------------------------------------------------------------------
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -413,10 +432,14 @@ class AmiTestServer:
             reply = _error(action_id, "Missing action in request")
         elif not conn.authenticated:
             reply = _error(action_id, "Permission denied")
+        elif (handled := self.handle_action(name, headers, action_id)) is not None:
+            reply = handled
         elif name == "ping":
             reply = _response("Success", action_id, "Ping: Pong", f"Timestamp: {time.time():.6f}")
         elif name in LIST_ACTIONS:
             reply = self._list_answer(conn, name, headers, action_id)
+        elif (recorded := self._recorded_answer(conn, name, headers, action_id)) is not None:
+            reply = recorded
         else:
             reply = _error(action_id, "Invalid/unknown command")
         await self._send(conn, reply)
@@ -459,6 +482,25 @@ class AmiTestServer:
         if not answer:  # the recording ended before Asterisk answered
             return _empty_list(name, action_id)
         return b"".join(_rewrite_action_id(m.raw, chosen.action_id, action_id) for m in answer)
+
+    def _recorded_answer(self, conn: _Connection, name: str, headers: Headers,
+                         action_id: str) -> bytes | None:
+        """An action the recording client also sent, with the same parameters (Hangup,
+        Originate, QueueAdd, CoreStatus...), gets Asterisk's recorded response. What it caused
+        later in the recording (events, an async `OriginateResponse`) is part of the replay,
+        as recorded."""
+        params = {k.lower(): _joined(v) for k, v in headers.items()}
+        params.pop("action", None)
+        params.pop("actionid", None)
+        same = [a for a in self._capture.actions if a.name == name and a.params == params]
+        if not same:
+            return None
+        sent = [a for a in same if a.index <= conn.position]
+        chosen = sent[-1] if sent else same[0]
+        answer = self._capture.answers.get(chosen.action_id)
+        if not answer or _first_header(answer[0].raw, "Response") is None:
+            return None
+        return _rewrite_action_id(answer[0].raw, chosen.action_id, action_id)
 
     async def _replay(self, conn: _Connection) -> None:
         with contextlib.suppress(ConnectionError, OSError):

@@ -1,0 +1,119 @@
+"""`/ws`: the change messages over a WebSocket, with the seed's subscribe protocol (1.5).
+
+The client sends `{"type": "subscribe", "topic": "/queue/statuses/sales"}` (or `unsubscribe`);
+topics are prefixes, `/` is everything. Each message is one text frame,
+`{"<event.name>": {...row...}, "topic": "...", "id": "1234"}`: the seed's one-key object, with
+its topic and id after it. Topics may also be given up front (`/ws?topic=/queue/`), and
+`?from=<id>` resumes after that id with those topics, as `/events` does with `Last-Event-ID`.
+
+A client `api.client_lag` messages behind is closed with code 4008 (`reason`: how far behind);
+one whose frames are not taken within `api.send_timeout` is closed too. Reconnecting with
+`?from=<last id>` resumes exactly. A frame that is not a valid subscribe/unsubscribe gets
+`{"type": "error", "message": ...}`. Auth: `?authtoken=` (browsers cannot set headers on a
+WebSocket) or `Authorization: Bearer`; refused before the upgrade (HTTP 403).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import msgspec
+from starlette.routing import BaseRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from api.context import ApiContext
+from api.envelope import ApiError
+from api.hub import Closing, Dropped, Subscription, matcher
+from api.routing import SERVER_PARAM, ApiWebSocketRoute, Operation, Param
+from api.sse import FROM, TOPIC, subscription_for
+
+TOO_SLOW = 4008  # private-use close code: fell too far behind; resume with ?from=
+GOING_AWAY = 1001  # the server is stopping
+_decoder = msgspec.json.Decoder()
+
+
+class Request_(msgspec.Struct, forbid_unknown_fields=True):
+    type: str
+    topic: str
+
+
+async def _send_error(ws: WebSocket, message: str) -> None:
+    await ws.send_text(msgspec.json.encode({"type": "error", "message": message}).decode())
+
+
+def routes(ctx: ApiContext) -> list[BaseRoute]:
+    settings = ctx.settings
+
+    async def endpoint(ws: WebSocket) -> None:
+        principal, reason, _ = ctx.access.check(ws, "viewer")
+        if principal is None:
+            await ws.close(code=1008, reason=reason)
+            return
+        topics = list(ws.query_params.getlist("topic"))
+        server = ws.query_params.get("server")
+        try:
+            subscription = subscription_for(ctx, ws.query_params.get("from"), topics, server)
+        except ApiError as exc:
+            await ws.close(code=1008, reason=exc.message)
+            return
+        subscription.match = matcher(topics, server)
+        await ws.accept()
+        sender = asyncio.create_task(_pump(ws, subscription, settings.send_timeout,
+                                           settings.keepalive))
+        try:
+            while True:
+                raw = await ws.receive_text()
+                try:
+                    request = msgspec.json.decode(raw, type=Request_)
+                except msgspec.MsgspecError as exc:
+                    await _send_error(ws, f"not a subscribe/unsubscribe message: {exc}")
+                    continue
+                if request.type not in ("subscribe", "unsubscribe"):
+                    await _send_error(ws, f"type {request.type!r}: subscribe or unsubscribe")
+                    continue
+                if not request.topic.startswith("/"):
+                    await _send_error(ws, f"topic {request.topic!r}: topics start with /")
+                    continue
+                if request.type == "subscribe" and request.topic not in topics:
+                    topics.append(request.topic)
+                elif request.type == "unsubscribe" and request.topic in topics:
+                    topics.remove(request.topic)
+                subscription.match = matcher(topics, server)
+        except (WebSocketDisconnect, RuntimeError):
+            pass
+        finally:
+            subscription.close()
+            sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await sender
+
+    operation = Operation(
+        "GET", "Change messages over a WebSocket (seed subscribe/unsubscribe protocol)",
+        "streams", params=(TOPIC, SERVER_PARAM, FROM,
+                           Param("authtoken", "query", "login token")),
+        description="Send {\"type\": \"subscribe\", \"topic\": \"/queue/\"}.")
+    return [ApiWebSocketRoute("/ws", endpoint, operation)]
+
+
+async def _pump(ws: WebSocket, subscription: Subscription, send_timeout: float,
+                keepalive: float) -> None:
+    """Send what the subscription yields; close the socket when the client cannot keep up."""
+    try:
+        while True:
+            try:
+                batch = await subscription.next(keepalive)
+            except Dropped as exc:
+                code = GOING_AWAY if isinstance(exc, Closing) else TOO_SLOW
+                await asyncio.wait_for(ws.close(code=code, reason=str(exc)[:120]),
+                                       send_timeout)
+                return
+            for message in batch:
+                async with asyncio.timeout(send_timeout):
+                    await ws.send_text(message.text)
+            await asyncio.sleep(0)  # a client catching up must not hold the loop
+    except TimeoutError:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(ws.close(code=TOO_SLOW, reason="not reading"), 1.0)
+    except (WebSocketDisconnect, RuntimeError, OSError):
+        pass

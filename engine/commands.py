@@ -1,0 +1,163 @@
+"""Commands through the log: every write an operator asks for is an event before it is an action.
+
+A command (hang up, originate, transfer, queue member add/pause, park, module load...) is
+appended to its own stream `command/<id>` as `CommandRequested` (who, when, what, the AMI
+headers, the channels it targets) and only once that append is durable is the AMI action sent,
+once, with `ActionID: cmd-<id>`, on the connection of its server. `CommandSent` marks the hand-
+over to the socket; `CommandSucceeded` / `CommandFailed` (Asterisk's own message, or why it never
+got an answer) close the stream. Ingestion tags Asterisk's answers with the command id (their
+`ActionID` says which), and `projections/commands.py` ties the command to them and to the events
+of the channels it targeted or created. A crash between the request and the answer leaves a
+command `requested` or `sent` in the log: never re-sent, never guessed as done.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.ami.client import ActionError, AmiClient, ConnectionLost
+from engine.envelope import Event, Headers, NewEvent, utc_now
+from engine.log import EventLog
+
+ACTION_PREFIX = "cmd-"  # ActionID of a command's action: "cmd-<command id>"
+STREAM_PREFIX = "command/"
+
+REQUESTED = "CommandRequested"
+SENT = "CommandSent"
+SUCCEEDED = "CommandSucceeded"
+FAILED = "CommandFailed"
+EVENT_TYPES = (REQUESTED, SENT, SUCCEEDED, FAILED)
+
+# Asterisk's answers that mean "the thing you named does not exist" (the rest are refusals).
+_NOT_FOUND = ("no such", "not found", "not there", "unable to find", "does not exist")
+
+
+def action_id(command_id: str) -> str:
+    return ACTION_PREFIX + command_id
+
+
+def command_of(headers: Headers) -> str | None:
+    """The command an AMI message answers, from its ActionID (None: not a command's)."""
+    value = headers.get("ActionID")
+    if isinstance(value, str) and value.startswith(ACTION_PREFIX):
+        return value[len(ACTION_PREFIX):]
+    return None
+
+
+@dataclass(frozen=True)
+class Command:
+    """What an operator asked for, as the API parsed it."""
+
+    name: str  # our verb: hangup, originate, redirect, queue_add, ...
+    server: str
+    action: Headers  # the AMI action, `Action` first, without ActionID
+    who: str
+    targets: Sequence[str] = ()  # Uniqueids of the channels it acts on or creates
+    params: dict[str, Any] = field(default_factory=dict)  # the request as received
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a command ended. `status` is the HTTP status that describes it."""
+
+    id: str
+    ok: bool
+    status: int
+    message: str
+    response: Headers | None
+    position: int  # of the outcome event in the log
+
+
+class UnknownServer(ValueError):
+    pass
+
+
+class Commands:
+    """Appends commands to the log, sends them, appends how they ended."""
+
+    def __init__(self, log: EventLog, clients: Sequence[AmiClient], timeout: float = 10.0
+                 ) -> None:
+        self.log = log
+        self.clients = clients
+        self.timeout = timeout
+
+    def servers(self) -> list[str]:
+        return [c.config.name for c in self.clients]
+
+    def client(self, server: str) -> AmiClient:
+        for client in self.clients:
+            if client.config.name == server:
+                return client
+        raise UnknownServer(server)
+
+    async def run(self, command: Command, correlation_id: str | None = None) -> Outcome:
+        """Log, send once, log the outcome. Never raises for Asterisk's or the link's failures:
+        they are outcomes (with 4xx/5xx `status`), logged like successes."""
+        client = self.client(command.server)
+        cid = uuid.uuid4().hex
+        stream = STREAM_PREFIX + cid
+        correlation = correlation_id or cid
+        requested = {
+            "id": cid, "command": command.name, "action": dict(command.action),
+            "who": command.who, "targets": list(command.targets), "params": command.params,
+        }
+        await self.log.append([self._event(stream, 0, REQUESTED, command.server, requested,
+                                           None, correlation)])
+        if not client.connected:
+            return await self._finish(stream, 1, command, cid, correlation, False, 503,
+                                      f"{command.server}: not connected to Asterisk", None)
+        self.log.submit([self._event(stream, 1, SENT, command.server, {"id": cid}, cid,
+                                     correlation)])
+        headers = {"Action": command.action["Action"], "ActionID": action_id(cid),
+                   **{k: v for k, v in command.action.items() if k != "Action"}}
+        try:
+            messages = await client.action(headers, timeout=self.timeout)
+        except ActionError as exc:
+            status = 404 if any(s in exc.message.lower() for s in _NOT_FOUND) else 400
+            return await self._finish(stream, 2, command, cid, correlation, False, status,
+                                      exc.message, dict(exc.response))
+        except ConnectionLost as exc:
+            return await self._finish(stream, 2, command, cid, correlation, False, 503,
+                                      f"connection lost before Asterisk answered: {exc}", None)
+        except TimeoutError:
+            return await self._finish(stream, 2, command, cid, correlation, False, 504,
+                                      f"no answer from Asterisk within {self.timeout:g}s", None)
+        response = dict(messages[0].headers) if messages else {}
+        message = str(response.get("Message", "Success"))
+        return await self._finish(stream, 2, command, cid, correlation, True, 200, message,
+                                  response)
+
+    async def _finish(self, stream: str, version: int, command: Command, cid: str,
+                      correlation: str, ok: bool, status: int, message: str,
+                      response: Headers | None) -> Outcome:
+        data = {"id": cid, "status": status, "message": message, "response": response}
+        event = self._event(stream, version, SUCCEEDED if ok else FAILED, command.server, data,
+                            cid, correlation)
+        stored = (await self.log.append([event]))[0]
+        position = stored.position if stored is not None else 0
+        return Outcome(cid, ok, status, message, response, position)
+
+    @staticmethod
+    def _event(stream: str, version: int, type_: str, server: str, data: dict[str, Any],
+               causation: str | None, correlation: str) -> NewEvent:
+        return NewEvent(stream, version, type_, utc_now(), server, data, causation, correlation)
+
+
+async def wait_projected(position_of: Any, position: int, timeout: float = 5.0) -> bool:
+    """Wait until `position_of()` (a projector's position) reaches `position`: a caller that
+    wrote an event reads its own write back from the read models."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while position_of() < position:
+        if loop.time() >= deadline:
+            return False
+        await asyncio.sleep(0.002)
+    return True
+
+
+def is_command_event(event: Event) -> bool:
+    return event.stream.startswith(STREAM_PREFIX)

@@ -1,0 +1,196 @@
+"""`switchboard demo`: the outbound dialer end to end on one machine, no Asterisk needed.
+
+It starts a simulated PBX (`engine/ami/simulator.py`: a queue `sales` with five agents, calls
+that answer, are busy, ring out or fail in a realistic mix) on a local AMI port, the engine
+ingesting from it into the log (the embedded SQLite file unless `--store` says otherwise), the
+dialer, and the API; then creates a sample campaign (plan, queue destination, a list of
+customers) and starts it, and prints where to watch it: live dialings, results, the results
+file, the log.
+
+`--no-simulator` dials through the `[[servers]]` of the config instead, and `--no-sample`
+creates nothing (the crash tests run the engine this way, in a process they kill).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import inspect
+import logging
+import random
+import signal
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from engine.config import Config, ConfigError, ServerConfig, load
+
+if TYPE_CHECKING:  # the CLI imports this module for its arguments: keep that cheap
+    from engine.ami.simulator import PbxSimulator
+    from engine.dialer.service import Dialer
+    from engine.runtime import Engine
+
+log = logging.getLogger("switchboard.demo")
+
+AGENTS = 5
+CUSTOMERS = 200
+OUTCOME_MIX = {"answer": 0.7, "busy": 0.1, "noanswer": 0.1, "congestion": 0.05,
+               "unallocated": 0.05}
+TIMINGS = {"ring": 0.8, "talk": 3.0, "agent_ring": 0.5, "agent_talk": 4.0, "patience": 20.0,
+           "noanswer": 5.0}  # seconds (engine.ami.simulator.Timings)
+
+
+def build_app(engine: Engine, dialer: Dialer) -> Any:
+    """The API with the dialer's routes: the whole application (`api.app.create_app`) once it
+    serves `api.ob`; until then the `/ob` routes (bare and under `/v1`) and `/status` alone."""
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.routing import Mount, Route
+
+    from api import ob
+    from api.envelope import JSON
+
+    try:
+        from api import app as api_app
+    except ImportError:
+        api_app = None  # type: ignore[assignment]
+    if api_app is not None and "dialer" in inspect.signature(api_app.create_app).parameters:
+        return api_app.create_app(engine, dialer=dialer)  # type: ignore[call-arg]
+    ctx: Any
+    try:
+        ctx = api_app.build_context(engine)  # type: ignore[union-attr]
+        ctx.dialer = dialer
+    except (AttributeError, TypeError):
+        ctx = argparse.Namespace(engine=engine, dialer=dialer, access=None)
+    if api_app is not None and ob in getattr(api_app, "MODULES", ()):
+        return api_app.create_app(engine, ctx)
+
+    async def status(request: Request) -> JSON:
+        return JSON({**engine.status(), "dialer": dialer.status()})
+
+    routes = [Route("/status", status), *ob.routes(ctx)]
+    return Starlette(routes=[*routes, Mount("/v1", routes=routes)])
+
+
+async def sample_campaign(dialer: Dialer, customers: int = CUSTOMERS,
+                          seed: int = 5) -> dict[str, Any]:
+    """A plan, a queue destination, a dlma with `customers` entries, and a started campaign."""
+    rng = random.Random(seed)
+    c = dialer.commands
+    plan = await c.create("plan", {
+        "name": "demo plan", "detail": "predictive, two numbers per customer",
+        "tech_name": "SIP", "dial_mode": 1, "service_level": 1, "retry_delay": 10,
+        "caller_id": '"Demo" <5550100>', "max_retry_cnt_1": 2, "max_retry_cnt_2": 2,
+        "variables": {"OB_DEMO": "1"}})
+    dest = await c.create("destination", {"name": "sales queue", "type": 1,
+                                          "application": "queue", "data": "sales"})
+    dlma = await c.create("dlma", {"name": "demo customers"})
+    for i in range(customers):
+        await c.create("dl", {
+            "dlma_uuid": dlma["uuid"], "name": f"customer {i + 1}",
+            "number_1": f"+1555{rng.randrange(10**7):07d}",
+            "number_2": f"+1555{rng.randrange(10**7):07d}" if i % 2 else None,
+            "ukey": f"crm-{i + 1:05d}"})
+    campaign = await c.create("campaign", {"name": "demo campaign", "plan": plan["uuid"],
+                                           "dest": dest["uuid"], "dlma": dlma["uuid"]})
+    return await c.update("campaign", campaign["uuid"], {"status": 1})
+
+
+async def serve(config: Config, host: str, port: int, *, simulate: bool = True,
+                sample: bool = True, ami_port: int = 0) -> int:
+    import uvicorn
+
+    from engine.ami.simulator import PbxSimulator, Timings
+    from engine.dialer.service import Dialer
+    from engine.runtime import Engine, tune_gc
+
+    sim: PbxSimulator | None = None
+    if simulate:
+        sim = PbxSimulator(queues={"sales": [f"SIP/agent-{i:02d}" for i in range(1, AGENTS + 1)]},
+                           outcome=OUTCOME_MIX, timings=Timings(**TIMINGS), seed=1)
+        await sim.start("127.0.0.1", ami_port)
+        config.servers = [ServerConfig(name="sim", port=sim.port, username="admin",
+                                       secret="admin", reconnect_max=2.0)]
+        config.dialer.server = "sim"
+    engine = Engine(config)
+    tune_gc()
+    await engine.start()
+    dialer = Dialer(engine)
+    await dialer.start()
+    server = uvicorn.Server(uvicorn.Config(build_app(engine, dialer), host=host, port=port,
+                                           log_level="warning", lifespan="off"))
+    serving = asyncio.create_task(server.serve())
+    while not server.started and not serving.done():
+        await asyncio.sleep(0.01)
+    if serving.done():
+        await dialer.stop()
+        await engine.stop()
+        return 1
+    bound = server.servers[0].sockets[0].getsockname()[1] if server.servers else port
+    base = f"http://{host}:{bound}"
+    print(f"ready {base}", flush=True)
+    if sample:
+        campaign = await sample_campaign(dialer)
+        where = [
+            f"simulated PBX (AMI) on 127.0.0.1:{sim.port}" if sim else "dialing via config",
+            f"log: {config.store}",
+            f"campaign {campaign['uuid']} started: {base}/ob/campaigns/{campaign['uuid']}",
+            f"calls in flight:  {base}/ob/dialings",
+            f"results:          {base}/ob/results   (file: {config.dialer.results_path})",
+            f"dial list:        {base}/ob/dls?dlma_uuid={campaign['dlma']}",
+            f"engine status:    {base}/status",
+            "the log, live:    switchboard events --follow --from 1"
+            + (f" --store {config.store}" if config.store else ""),
+            "Ctrl-C stops",
+        ]
+        print("\n".join(where), flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await asyncio.wait({serving, asyncio.create_task(stop.wait())},
+                       return_when=asyncio.FIRST_COMPLETED)
+    server.should_exit = True
+    await serving
+    await dialer.stop()
+    await engine.stop()
+    if sim is not None:
+        await sim.close()
+    return 0
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="API bind address")
+    parser.add_argument("--port", type=int, default=8080, help="API port (0: any free one)")
+    parser.add_argument("--ami-port", type=int, default=0,
+                        help="the simulated PBX's AMI port (0: any free one)")
+    parser.add_argument("--no-simulator", dest="simulate", action="store_false",
+                        help="dial through the config's [[servers]] instead")
+    parser.add_argument("--no-sample", dest="sample", action="store_false",
+                        help="create no sample campaign")
+
+
+def run(args: argparse.Namespace, config: Config) -> int:
+    return asyncio.run(serve(config, args.host, args.port, simulate=args.simulate,
+                             sample=args.sample, ami_port=args.ami_port))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m engine.demo", description=__doc__)
+    parser.add_argument("--store")
+    parser.add_argument("--config")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        config = load(args.config, args.store)
+    except ConfigError as exc:
+        print(f"switchboard: {exc}", file=sys.stderr)
+        return 2
+    return run(args, config)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,453 @@
+"""The dialer as a running service: it hangs off the engine, decides, and acts.
+
+    dialer = Dialer(engine)          # after Engine(...), before or after engine.start()
+    await dialer.start()             # after engine.start()
+    ...
+    await dialer.stop()              # before engine.stop()
+
+Three threads of control, each with one job:
+- the projector thread calls `_on_projected` after each event is applied to the read models.
+  For an event that can change a decision (`process.triggers`: an object written, a queue
+  member freed, a call of ours ending, a list answer after a reconnect, our own timer) it runs
+  `process.decide` right there, where the read models are consistent, appends the decisions to
+  the log, durably, and hands their actions to the event loop (outbox: nothing is sent for a
+  decision that is not in the log);
+- the event loop sends the actions: an `Originate` is sent once, on the AMI session the
+  decision names, or not at all (a decision whose send outcome is unknown after a crash is
+  reconciled from the channel list the next session answers, never re-sent). It also keeps one
+  timer, set to the next instant at which time alone changes a decision (a schedule boundary,
+  a retry coming due, a dialing deadline), which appends a `DialerWoken` event when it fires;
+- the results file follows the log on a thread of its own.
+
+Decisions begin only when the projections have reached this dialer's `DialerStarted` marker, so
+a restarted engine never dials from read models still catching up with the log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+import math
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from engine.ami.client import ActionError, AmiClient, AmiError, ConnectionLost
+from engine.config import DialerConfig
+from engine.dialer import codes, process
+from engine.dialer import dialings as dialing_model
+from engine.dialer import events as ev
+from engine.dialer.commands import ObCommands
+from engine.dialer.objects import new_uuid, stamp
+from engine.dialer.process import Dial, End, Hangup, SetStatus
+from engine.dialer.resultsfile import ResultsFile
+from engine.envelope import Event, NewEvent
+from projections import dialings as dialings_projection
+
+if TYPE_CHECKING:  # engine.runtime may start a Dialer itself: no import cycle at run time
+    from engine.runtime import Engine
+
+log = logging.getLogger("switchboard.dialer")
+
+WAIT_PROJECTED = 5.0  # seconds a write waits for its event to be projected before answering
+
+
+class Dialer:
+    """The process manager of one engine: `commands` serves the REST writes, `hangup` the
+    dialing DELETE, `status()` the operator's view; the rest runs by itself between `start()`
+    and `stop()`."""
+
+    def __init__(self, engine: Engine, config: DialerConfig | None = None, *,
+                 clock: Callable[[], float] = time.time, tick: float | None = None) -> None:
+        """`config` defaults to the engine's `[dialer]`. `tick` (seconds) replaces the
+        event-driven passes by jade's polling loop, one Originate per campaign per tick: kept
+        only so the benchmark can compare against it."""
+        self.engine = engine
+        self.config = config or engine.config.dialer
+        self.clock = clock
+        self.tick = tick
+        self.settings = process.Settings(
+            unlimited_cap=self.config.unlimited_cap,
+            abandon_target=self.config.abandon_target,
+            abandon_after=self.config.abandon_after,
+            max_dial_ratio=self.config.max_dial_ratio,
+            default_timezone=self.config.default_timezone,
+            dialing_timeout=self.config.dialing_timeout,
+            tick=tick is not None,
+        )
+        self.pending = process.Pending()
+        self.commands = ObCommands(engine.log, engine.store, self._ob_state,
+                                   self.wait_projected, clock)
+        self.results = ResultsFile(engine.store, self.config.results_path,
+                                   self.config.result_info)
+        self.instance = new_uuid()
+        self.latencies: collections.deque[tuple[str, float]] = collections.deque(maxlen=200_000)
+        self.decisions = 0  # passes run
+        self.originates = 0  # Originates sent
+        self._lock = threading.Lock()  # pending + decide: projector thread vs event loop
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._live = False
+        self._live_event: asyncio.Event | None = None
+        self._stopped = True
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._timer: asyncio.TimerHandle | None = None
+        self._wake_at: float | None = None
+        self._waiters: list[tuple[int, asyncio.Future[None]]] = []
+        self._min_wait = math.inf
+        self._dialer_version: int | None = None
+        self._registered = False
+
+    # -- lifecycle --------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """After `engine.start()`: follow the read models, write the results file, and begin
+        deciding once the projections have reached this start's marker in the log."""
+        self._loop = asyncio.get_running_loop()
+        self._live_event = asyncio.Event()
+        self._stopped = False
+        if not self._registered:
+            self.engine.on_projected(self._on_projected)
+            self._registered = True
+        self.results.start()
+        await self._append_dialer_event(ev.DIALER_STARTED, {
+            "instance": self.instance, "node": socket.gethostname(), "pid": os.getpid(),
+            "server": self.server})
+        if self.tick is not None:
+            self._spawn(self._ticking(self.tick))
+        try:
+            await asyncio.wait_for(self._live_event.wait(), 30.0)
+        except TimeoutError:
+            log.warning("dialer: the projections have not reached the start marker yet "
+                        "(is the engine started?); decisions begin when they do")
+
+    async def stop(self) -> None:
+        """Before `engine.stop()`. Calls in flight go on; the next start reconciles them."""
+        self._stopped = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.to_thread(self.results.stop)
+        for _, future in self._waiters:
+            if not future.done():
+                future.set_result(None)
+        self._waiters.clear()
+
+    @property
+    def live(self) -> bool:
+        return self._live
+
+    @property
+    def server(self) -> str:
+        """The AMI server campaigns dial through: `dialer.server`, else the first configured."""
+        if self.config.server:
+            return self.config.server
+        servers = getattr(self.engine.config, "servers", [])
+        return servers[0].name if servers else ""
+
+    def status(self) -> dict[str, Any]:
+        state = self._ob_state()
+        return {
+            "live": self._live,
+            "server": self.server,
+            "live_dialings": len(state["dialings"]),
+            "pending": {"dials": len(self.pending.dials), "ends": len(self.pending.ends),
+                        "statuses": len(self.pending.statuses)},
+            "decisions": self.decisions,
+            "originates": self.originates,
+            "next_wake": self._wake_at,
+            "results_file": str(self.results.path),
+            "results_lines": self.results.lines,
+        }
+
+    # -- reading ----------------------------------------------------------------------------------
+
+    def _ob_state(self) -> dict[str, Any]:
+        return self.engine.projector.state(dialings_projection.NAME)
+
+    async def wait_projected(self, position: int, timeout: float = WAIT_PROJECTED) -> None:
+        """Until the read models have applied `position` (a write's answer must be readable)."""
+        if self.engine.projector.positions.get(dialings_projection.NAME, 0) >= position:
+            return
+        assert self._loop is not None, "Dialer.start() first"
+        future: asyncio.Future[None] = self._loop.create_future()
+        self._waiters.append((position, future))
+        self._min_wait = min(self._min_wait, position)
+        try:
+            await asyncio.wait_for(asyncio.shield(future), timeout)
+        except TimeoutError:
+            log.warning("dialer: position %d not projected within %.1fs", position, timeout)
+
+    def _release(self, position: int) -> None:
+        keep = []
+        for at, future in self._waiters:
+            if at <= position:
+                if not future.done():
+                    future.set_result(None)
+            else:
+                keep.append((at, future))
+        self._waiters = keep
+        self._min_wait = min((at for at, _ in keep), default=math.inf)
+
+    # -- the projector thread ---------------------------------------------------------------------
+
+    def _on_projected(self, event: Event) -> None:
+        loop = self._loop
+        if loop is None:
+            return
+        if event.position >= self._min_wait:
+            loop.call_soon_threadsafe(self._release, event.position)
+        if self._stopped:
+            return
+        if not self._live:
+            if (event.type != ev.DIALER_STARTED
+                    or event.data.get("instance") != self.instance):
+                return
+            self._live = True
+            assert self._live_event is not None
+            loop.call_soon_threadsafe(self._live_event.set)
+        elif self.tick is not None:
+            if event.type != ev.DIALER_WOKEN:
+                return
+        elif not self._relevant(event):
+            return
+        self._pass(event, event.type, time.perf_counter())
+
+    def _relevant(self, event: Event) -> bool:
+        return process.triggers(event.type, event.header, self._ob_state())
+
+    def _pass(self, seen: Event, trigger: str, started: float) -> None:
+        """Decide, commit the decisions, hand the actions to the event loop.
+
+        The decisions are appended here, on the projector thread, straight to the store, and
+        durable before anything is sent: through the log's writer thread they would take two
+        more thread hand-offs (to the writer and back), which under load cost 10-18 ms at the
+        median against 2 ms this way (scripts/bench_dialer.py). SQLite and PostgreSQL serialize
+        this commit with the writer's."""
+        ob = self._ob_state()
+        queues = self.engine.projector.state("queues")
+        with self._lock:
+            self.pending.prune(ob)
+            decision = process.decide(
+                ob, queues, self.clock(), sessions=self._sessions(), server=self.server,
+                pending=self.pending, settings=self.settings, new_id=new_uuid)
+        self.decisions += 1
+        loop = self._loop
+        assert loop is not None
+        if decision.commands:
+            recorded = [c for c in decision.commands if not isinstance(c, Hangup)]
+            news = [self._event_of(c, seen) for c in recorded]
+            try:
+                stored = self.engine.store.append(news) if news else []
+            except Exception:  # not durable, so not acted on: decided again next pass
+                log.exception("dialer: could not record %d decisions", len(news))
+                with self._lock:
+                    for cmd in recorded:
+                        self._forget(cmd)
+                stored, recorded = [], []
+            kept = {(e.stream, e.version) for e in stored}
+            outcome = [(c, (n.stream, n.version) in kept) for c, n in zip(recorded, news,
+                                                                           strict=True)]
+            hangups = [c for c in decision.commands if isinstance(c, Hangup)]
+            loop.call_soon_threadsafe(self._act, outcome, hangups, trigger, started)
+        if self.tick is None:
+            loop.call_soon_threadsafe(self._arm, decision.next_wake)
+
+    def _sessions(self) -> dict[str, str | None]:
+        out: dict[str, str | None] = {}
+        for client in self.engine.clients:
+            status = client.status
+            connected = status.state == "connected" and status.session
+            out[client.config.name] = (f"ami/{client.config.name}/{status.session}"
+                                       if connected else None)
+        return out
+
+    # -- the event loop ---------------------------------------------------------------------------
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("dialer task failed", exc_info=task.exception())
+
+    def _act(self, outcome: list[tuple[Dial | End | SetStatus, bool]], hangups: list[Hangup],
+             trigger: str, started: float) -> None:
+        """On the event loop, each recorded decision's action; a refused one (its stream moved
+        on) goes to `_conflict`."""
+        if self._stopped:
+            return
+        for cmd, stored in outcome:
+            if not stored:
+                self._spawn(self._conflict(cmd))
+            elif isinstance(cmd, Dial):
+                self._spawn(self._originate(cmd, trigger, started))
+        for hangup in hangups:
+            self._spawn(self._hangup(hangup.server, hangup.channel, hangup.dialing))
+
+    def _forget(self, cmd: Dial | End | SetStatus) -> None:
+        if isinstance(cmd, Dial):
+            self.pending.dials.pop(cmd.dl, None)
+        elif isinstance(cmd, SetStatus):
+            self.pending.statuses.pop(cmd.campaign, None)
+        else:
+            self.pending.ends.discard(cmd.dialing)
+
+    def _event_of(self, cmd: Dial | End | SetStatus, seen: Event) -> NewEvent:
+        """The decision's event; `causation_id` is the position of the last event applied to
+        the read models the decision was made on (what it saw)."""
+        cause = str(seen.position)
+        if isinstance(cmd, Dial):
+            data = {"dialing": cmd.dialing, "dl": cmd.dl_changes, "originate": cmd.headers,
+                    "server": cmd.server, "session": cmd.session, "pacing": cmd.pacing}
+            return ev.new(ev.stream("dl", cmd.dl), cmd.dl_version + 1, ev.DIALING_CREATED,
+                          data, server=cmd.server, correlation_id=cmd.dialing["uuid"],
+                          causation_id=cause)
+        if isinstance(cmd, End):
+            version = self._ob_state()["dls"].get(cmd.dl, {}).get("_v", -1)
+            return ev.new(ev.stream("dl", cmd.dl), version + 1, ev.DIALING_ENDED, cmd.data,
+                          correlation_id=cmd.dialing, causation_id=cause)
+        data = {"status": cmd.status, "previous": cmd.previous, "reason": cmd.reason,
+                "tm_update": stamp(self.clock())}
+        return ev.new(ev.stream("campaign", cmd.campaign), cmd.version + 1,
+                      ev.CAMPAIGN_STATUS_CHANGED, data, causation_id=cause)
+
+    async def _conflict(self, cmd: Dial | End | SetStatus) -> None:
+        """Someone else wrote the stream first: drop the decision (the next pass, which their
+        event triggers, decides again), except an end, which is appended at the new version."""
+        if isinstance(cmd, End):
+            await self._append_end(cmd)
+            return
+        with self._lock:
+            self._forget(cmd)
+        if isinstance(cmd, Dial):
+            log.info("dialer: dl %s changed under the decision; not dialed", cmd.dl)
+
+    async def _append_end(self, cmd: End) -> None:
+        stream = ev.stream("dl", cmd.dl)
+        for _ in range(20):
+            events = await asyncio.to_thread(self.engine.store.read_stream, stream)
+            if any(e.type == ev.DIALING_ENDED and e.data.get("dialing") == cmd.dialing
+                   for e in events):
+                return
+            version = events[-1].version + 1 if events else 0
+            [stored] = await self.engine.log.append([ev.new(
+                stream, version, ev.DIALING_ENDED, cmd.data, correlation_id=cmd.dialing)])
+            if stored is not None:
+                return
+        log.error("dialer: could not record the end of dialing %s", cmd.dialing)
+
+    def _client(self, server: str) -> AmiClient | None:
+        for client in self.engine.clients:
+            if client.config.name == server:
+                return client
+        return None
+
+    async def _originate(self, cmd: Dial, trigger: str, started: float) -> None:
+        client = self._client(cmd.server)
+        session = (f"ami/{cmd.server}/{client.status.session}"
+                   if client is not None and client.connected else None)
+        if session != cmd.session:
+            # Not sent, and never will be: the connection it was decided for is gone.
+            reason = f"Originate not sent: the AMI session {cmd.session} is gone"
+            await self._close_unsent(cmd, reason)
+            return
+        assert client is not None
+        self.latencies.append((trigger, time.perf_counter() - started))
+        self.originates += 1
+        try:
+            await client.action(cmd.headers, timeout=self.config.originate_timeout)
+        except ActionError:
+            pass  # `Response: Error` is in the log: the projection marks it refused
+        except (ConnectionLost, TimeoutError) as exc:
+            # Sent or not, nobody knows: never re-sent; the next session's channel list (or
+            # the dialing deadline) settles it.
+            log.warning("dialer: Originate %s outcome unknown (%s)", cmd.dialing["uuid"], exc)
+        except AmiError as exc:
+            log.warning("dialer: Originate %s failed: %s", cmd.dialing["uuid"], exc)
+
+    async def _close_unsent(self, cmd: Dial, reason: str) -> None:
+        with self._lock:
+            self.pending.ends.add(cmd.dialing["uuid"])
+        row = dialing_model.track(cmd.dialing, self.clock())
+        row["status"] = codes.DIALING_REQUEST_FAILED
+        data = dialing_model.end(dialing_model.lost(row, reason), self.clock())
+        await self._append_end(End(cmd.dl, cmd.dialing["uuid"], data))
+
+    async def hangup(self, dialing_uuid: str) -> bool:
+        """`DELETE /ob/dialings/<uuid>`: ask Asterisk to hang the call up; the dialing ends
+        when its Hangup arrives. False when there is no such live dialing."""
+        row = self._ob_state()["dialings"].get(dialing_uuid)
+        if row is None:
+            return False
+        channel = row.get("channel") or ""
+        if not channel:
+            channels = [c[0] for c in row["_channels"].values() if c[0] and not c[1]]
+            channel = channels[0] if channels else ""
+        if not channel:
+            raise AmiError(f"dialing {dialing_uuid} has no channel yet")
+        await self._hangup(row["server"], channel, dialing_uuid)
+        return True
+
+    async def _hangup(self, server: str, channel: str, dialing_uuid: str) -> None:
+        client = self._client(server)
+        if client is None:
+            raise ConnectionLost(f"{server}: no such AMI server")
+        with contextlib.suppress(ActionError):
+            await client.action({"Action": "Hangup", "ActionID": f"{dialing_uuid}-hangup",
+                                 "Channel": channel, "Cause": "16"})
+
+    # -- the timer --------------------------------------------------------------------------------
+
+    def _arm(self, when: float | None) -> None:
+        if self._stopped:
+            return
+        if when == self._wake_at and self._timer is not None:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._wake_at = when
+        if when is None:
+            return
+        loop = self._loop
+        assert loop is not None
+        delay = max(0.0, when - self.clock())
+        self._timer = loop.call_at(loop.time() + delay, self._fire)
+
+    def _fire(self) -> None:
+        self._timer = None
+        self._wake_at = None
+        if not self._stopped:
+            self._spawn(self._append_dialer_event(ev.DIALER_WOKEN, {"reason": "timer"}))
+
+    async def _ticking(self, every: float) -> None:
+        while not self._stopped:
+            await asyncio.sleep(every)
+            await self._append_dialer_event(ev.DIALER_WOKEN, {"reason": "tick"})
+
+    async def _append_dialer_event(self, type_: str, data: dict[str, Any]) -> None:
+        for _ in range(20):
+            if self._dialer_version is None:
+                last = await asyncio.to_thread(self.engine.store.stream_version,
+                                               ev.DIALER_STREAM)
+                self._dialer_version = -1 if last is None else last
+            version = self._dialer_version + 1
+            [stored] = await self.engine.log.append(
+                [ev.new(ev.DIALER_STREAM, version, type_, data)])
+            self._dialer_version = None if stored is None else version
+            if stored is not None:
+                return
+        log.error("dialer: could not append %s", type_)
+

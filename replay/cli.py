@@ -1,0 +1,339 @@
+"""The replay verbs of the `switchboard` command, and `export` at a past moment.
+
+`register(sub, common)` is called once by `engine/cli.py`'s `build_parser`. It adds
+
+    switchboard replay rebuild [--to POSITION | --until TIME] [--projection NAME]... [--into FILE]
+    switchboard replay verify [--projection NAME]... [--format text|json]
+    switchboard replay timeline ID [--format text|jsonl]
+    switchboard replay snapshot [--interval N]
+
+and extends the existing `export` verb with `--at POSITION|TIME` and the `calls-report` view;
+`cmd_export` here serves every export (it keeps `replay.export.export_view` for the live case).
+
+Exit codes beyond the command's usual ones: 3 when `replay verify` finds the log or a projection
+not as it should be, 1 when `replay timeline` finds no event for the id.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from engine.config import Config
+from engine.envelope import Event
+from engine.store import open_store
+
+VERIFY_FAILED = 3
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    """Add the `replay` verbs; give `export` its `--at` option and the calls report."""
+    replay = sub.add_parser("replay", help="rebuild, verify, timelines: the log replayed",
+                            description="Replay the log: rebuild projections elsewhere, verify "
+                            "the log and the live projections, show a call's timeline.")
+    verbs = replay.add_subparsers(dest="replay_verb", required=True, metavar="VERB")
+
+    rebuild = verbs.add_parser("rebuild", parents=[common],
+                               help="rebuild projections into a separate file")
+    moment = rebuild.add_mutually_exclusive_group()
+    moment.add_argument("--to", type=int, metavar="POSITION",
+                        help="the state after this position (default: the end of the log)")
+    moment.add_argument("--until", metavar="TIME",
+                        help="the state at this time (ISO 8601, or epoch seconds with a "
+                             "fraction): every event recorded at or before it")
+    rebuild.add_argument("--projection", action="append", metavar="NAME",
+                         help="only this projection (repeatable; default: all)")
+    rebuild.add_argument("--into", metavar="FILE",
+                         help="SQLite file to write (default: beside the log, "
+                              "<log>.rebuild.db; never the live checkpoint table)")
+    rebuild.add_argument("--workers", type=int, help="processes to use (default: config)")
+    rebuild.set_defaults(handler=cmd_rebuild)
+
+    verify = verbs.add_parser("verify", parents=[common],
+                              help="check the hash chain and the live projections")
+    verify.add_argument("--projection", action="append", metavar="NAME",
+                        help="only this projection (repeatable; default: all)")
+    verify.add_argument("--format", choices=["text", "json"], default="text")
+    verify.add_argument("--workers", type=int, help="processes to use (default: config)")
+    verify.set_defaults(handler=cmd_verify)
+
+    timeline = verbs.add_parser("timeline", parents=[common],
+                                help="every event of a call, channel, command or dialing")
+    timeline.add_argument("id", help="a call's linked_id, a channel's unique_id, a dialing "
+                                     "uuid, a command id or an ActionID")
+    timeline.add_argument("--format", choices=["text", "jsonl"], default="text")
+    timeline.set_defaults(handler=cmd_timeline)
+
+    snapshot = verbs.add_parser("snapshot", parents=[common],
+                                help="write the periodic snapshots the log is missing")
+    snapshot.add_argument("--interval", type=int,
+                          help="events between snapshots (default: replay.snapshot_interval)")
+    snapshot.set_defaults(handler=cmd_snapshot)
+
+    export = sub.choices.get("export")
+    if export is not None:
+        export.add_argument("--at", metavar="POSITION|TIME",
+                            help="the view as it was after this position, or at this time "
+                                 "(ISO 8601, or epoch seconds with a fraction)")
+        export.set_defaults(handler=cmd_export)
+
+
+# ------------------------------------------------------------------------------ helpers
+
+def _fail(message: str, code: int = 2) -> int:
+    print(f"switchboard: {message}", file=sys.stderr)
+    return code
+
+
+def _workers(args: argparse.Namespace, config: Config) -> int | None:
+    chosen = args.workers if getattr(args, "workers", None) is not None else config.replay.workers
+    return chosen or None
+
+
+def _progress(label: str, total: int) -> Any:
+    from replay.progress import Progress
+
+    return Progress(label, total)
+
+
+# ------------------------------------------------------------------------------ rebuild
+
+def cmd_rebuild(args: argparse.Namespace, config: Config) -> int:
+    from replay.moment import MomentError, resolve
+    from replay.reader import sqlite_path
+    from replay.rebuild import default_target, rebuild, write_states
+
+    url = config.store
+    open_store(url).close()  # a bad URL fails here, with exit code 2
+    target = Path(args.into) if args.into else default_target(url)
+    log_path = sqlite_path(url)
+    if log_path is not None and target.resolve() == Path(log_path).resolve():
+        return _fail(f"--into {target} is the log itself: rebuilds never touch the live "
+                     "projections")
+    try:
+        until = args.to if args.to is not None else (
+            resolve(url, args.until) if args.until is not None else None)
+        with _progress("rebuild", until or _last(url)) as bar:
+            rebuilt = rebuild(url, args.projection, until, workers=_workers(args, config),
+                              tune_gc=True, progress=bar.update)
+    except (MomentError, ValueError) as exc:
+        return _fail(str(exc))
+    write_states(target, rebuilt)
+    names = ", ".join(rebuilt.states)
+    print(f"rebuilt {len(rebuilt.states)} projection(s) ({names}) at position "
+          f"{rebuilt.position}: {rebuilt.events:,} events in {rebuilt.seconds:.2f} s "
+          f"({rebuilt.rate:,.0f} events/s, {len(rebuilt.groups)} process(es))")
+    print(f"written to {target} (table switchboard_projections); the live projections were "
+          "not touched")
+    for name, counts in rebuilt.errors.items():
+        print(f"  {name}: handler errors {counts}", file=sys.stderr)
+    return 0
+
+
+def _last(url: str) -> int:
+    from replay.reader import open_reader
+
+    with open_reader(url) as reader:
+        return reader.last_position()
+
+
+# ------------------------------------------------------------------------------ verify
+
+def cmd_verify(args: argparse.Namespace, config: Config) -> int:
+    from replay.verify import verify
+
+    store = open_store(config.store)
+    try:
+        report = verify(store, args.projection, _workers(args, config), tune_gc=True)
+    except ValueError as exc:
+        return _fail(str(exc))
+    finally:
+        store.close()
+    if args.format == "json":
+        sys.stdout.write(msgspec.json.encode(verify_json(report)).decode() + "\n")
+    else:
+        write_verify_text(report, sys.stdout)
+    return 0 if report.ok else VERIFY_FAILED
+
+
+def verify_json(report: Any) -> dict[str, Any]:
+    chain = report.chain
+    first = report.first_divergence
+    return {
+        "ok": report.ok,
+        "position": report.position,
+        "chain": {"ok": chain.ok, "reason": chain.reason, "missing": chain.missing,
+                  "first_position": chain.broken.first_position if chain.broken else None,
+                  "last_position": chain.broken.last_position if chain.broken else None},
+        "compared": [{"projection": r.name, "position": r.position, "source": r.source,
+                      "equal": ok} for r, ok in report.compared],
+        "divergences": [{
+            "projection": d.projection, "agrees_at": d.agrees_at, "differs_at": d.differs_at,
+            "recorded": d.recorded, "first_position": d.first_position,
+            "first_event": d.first_event, "why": d.why,
+            "differing_parts": d.differing_parts,
+            "paths": [{"path": p, "recorded": a, "rebuilt": b} for p, a, b in d.paths],
+        } for d in report.divergences],
+        "first_divergence": first.first_position if first else None,
+        "notes": report.notes,
+        "rebuild": {"events": report.rebuilt.events, "seconds": round(report.rebuilt.seconds, 3),
+                    "processes": len(report.rebuilt.groups)},
+    }
+
+
+def write_verify_text(report: Any, out: Any) -> None:
+    chain = report.chain
+    out.write(f"log: {report.position:,} events\n")
+    if chain.ok:
+        out.write("hash chain: intact\n")
+    else:
+        link = chain.broken
+        out.write(f"hash chain: BROKEN at the link of positions {link.first_position}-"
+                  f"{link.last_position}: {chain.reason}\n")
+    rebuilt = report.rebuilt
+    out.write(f"projections: rebuilt from position 0 to {rebuilt.position} in "
+              f"{rebuilt.seconds:.2f} s ({rebuilt.rate:,.0f} events/s) and compared with "
+              f"{len(report.compared)} recorded state(s)\n")
+    by_name: dict[str, list[tuple[Any, bool]]] = {}
+    for rec, ok in report.compared:
+        by_name.setdefault(rec.name, []).append((rec, ok))
+    diverged = {d.projection: d for d in report.divergences}
+    for name, pairs in by_name.items():
+        if name not in diverged:
+            out.write(f"  {name:<10} equal at {len(pairs)} recorded state(s), last at "
+                      f"{pairs[-1][0].position}\n")
+    for d in report.divergences:
+        out.write(f"  {d.projection:<10} DIFFERS: equal at {d.agrees_at}"
+                  f"{' (the start)' if d.agrees_at == 0 else ''}, different at {d.differs_at} "
+                  f"({d.recorded}); first divergence at position {d.first_position}"
+                  f" ({d.first_event or 'removed'}): {d.why}\n")
+        for path, recorded, rebuilt_value in d.paths:
+            out.write(f"      {path}: recorded {recorded!r}, rebuilt {rebuilt_value!r}\n")
+        if d.differing_parts > len(d.paths):
+            out.write(f"      ... {d.differing_parts - len(d.paths)} more differing part(s)\n")
+    for note in report.notes:
+        out.write(f"  note: {note}\n")
+    first = report.first_divergence
+    if first is not None:
+        out.write(f"first divergence: position {first.first_position} ({first.projection})\n")
+    out.write("verify: OK\n" if report.ok else "verify: FAILED\n")
+
+
+# ------------------------------------------------------------------------------ timeline
+
+def cmd_timeline(args: argparse.Namespace, config: Config) -> int:
+    from replay.index import open_index
+    from replay.reader import open_reader
+    from replay.timeline import build, write_jsonl, write_text
+
+    url = config.store
+    open_store(url).close()
+    index = open_index(url)
+    try:
+        with open_reader(url) as reader:
+            last = reader.last_position()
+            behind = last - index.state()[0]
+            with _progress("indexing", behind) as bar:
+                start = index.state()[0]
+                index.catch_up(last, progress=lambda p: bar.update(p - start))
+            timeline = build(args.id, index, reader)
+    finally:
+        index.close()
+    if not timeline.entries:
+        return _fail(f"no event names {args.id!r}", 1)
+    if args.format == "jsonl":
+        write_jsonl(timeline, sys.stdout)
+    else:
+        write_text(timeline, sys.stdout)
+    return 0
+
+
+# ------------------------------------------------------------------------------ snapshot
+
+def cmd_snapshot(args: argparse.Namespace, config: Config) -> int:
+    from replay.rebuild import rebuild, select, version_of
+    from replay.snapshots import due, open_snapshots
+
+    url = config.store
+    open_store(url).close()
+    interval = args.interval if args.interval is not None else config.replay.snapshot_interval
+    if interval <= 0:
+        return _fail("snapshots are disabled (replay.snapshot_interval = 0)")
+    last = _last(url)
+    snapshots = open_snapshots(url)
+    try:
+        have: dict[str, set[int]] = {}
+        for info in snapshots.list():
+            have.setdefault(f"{info.name}/{info.version}", set()).add(info.position)
+    finally:
+        snapshots.close()
+    modules = select(None)
+    missing = [p for p in due(interval, last)
+               if any(p not in have.get(f"{m.NAME}/{version_of(m)}", ()) for m in modules)]
+    if not missing:
+        print(f"every snapshot is there (every {interval:,} events up to {last:,})")
+        return 0
+    with _progress("snapshots", missing[-1]) as bar:
+        result = rebuild(url, None, missing[-1], snapshot_at=missing,
+                         workers=_workers(args, config), tune_gc=True, progress=bar.update)
+    print(f"wrote snapshots at {len(missing)} position(s) ({missing[0]:,} to {missing[-1]:,}) "
+          f"in {result.seconds:.2f} s")
+    return 0
+
+
+# ------------------------------------------------------------------------------ export
+
+def cmd_export(args: argparse.Namespace, config: Config) -> int:
+    """`switchboard export VIEW [--at POSITION|TIME]`, the calls report included."""
+    from replay.export import ExportError, declared_columns, export, export_view
+    from replay.moment import MomentError, view_at
+
+    output = None if args.output in (None, "-") else args.output
+    if output is None and args.format == "parquet":
+        return _fail("parquet needs --output FILE")
+    url = config.store
+    store = open_store(url)
+    try:
+        if args.view == "calls-report":
+            count = export_calls_report(url, args.format, output, args.at)
+        elif args.at is None:
+            count = export_view(store, args.view, args.format, output)
+        else:
+            columns = declared_columns(args.view)
+            found = view_at(url, args.view, args.at,
+                            interval=config.replay.snapshot_interval)
+            count = export(found.rows, args.format, output, columns)
+            print(f"{args.view} at position {found.position} (replayed {found.applied:,} "
+                  f"events from {found.started_from})", file=sys.stderr)
+    except (ExportError, MomentError) as exc:
+        return _fail(str(exc))
+    finally:
+        store.close()
+    if output is not None:
+        print(f"{count} rows of {args.view} written to {output}", file=sys.stderr)
+    return 0
+
+
+def export_calls_report(url: str, fmt: str, output: str | None, at: str | None) -> int:
+    """Stream the calls report of the log (up to `at`) into `output`."""
+    from replay.calls_report import COLUMNS, EVENT_TYPES, report_rows
+    from replay.export import export
+    from replay.moment import moment_time, resolve
+    from replay.reader import open_reader
+
+    with open_reader(url) as reader:
+        last = reader.last_position()
+        until = last if at is None else resolve(url, at, last)
+        now = moment_time(reader, until)
+        with _progress("calls-report", until) as bar:
+            def chunks() -> Iterator[list[Event]]:
+                for chunk in reader.chunks(0, until, EVENT_TYPES):
+                    bar.update(chunk[-1].position)
+                    yield chunk
+
+            return export(report_rows(chunks(), now), fmt, output, COLUMNS)

@@ -1,0 +1,95 @@
+"""What the running engine keeps up to date for replay: periodic snapshots and the log's index.
+
+`attach(engine)` (one line in `Engine.start`, see the README) makes the engine
+- write a snapshot of every projection each `replay.snapshot_interval` positions (source
+  `live`): an `on_projected` listener, so the states are exactly those after that position;
+  these are the recorded live states `replay verify` compares, and they keep point-in-time
+  questions under a second;
+- keep the timeline index (`replay.index`) caught up, on a thread of its own that follows the
+  log, so `replay timeline` and `GET /timeline/<id>` never index a backlog first.
+
+Without it everything still works: snapshots are then written lazily by the replays that pass
+them, and the index is caught up at the first question.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import TYPE_CHECKING
+
+from engine.envelope import Event
+from replay.index import open_index
+from replay.rebuild import select, version_of
+from replay.snapshots import open_snapshots
+
+if TYPE_CHECKING:
+    from engine.runtime import Engine
+
+log = logging.getLogger("switchboard.replay")
+
+
+class LiveReplay:
+    def __init__(self, engine: Engine, interval: int, index: bool = True) -> None:
+        self.engine = engine
+        self.interval = interval
+        self._snapshots = open_snapshots(engine.store.url) if interval > 0 else None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        if index:
+            self._thread = threading.Thread(target=self._follow, name="replay-index",
+                                            daemon=True)
+        self.written = 0  # snapshots written (positions)
+
+    def start(self) -> None:
+        if self._snapshots is not None:
+            self.engine.on_projected(self.on_event)
+        if self._thread is not None:
+            self._thread.start()
+
+    def on_event(self, event: Event) -> None:
+        """After each projected event: at every interval, every projection's state."""
+        snapshots = self._snapshots
+        if snapshots is None or event.position % self.interval:
+            return
+        projector = self.engine.projector
+        states = []
+        for name in projector.positions:
+            module = select([name])[0]
+            states.append((name, version_of(module), projector.serialize(name)))
+        try:
+            snapshots.save(event.position, states, source="live")
+            self.written += 1
+        except Exception:  # noqa: BLE001 - a snapshot is an optimisation: never stop projecting
+            log.exception("snapshot at position %d failed", event.position)
+
+    def _follow(self) -> None:
+        store = self.engine.store
+        index = open_index(store.url)
+        try:
+            while not self._stop.is_set():
+                try:
+                    index.catch_up()
+                except Exception:  # noqa: BLE001 - retried at the next commit
+                    log.exception("timeline index catch-up failed")
+                    self._stop.wait(1.0)
+                if not self._stop.is_set():
+                    store.wait(index.state()[0], 0.5)
+        finally:
+            index.close()
+
+    def close(self) -> None:
+        """Stop following; call it before the engine closes its store."""
+        self._stop.set()
+        if self._thread is not None and self._thread.is_alive():
+            self._thread.join()
+        snapshots, self._snapshots = self._snapshots, None
+        if snapshots is not None:
+            snapshots.close()
+
+
+def attach(engine: Engine) -> LiveReplay:
+    """Start keeping snapshots and the index of a started engine up to date."""
+    live = LiveReplay(engine, engine.config.replay.snapshot_interval)
+    live.start()
+    return live

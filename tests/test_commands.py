@@ -1,0 +1,189 @@
+"""Commands end to end: HTTP in, the log, the AMI action, Asterisk's answer, the read model.
+
+The fake Asterisk replays `control-actions` / `queue-basic` and answers the actions the
+recording client sent with Asterisk's recorded responses; the API sends the same actions at the
+same moments of the replay. Every command must be durable in the log before its action reaches
+Asterisk, answer with Asterisk's own message, and be tied to its answer and to the events of
+the channels it acted on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from engine.ami.testserver import AmiTestServer
+from engine.commands import FAILED, REQUESTED, SENT, SUCCEEDED
+from engine.envelope import Headers
+from projections.commands import WATCHED
+from tests.conftest import CAPTURES
+from tests.live import Live, replayed_before
+
+CONTROL = CAPTURES / "control-actions.jsonl"
+QUEUE = CAPTURES / "queue-basic.jsonl"
+
+
+class Recording(AmiTestServer):
+    """The fake Asterisk, noting for each command's action whether the log already held the
+    command when the action arrived."""
+
+    store = None  # set once the engine exists
+    durable_first: dict[str, bool] = {}
+
+    def handle_action(self, name: str, headers: Headers, action_id: str) -> bytes | None:
+        if action_id.startswith("cmd-") and Recording.store is not None:
+            stream = Recording.store.read_stream(f"command/{action_id[4:]}")
+            Recording.durable_first[action_id] = [e.type for e in stream][:1] == [REQUESTED]
+        return None
+
+
+@pytest.fixture
+def control(tmp_path: Path) -> Iterator[tuple[Live, httpx.Client]]:
+    with Live(f"sqlite:///{tmp_path / 'log.db'}", [CONTROL], asterisk=Recording,
+              pause_after=replayed_before(CONTROL, 5)) as live, \
+            httpx.Client(base_url=live.url, timeout=10) as client:
+        assert live.engine is not None
+        Recording.store = live.engine.store
+        Recording.durable_first = {}
+        live.connected()
+        live.settled()
+        yield live, client
+    Recording.store = None
+
+
+def replay_to(live: Live, line: int, path: Path = CONTROL) -> None:
+    """Let the fake Asterisk replay everything before capture line `line` (0-based)."""
+    asterisk = live.asterisks[0]
+
+    async def go() -> None:
+        asterisk.continue_replay(replayed_before(path, line) - asterisk.messages_replayed)
+        while asterisk.messages_replayed < replayed_before(path, line):
+            await asyncio.sleep(0.005)
+    live.call(go())
+    live.settled()
+
+
+def command(client: httpx.Client, response: httpx.Response) -> dict:
+    return client.get(f"/commands/{response.headers['x-switchboard-command']}").json()["result"]
+
+
+def test_channel_commands_are_logged_first_answered_by_asterisk_and_tied_to_their_events(
+        control: tuple[Live, httpx.Client]) -> None:
+    live, client = control
+    originate = client.post("/core/channels", json={
+        "channel": "Local/501@customers", "context": "dialer", "exten": "hold", "priority": 1,
+        "timeout": 20000, "channel_id": "chan-live-1", "other_channel_id": "chan-live-2"})
+    assert originate.status_code == 200, originate.text
+    result = originate.json()["result"]
+    assert result["state"] == "succeeded"
+    assert result["message"] == "Originate successfully queued"
+    assert result["targets"] == ["chan-live-1", "chan-live-2"]
+    second = client.post("/core/channels", json={
+        "channel": "Local/502@customers", "context": "dialer", "exten": "hold", "priority": 1,
+        "timeout": 20000, "channel_id": "chan-redir-1", "other_channel_id": "chan-redir-2"})
+    assert second.status_code == 200
+
+    replay_to(live, 55)  # the recording redirects chan-redir-1 into parking here
+    channel = client.get("/core/channels/chan-redir-1").json()["result"]
+    assert channel["channel"] == "Local/502@customers-00000001;1"
+    redirect = client.post("/core/channels/chan-redir-1/redirect",
+                           json={"context": "dialer", "exten": "park", "priority": 1})
+    assert redirect.status_code == 200 and redirect.json()["result"]["message"] == \
+        "Redirect successful"
+
+    replay_to(live, 63)  # ... and hangs up chan-live-1, an unknown channel, a bogus originate
+    hangup = client.delete("/core/channels/chan-live-1", params={"cause": 16})
+    assert hangup.status_code == 200 and hangup.json()["result"]["message"] == "Channel Hungup"
+    unknown = client.delete("/core/channels/Local%2Fdoes-not-exist-00000000%3B1")
+    assert unknown.status_code == 404
+    assert unknown.json()["error"]["message"] == "No such channel"
+    bogus = client.post("/core/channels", json={
+        "channel": "Bogus/123", "context": "dialer", "exten": "echo", "priority": 1,
+        "async": False})
+    assert bogus.status_code == 400 and bogus.json()["error"]["message"] == "Originate failed"
+
+    replay_to(live, 10_000)
+    # every action reached Asterisk only once its command was durable in the log
+    assert len(Recording.durable_first) == 6 and all(Recording.durable_first.values())
+    store = live.engine.store  # type: ignore[union-attr]
+    for response, outcome in ((originate, SUCCEEDED), (hangup, SUCCEEDED), (unknown, FAILED),
+                              (bogus, FAILED)):
+        cid = response.headers["x-switchboard-command"]
+        own = store.read_stream(f"command/{cid}")
+        assert [e.type for e in own] == [REQUESTED, SENT, outcome]
+        answers = [e for e in store.iter_all() if e.causation_id == cid and e.type == "Response"]
+        assert len(answers) == 1 and answers[0].correlation_id == cid
+        assert own[0].position < answers[0].position < own[2].position
+        row = command(client, response)
+        assert row["response_position"] == answers[0].position
+    failed = command(client, unknown)
+    assert failed["state"] == "failed" and failed["status"] == 404
+    assert failed["message"] == "No such channel"
+    hung = command(client, hangup)
+    positions = {e.position: e for e in store.iter_all()}
+    linked = [positions[p] for p in hung["events"]]
+    assert any(e.type == "Hangup" and e.data["Uniqueid"] == "chan-live-1" for e in linked)
+    created = command(client, originate)
+    linked = [positions[p] for p in created["events"]]
+    ours = {"chan-live-1", "chan-live-2"}
+    assert linked and all(ours & {e.data.get(h) for h in WATCHED} for e in linked)
+    assert any(e.type == "Newchannel" for e in linked)
+    assert created["originate_response"] is None  # its ActionID is the recording's, not ours
+
+
+def test_queue_member_add_pause_unpause_remove(tmp_path: Path) -> None:
+    with Live(f"sqlite:///{tmp_path / 'log.db'}", [QUEUE],
+              pause_after=replayed_before(QUEUE, 5)) as live, \
+            httpx.Client(base_url=live.url, timeout=10) as client:
+        live.connected()
+        live.settled()
+        for name in ("Alice", "Bob"):
+            added = client.post("/queue/members", json={
+                "queue_name": "sales", "interface": f"Local/agent{1 if name == 'Alice' else 2}"
+                "@agents", "member_name": name, "penalty": 0})
+            assert added.status_code == 200, added.text
+            assert added.json()["result"]["message"] == "Added interface to queue"
+        replay_to(live, 14, QUEUE)
+        member = client.get("/queue/members/Local%2Fagent2%40agents",
+                            params={"queue_name": "sales"})
+        assert member.status_code == 200 and member.json()["result"]["name"] == "Bob"
+        paused = client.put("/queue/members/Bob", json={"paused": True, "reason": "lunch"})
+        assert paused.status_code == 200, paused.text
+        assert paused.json()["result"]["message"] == "Interface paused successfully"
+        assert paused.json()["result"]["command"] == "queue_pause"
+        replay_to(live, 10_000, QUEUE)
+        # the recording unpaused and removed both; the same actions again are answered the same
+        unpaused = client.put("/queue/members/Local%2Fagent2%40agents?queue_name=sales",
+                              json={"paused": False})
+        assert unpaused.json()["result"]["message"] == "Interface unpaused successfully"
+        removed = client.delete("/queue/members/Local%2Fagent1%40agents?queue_name=sales")
+        assert removed.json()["result"]["message"] == "Removed interface from queue"
+        missing = client.delete("/queue/members/nobody")
+        assert missing.status_code == 404 and "queue_name" in missing.json()["error"]["message"]
+        listed = client.get("/commands").json()["result"]["list"]
+        assert [c["command"] for c in listed] == [
+            "queue_add", "queue_add", "queue_pause", "queue_unpause", "queue_remove"]
+        assert all(c["who"].startswith("anonymous@") for c in listed)
+
+
+def test_a_command_while_disconnected_is_a_logged_503(tmp_path: Path) -> None:
+    with Live(f"sqlite:///{tmp_path / 'log.db'}", [None]) as live, \
+            httpx.Client(base_url=live.url, timeout=10) as client:
+        live.connected()
+        asterisk = live.asterisks[0]
+        live.run(lambda: (asterisk.fail_logins(1000), asterisk.drop()))
+
+        async def down() -> None:
+            while live.engine.clients[0].connected:  # type: ignore[union-attr]
+                await asyncio.sleep(0.01)
+        live.call(down())
+        response = client.post("/core/modules/res_parking.so")
+        assert response.status_code == 503
+        assert "not connected" in response.json()["error"]["message"]
+        row = command(client, response)
+        assert row["state"] == "failed" and row["status"] == 503
+        assert row["command"] == "module_load" and row["action"] == "ModuleLoad"

@@ -1,0 +1,131 @@
+"""Picking the customer and the number (seed 5.4), against a brute-force reading of the rules,
+for any list (hypothesis): fewest total tries first, the lowest qualifying number, tries below
+`max_retry_cnt_N`, `retry_delay` respected, do-not-call numbers and entries being dialed skipped,
+answered customers never again.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from engine.dialer import dls, dncs, picking
+from engine.dialer.objects import stamp
+
+NOW = 1_800_000_000.0
+NUMBERS = [f"55{n:02d}" for n in range(12)]
+
+
+@st.composite
+def lists(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, dict[str, Any]], set[str],
+                                    set[str]]:
+    plan = {"retry_delay": draw(st.integers(0, 120)), "dial_timeout": 30000}
+    for n in range(1, 9):
+        plan[f"max_retry_cnt_{n}"] = draw(st.integers(0, 3))
+    entries = {}
+    for i in range(draw(st.integers(0, 25))):
+        dl: dict[str, Any] = {"uuid": f"dl-{i}", "dlma_uuid": "m", "in_use": 1,
+                              "status": draw(st.sampled_from([0, 0, 0, 1, 2])),
+                              "res_dial": draw(st.sampled_from([0, 0, 0, 3, 4, 5]))}
+        for n in range(1, 9):
+            dl[f"number_{n}"] = draw(st.none() | st.sampled_from(NUMBERS)) if n <= 3 else None
+            dl[f"trycnt_{n}"] = draw(st.integers(0, 4)) if n <= 3 else 0
+        ago = draw(st.none() | st.floats(0, 300))
+        dl["tm_last_hangup"] = None if ago is None else stamp(NOW - ago)
+        entries[dl["uuid"]] = dl
+    blocked = draw(st.sets(st.sampled_from(NUMBERS), max_size=4))
+    busy = draw(st.sets(st.sampled_from(sorted(entries) or ["none"]), max_size=3))
+    return plan, entries, blocked, busy
+
+
+def eligible(plan: dict[str, Any], dl: dict[str, Any], blocked: set[str],
+             busy: set[str]) -> bool:
+    if not dls.pickable(dl) or dl["uuid"] in busy:
+        return False
+    if picking.qualifying_index(dl, plan, lambda n: n in blocked) is None:
+        return False
+    t = dls.hangup_time(dl)
+    return t is None or NOW - t > plan["retry_delay"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(lists(), st.permutations(range(25)))
+def test_the_pick_follows_the_rules(case: Any, order: list[int]) -> None:
+    plan, entries, blocked, busy = case
+    index: dict = {}
+    where: dict = {}
+    for i in order:  # any order of events builds the same picking order
+        if f"dl-{i}" in entries:
+            dls.index_put(index, where, entries[f"dl-{i}"])
+    scan = picking.scan(index.get("m", {}), entries, plan, NOW,
+                        blocked=lambda n: dncs.normalize(n) in blocked, busy=busy)
+    candidates = [dl for dl in entries.values() if eligible(plan, dl, blocked, busy)]
+    if not candidates:
+        assert scan.pick is None
+    else:
+        assert scan.pick is not None
+        chosen = entries[scan.pick.dl_uuid]
+        assert chosen in candidates
+        assert dls.total_tries(chosen) == min(dls.total_tries(d) for d in candidates)
+        n = scan.pick.index
+        assert chosen[f"number_{n}"] == scan.pick.number and scan.pick.number not in blocked
+        assert chosen[f"trycnt_{n}"] < plan[f"max_retry_cnt_{n}"]
+        assert scan.pick.trycnt == chosen[f"trycnt_{n}"] + 1
+        assert all(not chosen[f"number_{k}"] or chosen[f"number_{k}"] in blocked
+                   or chosen[f"trycnt_{k}"] >= plan[f"max_retry_cnt_{k}"] for k in range(1, n))
+    waiting = [dls.hangup_time(dl) + plan["retry_delay"] for dl in entries.values()
+               if dls.pickable(dl) and dl["uuid"] not in busy
+               and picking.qualifying_index(dl, plan, lambda n: n in blocked) is not None
+               and not eligible(plan, dl, blocked, busy)]
+    if scan.pick is None:
+        assert scan.next_due == (min(waiting) if waiting else None)
+        dialable_later = bool(waiting) or any(
+            u in index.get("m", {}).get(str(dls.total_tries(entries[u])), {})
+            for u in busy if u in entries)
+        assert scan.remaining == dialable_later
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(0, 23), st.integers(1, 12),
+       st.sampled_from(["UTC", "America/New_York", "Asia/Kolkata", "Australia/Lord_Howe"]),
+       st.floats(0, 365 * 86400))
+def test_call_window_in_the_customers_time_zone(start_h: int, hours: int, tz: str,
+                                                offset: float) -> None:
+    plan = {"retry_delay": 0, "call_time_start": f"{start_h:02d}:00:00",
+            "call_time_end": f"{(start_h + hours) % 24:02d}:00:00",
+            **{f"max_retry_cnt_{n}": 5 for n in range(1, 9)}}
+    now = NOW + offset
+    dl = {"uuid": "a", "dlma_uuid": "m", "in_use": 1, "status": 0, "res_dial": 0,
+          "timezone": tz, "number_1": "1", "trycnt_1": 0, "tm_last_hangup": None}
+    scan = picking.scan({"0": {"a": None}}, {"a": dl}, plan, now, blocked=lambda n: False)
+    from engine.dialer import schedule
+
+    open_now, opens_at = schedule.call_window(plan, tz, now)
+    assert (scan.pick is not None) == open_now
+    if not open_now:
+        assert opens_at is not None and opens_at > now and scan.next_due == opens_at
+        assert schedule.call_window(plan, tz, opens_at)[0]
+        assert not schedule.call_window(plan, tz, (now + opens_at) / 2)[0]
+
+
+def test_an_answered_customer_is_never_picked_again() -> None:
+    dl = {"uuid": "a", "dlma_uuid": "m", "in_use": 1, "status": 0, "res_dial": 4,
+          "number_1": "1", "trycnt_1": 1}
+    index: dict = {}
+    dls.index_put(index, {}, dl)
+    assert index == {}
+
+
+def test_the_index_keeps_each_bucket_in_hangup_order() -> None:
+    index: dict = {}
+    where: dict = {}
+    for uuid, t in (("a", 30.0), ("b", 10.0), ("c", None), ("d", 20.0)):
+        dls.index_put(index, where, {"uuid": uuid, "dlma_uuid": "m", "in_use": 1, "status": 0,
+                                     "res_dial": 0, "trycnt_1": 1,
+                                     "tm_last_hangup": stamp(t) if t else None})
+    assert list(index["m"]["1"]) == ["c", "b", "d", "a"]
+    dls.index_put(index, where, {"uuid": "b", "dlma_uuid": "m", "in_use": 1, "status": 1,
+                                 "res_dial": 0, "trycnt_1": 1})
+    assert list(index["m"]["1"]) == ["c", "d", "a"] and "b" not in where

@@ -1,0 +1,130 @@
+"""The change messages (`api/topics.py`, `api/changes.py`), derived from real captures.
+
+What was announced must always equal the read models (else a client following the stream ends
+up with other rows than a client reading REST), and a deriver started from a rebuild at any
+position must announce exactly what the live one did from there (else resuming by id would
+lose or repeat changes).
+"""
+
+from __future__ import annotations
+
+import msgspec
+import pytest
+
+from api.changes import ALL, Deriver, Message, expected, parse_id
+from api.topics import KINDS, catalogue_markdown
+from engine.envelope import Event
+from projections.base import event_time
+from projections.runner import Projector, replay
+from tests.captures import CAPTURE_FILES, SERVER, all_capture_events, envelopes, positioned
+
+
+def derive_all(events: list[Event], check: bool = False) -> list[Message]:
+    projector = Projector(None, persist=False)
+    deriver = Deriver.from_state(projector.state, 0.0)
+    out: list[Message] = []
+    for event in events:
+        projector.apply((event,))
+        out.extend(deriver.derive(event, projector.state))
+        if check:
+            assert deriver.announced() == expected(projector.state, event_time(event)), (
+                f"announced rows differ from the read models after {event.position} "
+                f"{event.type}")
+    return out
+
+
+@pytest.mark.parametrize("path", CAPTURE_FILES, ids=lambda p: p.stem)
+def test_announced_rows_equal_the_read_models_after_every_event(path) -> None:
+    messages = derive_all(positioned(envelopes(path)), check=True)
+    assert messages, "every capture changes something"
+
+
+def test_every_capture_in_one_log_announces_creates_updates_and_deletes() -> None:
+    messages = derive_all(all_capture_events(), check=True)
+    names = {m.name for m in messages}
+    assert {"core.channel.create", "core.channel.update", "core.channel.delete",
+            "core.call.create", "core.call.delete", "queue.member.update",
+            "queue.member.delete", "queue.entry.update", "queue.entry.delete",
+            "queue.queue.update", "park.parkedcall.create", "park.parkedcall.delete",
+            "core.device_state.update"} <= names
+    ids = [m.key for m in messages]
+    assert ids == sorted(ids) and len(set(ids)) == len(ids), "ids are unique and in log order"
+
+
+def test_a_hangup_deletes_with_the_final_cause_and_the_seed_topic() -> None:
+    messages = derive_all(positioned(envelopes(CAPTURE_FILES[0].parent /
+                                               "originate-answered.jsonl")))
+    deletes = [msgspec.json.decode(m.json) for m in messages if m.name == "core.channel.delete"]
+    assert deletes
+    for body in deletes:
+        row = body["core.channel.delete"]
+        assert row["hangup_cause"] == 16 and row["hangup_cause_desc"]
+        assert body["topic"].startswith("/core/channels/")
+    queue = derive_all(positioned(envelopes(CAPTURE_FILES[0].parent / "queue-basic.jsonl")))
+    topics = {m.topic for m in queue if m.name.startswith("queue.")}
+    assert topics == {"/queue/statuses/sales", "/queue/statuses/support"}
+
+
+@pytest.mark.parametrize("path", CAPTURE_FILES, ids=lambda p: p.stem)
+def test_a_deriver_rebuilt_at_any_position_announces_what_the_live_one_did(path) -> None:
+    events = positioned(envelopes(path))
+    live = derive_all(events)
+    for cut in range(0, len(events), max(1, len(events) // 12)):
+        projector = replay(events[:cut])
+        now = event_time(events[cut - 1]) if cut else 0.0
+        deriver = Deriver.from_state(projector.state, now)
+        rebuilt: list[Message] = []
+        for event in events[cut:]:
+            projector.apply((event,))
+            rebuilt.extend(deriver.derive(event, projector.state))
+        after = [m for m in live if m.key > (cut, ALL)]
+        assert [(m.id, m.json) for m in rebuilt] == [(m.id, m.json) for m in after], cut
+
+
+def test_agents_and_peers_announce_from_their_events() -> None:
+    """The captures hold no agent or SIP events: the documented AMI events instead."""
+    def ev(i: int, type_: str, **data: str) -> Event:
+        return Event(i, "ami/pbx/s", i, type_, "2026-01-01T00:00:00+00:00", "pbx",
+                     {"Event": type_, "Timestamp": f"{1767225600 + i}.0", **data})
+
+    events = [
+        ev(1, "AgentLogin", Agent="1001", Channel="PJSIP/a-1", Uniqueid="u1", Linkedid="u1"),
+        ev(2, "Newstate", Channel="PJSIP/a-1", Uniqueid="u1", Linkedid="u1",
+           ChannelState="6", ChannelStateDesc="Up"),
+        ev(3, "Hangup", Channel="PJSIP/a-1", Uniqueid="u1", Linkedid="u1", Cause="16"),
+        ev(4, "PeerStatus", ChannelType="SIP", Peer="SIP/300", PeerStatus="Registered",
+           Address="10.0.0.1:5060"),
+        ev(5, "ContactStatus", URI="sip:300@10.0.0.1", ContactStatus="Reachable", AOR="300",
+           EndpointName="300", RoundtripUsec="1200"),
+        ev(6, "AgentLogoff", Agent="1001"),
+    ]
+    messages = derive_all(events, check=True)
+    by_position = {}
+    for m in messages:
+        by_position.setdefault(m.position, []).append(m.name)
+    assert by_position[1] == ["core.agent.create"]
+    assert "core.agent.update" in by_position[2] and "core.agent.update" in by_position[3]
+    assert "sip.peer.create" in by_position[4]
+    assert "pjsip.contact.create" in by_position[5]
+    assert by_position[6] == ["core.agent.update"]
+
+
+def test_message_ids_resume_between_messages_of_one_event() -> None:
+    assert parse_id("1234") == (1234, ALL)
+    assert parse_id("1234:2") == (1234, 2)
+    assert parse_id("x") is None and parse_id("-1") is None and parse_id(None) is None
+    message = Message(7, 2, 3, "queue.entry.update", "/queue/statuses/sales",
+                      {"server": "pbx", "unique_id": "u"})
+    assert message.id == "7:2" and message.key == (7, 2)
+    assert message.sse.startswith(b"id: 7:2\nevent: queue.entry.update\ndata: {")
+    assert msgspec.json.decode(message.json) == {
+        "queue.entry.update": {"server": "pbx", "unique_id": "u"},
+        "topic": "/queue/statuses/sales", "id": "7:2"}
+
+
+def test_the_catalogue_documents_every_kind() -> None:
+    table = catalogue_markdown()
+    for kind in KINDS:
+        assert f"`{kind.name}.update`" in table
+    assert "`/core/channels/<caller_id_name>`" in table
+    assert SERVER  # the captures' server name is what rows carry

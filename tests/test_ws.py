@@ -1,0 +1,82 @@
+"""`/ws` end to end with the `websockets` client: the seed's subscribe protocol over a capture."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.sync.client import ClientConnection, connect
+
+from tests.conftest import CAPTURES
+from tests.live import Live
+from tests.test_sse import as_events, expected
+
+CAPTURED = [CAPTURES / "queue-basic.jsonl"]
+
+
+@pytest.fixture
+def live(tmp_path: Path) -> Iterator[Live]:
+    with Live(f"sqlite:///{tmp_path / 'log.db'}", CAPTURED, pause_after=0) as running:
+        running.connected()
+        running.settled()
+        yield running
+
+
+def receive_all(ws: ClientConnection, quiet: float = 1.0) -> list[dict]:
+    out = []
+    try:
+        while True:
+            out.append(json.loads(ws.recv(timeout=quiet)))
+    except TimeoutError:
+        return out
+
+
+def test_subscribe_receives_prefix_topics_in_log_order_then_unsubscribe_stops(
+        live: Live) -> None:
+    with connect(f"{live.ws_url}/ws") as ws:
+        ws.send(json.dumps({"type": "subscribe", "topic": "/queue/statuses/"}))
+        ws.send(json.dumps({"type": "subscribe", "topic": "/core/channels/"}))
+        time.sleep(0.2)
+        live.run(lambda: live.asterisks[0].continue_replay())
+        got = receive_all(ws)
+        ws.send(json.dumps({"type": "unsubscribe", "topic": "/core/channels/"}))
+        ws.send(json.dumps({"type": "unsubscribe", "topic": "/queue/statuses/"}))
+        ws.send("not json")
+        error = json.loads(ws.recv(timeout=2))
+        assert error["type"] == "error"
+    after_subscribe = [m for m in expected(live) if m.topic.startswith(
+        ("/queue/statuses/", "/core/channels/"))]
+    assert [m["id"] for m in got] == [m.id for m in after_subscribe][-len(got):]
+    assert len(got) > 50
+    first = got[0]
+    name = next(iter(first))
+    assert name.count(".") == 2 and first["topic"] and isinstance(first[name], dict)
+    assert {next(iter(m)).split(".")[0] for m in got} == {"queue", "core"}
+
+
+def test_from_resumes_exactly_with_topics_in_the_query(live: Live) -> None:
+    live.run(lambda: live.asterisks[0].continue_replay())
+    live.settled()
+    want = [e for e in as_events(expected(live)) if '"topic":"/queue/' in e[2]]
+    middle = want[len(want) // 2][0]
+    with connect(f"{live.ws_url}/ws?from={middle}&topic=/queue/") as ws:
+        got = receive_all(ws, quiet=0.5)
+    assert [m["id"] for m in got] == [e[0] for e in want[len(want) // 2 + 1:]]
+    assert [json.dumps(m, separators=(",", ":"), ensure_ascii=False) for m in got] == [
+        e[2] for e in want[len(want) // 2 + 1:]]
+
+
+def test_a_refused_client_gets_no_upgrade(tmp_path: Path) -> None:
+    with Live(f"sqlite:///{tmp_path / 'log.db'}", [], config={"auth": {"enabled": True}}
+              ) as live:
+        with pytest.raises(InvalidStatus) as refused:
+            connect(f"{live.ws_url}/ws")
+        assert refused.value.response.status_code == 403
+        with pytest.raises((InvalidStatus, ConnectionClosed)):
+            connect(f"{live.ws_url}/ws?authtoken=wrong")
+    assert threading.active_count() >= 1
