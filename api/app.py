@@ -62,9 +62,12 @@ def build_context(engine: Engine) -> ApiContext:
     )
 
 
-def _engine_routes(engine: Engine) -> list[BaseRoute]:
+def _engine_routes(engine: Engine, hub: Hub) -> list[BaseRoute]:
     async def status(request: Request) -> Response:
-        return JSON(engine.status())
+        streams = {"clients": len(hub.clients), "position": hub.position,
+                   "published": hub.published, "dropped": hub.dropped,
+                   "derive_errors": hub.derive_errors}
+        return JSON({**engine.status(), "streams": streams})
 
     async def health(request: Request) -> Response:
         return JSON({"ok": True})
@@ -104,7 +107,7 @@ def create_app(engine: Engine, ctx: ApiContext | None = None) -> Front:
     ctx = ctx or build_context(engine)
     ctx.hub.start(asyncio.get_running_loop())
     engine.on_projected(ctx.hub.on_event)
-    routes: list[BaseRoute] = _engine_routes(engine)
+    routes: list[BaseRoute] = _engine_routes(engine, ctx.hub)
     for module in MODULES:
         routes.extend(module.routes(ctx))
     routes.append(openapi.route(routes))

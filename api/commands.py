@@ -25,12 +25,11 @@ COMMAND_HEADER = "X-Switchboard-Command"
 TAG = "commands"
 
 
-def server_for(ctx: ApiContext, request: Request, known: str | None = None) -> str:
-    """Which Asterisk a command goes to: the target row's, else `?server=`, else the only one."""
+def server_for(ctx: ApiContext, request: Request) -> str:
+    """Which Asterisk a command without a known target goes to: `?server=`, else the only
+    one configured."""
     asked = request.query_params.get("server")
     servers = ctx.commands.servers()
-    if known is not None:
-        return known
     if asked is not None:
         if asked not in servers:
             raise ApiError(400, f"unknown server {asked!r}; servers: {', '.join(servers)}")
@@ -50,7 +49,7 @@ def who(request: Request) -> str:
 
 async def execute(ctx: ApiContext, request: Request, command: Command) -> Response:
     try:
-        outcome = await ctx.commands.run(command, request.headers.get("x-correlation-id"))
+        outcome = await ctx.commands.run(command)
     except UnknownServer as exc:
         raise ApiError(400, f"unknown server {exc}") from None
     headers = {COMMAND_HEADER: outcome.id}

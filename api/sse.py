@@ -29,7 +29,7 @@ from api.changes import parse_id
 from api.context import ApiContext
 from api.cors import HEADERS as CORS
 from api.envelope import ApiError, error
-from api.hub import Closing, Dropped, Subscription, matcher
+from api.hub import BATCH, Closing, Dropped, Subscription, matcher
 from api.routing import SERVER_PARAM, ApiRoute, Operation, Param
 
 HEADERS = [
@@ -108,7 +108,8 @@ class EventStream:
             chunk = self.subscription.sse(batch) if batch else b": keepalive\n\n"
             if not await self._write(send, chunk):
                 return  # not reading: the server closes the connection
-            await asyncio.sleep(0)  # a client catching up must not hold the loop
+            if len(batch) >= BATCH:
+                await asyncio.sleep(0)  # a client catching up must not hold the loop
 
     async def _write(self, send: Send, body: bytes, more: bool = True) -> bool:
         try:  # a timer, not a task per write (`wait_for`): most writes never wait

@@ -24,16 +24,17 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from api.context import ApiContext
 from api.envelope import ApiError
-from api.hub import Closing, Dropped, Subscription, matcher
+from api.hub import BATCH, Closing, Dropped, Subscription, matcher
 from api.routing import SERVER_PARAM, ApiWebSocketRoute, Operation, Param
 from api.sse import FROM, TOPIC, subscription_for
 
 TOO_SLOW = 4008  # private-use close code: fell too far behind; resume with ?from=
 GOING_AWAY = 1001  # the server is stopping
-_decoder = msgspec.json.Decoder()
 
 
-class Request_(msgspec.Struct, forbid_unknown_fields=True):
+class Subscribe(msgspec.Struct, forbid_unknown_fields=True):
+    """A client frame: `{"type": "subscribe" | "unsubscribe", "topic": "/queue/"}`."""
+
     type: str
     topic: str
 
@@ -65,7 +66,7 @@ def routes(ctx: ApiContext) -> list[BaseRoute]:
             while True:
                 raw = await ws.receive_text()
                 try:
-                    request = msgspec.json.decode(raw, type=Request_)
+                    request = msgspec.json.decode(raw, type=Subscribe)
                 except msgspec.MsgspecError as exc:
                     await _send_error(ws, f"not a subscribe/unsubscribe message: {exc}")
                     continue
@@ -111,7 +112,8 @@ async def _pump(ws: WebSocket, subscription: Subscription, send_timeout: float,
             for message in batch:
                 async with asyncio.timeout(send_timeout):
                     await ws.send_text(message.text)
-            await asyncio.sleep(0)  # a client catching up must not hold the loop
+            if len(batch) >= BATCH:
+                await asyncio.sleep(0)  # a client catching up must not hold the loop
     except TimeoutError:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(ws.close(code=TOO_SLOW, reason="not reading"), 1.0)

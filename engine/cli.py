@@ -102,7 +102,7 @@ async def _run(config: Config, host: str, port: int) -> int:
     from api.app import create_app
     from engine.runtime import Engine, tune_gc
 
-    engine = Engine(config)
+    engine = Engine(config, dialer=True)
     tune_gc()
     await engine.start()
     if not config.servers:

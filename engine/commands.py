@@ -94,13 +94,17 @@ class Commands:
                 return client
         raise UnknownServer(server)
 
-    async def run(self, command: Command, correlation_id: str | None = None) -> Outcome:
+    async def run(self, command: Command) -> Outcome:
         """Log, send once, log the outcome. Never raises for Asterisk's or the link's failures:
-        they are outcomes (with 4xx/5xx `status`), logged like successes."""
+        they are outcomes (with 4xx/5xx `status`), logged like successes.
+
+        The command id is the correlation id of every event of the command, of Asterisk's
+        answers (ingestion reads it from the ActionID) and the causation id of all but the
+        request: one id follows it through the log."""
         client = self.client(command.server)
         cid = uuid.uuid4().hex
         stream = STREAM_PREFIX + cid
-        correlation = correlation_id or cid
+        correlation = cid
         requested = {
             "id": cid, "command": command.name, "action": dict(command.action),
             "who": command.who, "targets": list(command.targets), "params": command.params,

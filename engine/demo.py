@@ -112,18 +112,23 @@ async def serve(config: Config, host: str, port: int, *, simulate: bool = True,
         config.servers = [ServerConfig(name="sim", port=sim.port, username="admin",
                                        secret="admin", reconnect_max=2.0)]
         config.dialer.server = "sim"
-    engine = Engine(config)
+    owned = "dialer" in inspect.signature(Engine).parameters  # the engine runs its own
+    engine = Engine(config, dialer=True) if owned else Engine(config)  # type: ignore[call-arg]
     tune_gc()
     await engine.start()
-    dialer = Dialer(engine)
-    await dialer.start()
+    if owned:
+        dialer = engine.dialer  # type: ignore[attr-defined]
+    else:
+        dialer = Dialer(engine)
+        await dialer.start()
     server = uvicorn.Server(uvicorn.Config(build_app(engine, dialer), host=host, port=port,
                                            log_level="warning", lifespan="off"))
     serving = asyncio.create_task(server.serve())
     while not server.started and not serving.done():
         await asyncio.sleep(0.01)
     if serving.done():
-        await dialer.stop()
+        if not owned:
+            await dialer.stop()
         await engine.stop()
         return 1
     bound = server.servers[0].sockets[0].getsockname()[1] if server.servers else port
@@ -152,7 +157,8 @@ async def serve(config: Config, host: str, port: int, *, simulate: bool = True,
                        return_when=asyncio.FIRST_COMPLETED)
     server.should_exit = True
     await serving
-    await dialer.stop()
+    if not owned:
+        await dialer.stop()
     await engine.stop()
     if sim is not None:
         await sim.close()

@@ -27,7 +27,8 @@ log = logging.getLogger("switchboard.engine")
 
 
 class Engine:
-    def __init__(self, config: Config, store: Store | None = None) -> None:
+    def __init__(self, config: Config, store: Store | None = None, *, dialer: bool = False
+                 ) -> None:
         self.config = config
         self.store = store or open_store(config.store)
         self.log = EventLog(self.store, config.ingest.batch_size, config.ingest.queue_size)
@@ -38,6 +39,8 @@ class Engine:
         self._stop_projecting = threading.Event()
         self._projecting: threading.Thread | None = None
         self._replay: Any = None  # replay.live.LiveReplay: snapshots and the timeline index
+        self._with_dialer = dialer  # opt-in: tests and replays must not dial or write results
+        self.dialer: Any = None  # engine.dialer.service.Dialer when started with dialer=True
 
     def on_projected(self, listener: Callable[[Event], None]) -> None:
         """Called on the projector thread after each event is applied to every projection,
@@ -56,8 +59,15 @@ class Engine:
             client = make_client(server, self.log)
             self.clients.append(client)
             self._tasks.append(asyncio.create_task(client.run(), name=f"ami-{server.name}"))
+        if self._with_dialer:
+            from engine.dialer.service import Dialer
+
+            self.dialer = Dialer(self)
+            await self.dialer.start()
 
     async def stop(self) -> None:
+        if self.dialer is not None:
+            await self.dialer.stop()
         for client in self.clients:
             client.stop()
         for task in self._tasks:
@@ -101,6 +111,7 @@ class Engine:
             "projected_position": self.projector.position,
             "projection_errors": self.projector.errors,
             "malformed_events": self.projector.malformed,
+            "dialer": self.dialer.status() if self.dialer is not None else None,
             "appended": self.log.appended,
             "duplicates": self.log.duplicates,
             "store_error": self.log.last_error,

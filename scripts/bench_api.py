@@ -256,8 +256,6 @@ async def main(args: argparse.Namespace) -> None:
     bench = Bench(args)
     engine = bench.engine = Engine(config)
     tune_gc()
-    if args.switch:
-        sys.setswitchinterval(args.switch)
     engine.log.add_listener(bench.on_commit)
     await engine.start()
     app = create_app(engine)
@@ -376,7 +374,6 @@ if __name__ == "__main__":
     parser.add_argument("--channels", type=int, default=1000)
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--flood", type=int, default=100_000)
-    parser.add_argument("--switch", type=float, default=0.0)
     parser.add_argument("--timeline", action="store_true",
                         help="print client latency per quarter second (diagnosis)")
     asyncio.run(main(parser.parse_args()))

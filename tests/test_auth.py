@@ -69,6 +69,12 @@ def test_roles_tokens_and_refusals(secured: tuple[Live, httpx.Client]) -> None:
     viewer = {"Authorization": f"Bearer {login(client, 'val', 'val-password')}"}
     operator = {"Authorization": f"Bearer {login(client, 'otto', 'otto-password')}"}
     assert client.get("/queue/queues", headers=viewer).status_code == 200
+    refused_stream = client.get("/events")
+    assert refused_stream.status_code == 401
+    assert refused_stream.json()["error"]["message"] == "authtoken required"
+    with client.stream("GET", "/events", headers=viewer) as stream:
+        assert stream.status_code == 200
+        assert next(stream.iter_lines()) == "retry: 1000"
     refused = client.delete("/core/channels/x", headers=viewer)
     assert refused.status_code == 403 and "needs operator" in refused.json()["error"]["message"]
     assert client.get("/admin/users", headers=viewer).status_code == 403

@@ -187,3 +187,30 @@ def test_a_command_while_disconnected_is_a_logged_503(tmp_path: Path) -> None:
         row = command(client, response)
         assert row["state"] == "failed" and row["status"] == 503
         assert row["command"] == "module_load" and row["action"] == "ModuleLoad"
+
+
+def test_hanging_up_a_parked_call_names_the_parkee_and_relays_asterisks_refusal(
+        tmp_path: Path) -> None:
+    parking = CAPTURES / "parking.jsonl"
+    with Live(f"sqlite:///{tmp_path / 'log.db'}", [parking],
+              pause_after=replayed_before(parking, 80)) as live, \
+            httpx.Client(base_url=live.url, timeout=10) as client:
+        live.connected()
+        live.settled()
+        parked = client.get("/park/parkedcalls").json()["result"]["list"]
+        assert parked
+        call = parked[0]
+        response = client.delete(f"/park/parkedcalls/{call['parkee_unique_id']}")
+        # this recording never hung up a parked call: the fake Asterisk refuses it, as an
+        # Asterisk without the action would, and the refusal comes back as Asterisk said it
+        assert response.status_code == 400
+        assert response.json()["error"]["message"] == "Invalid/unknown command"
+        row = command(client, response)
+        assert row["action"] == "Hangup" and row["targets"] == [call["parkee_unique_id"]]
+        sent = live.asterisks[0].actions_received[-1]
+        assert sent["Action"] == "Hangup" and sent["Channel"] == call["parkee_channel"]
+        assert sent["ActionID"] == f"cmd-{row['id']}"
+        missing = client.delete("/park/parkedcalls/nope")
+        assert missing.status_code == 404
+        status = client.get("/status").json()
+        assert status["streams"]["clients"] == 0 and status["streams"]["derive_errors"] == 0
