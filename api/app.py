@@ -24,7 +24,22 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api import admin, calls, commands, core, devices, openapi, park, pjsip, queue, sse, ws
+from api import (
+    admin,
+    calls,
+    commands,
+    core,
+    devices,
+    ob,
+    openapi,
+    park,
+    pjsip,
+    queue,
+    sse,
+    timeline,
+    views,
+    ws,
+)
 from api.auth import Access
 from api.context import ApiContext
 from api.cors import Cors
@@ -39,8 +54,8 @@ from engine.runtime import Engine
 log = logging.getLogger("switchboard.api")
 
 # The route modules, in the order their routes are tried. Add a module here to serve it.
-MODULES: tuple[ModuleType, ...] = (core, queue, park, pjsip, devices, calls, commands, sse, ws,
-                                   admin)
+MODULES: tuple[ModuleType, ...] = (core, queue, park, pjsip, devices, calls, commands, ob, views,
+                                   timeline, sse, ws, admin)
 
 
 def build_context(engine: Engine) -> ApiContext:
@@ -59,6 +74,7 @@ def build_context(engine: Engine) -> ApiContext:
                           auth.token_ttl),
         commands=Commands(engine.log, engine.clients, settings.command_timeout),
         hub=hub,
+        dialer=engine.dialer,
     )
 
 

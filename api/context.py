@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from api.auth import Access
 from api.hub import Hub
@@ -29,6 +30,7 @@ class ApiContext:
     accounts: Accounts
     commands: Commands
     hub: Hub
+    dialer: Any = None  # engine.dialer.service.Dialer, when the engine runs one
 
     def snapshot(self, view: str, now: float | None = None) -> tuple[int, list[Row]]:
         """A view's rows and the log position they reflect, consistent with each other: a
