@@ -12,8 +12,10 @@ from typing import TextIO
 
 from engine.capture import capture_events
 from engine.config import Config, ConfigError, load
+from engine.demo import add_arguments as add_demo_arguments
 from engine.envelope import Event, to_json
 from engine.store import StoreURLError, open_store
+from replay.cli import register as register_replay
 
 log = logging.getLogger("switchboard")
 
@@ -69,7 +71,6 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("view", help="channels, calls, queues, queue-members, parked-calls, ...")
     export.add_argument("--format", choices=["jsonl", "csv", "parquet"], default="jsonl")
     export.add_argument("--output", "-o", help="file to write (default: standard output)")
-    export.set_defaults(handler=cmd_export)
 
     adduser = sub.add_parser("adduser", parents=[common], help="add an API user (first admin)")
     adduser.add_argument("name")
@@ -80,10 +81,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", parents=[common],
                           help="a simulated PBX, the engine, the dialer and a sample campaign")
-    __import__("engine.demo").demo.add_arguments(demo)
+    add_demo_arguments(demo)
     demo.set_defaults(handler=cmd_demo)
 
-    __import__("replay.cli").cli.register(sub, common)  # replay verbs; export --at, calls-report
+    register_replay(sub, common)  # the replay verbs; `export --at` and the calls report
     return parser
 
 
@@ -155,29 +156,6 @@ def cmd_ingest_capture(args: argparse.Namespace, config: Config) -> int:
     except (OSError, ValueError) as exc:
         print(f"switchboard: {exc}", file=sys.stderr)
         return 1
-    finally:
-        store.close()
-    return 0
-
-
-# -- export ----------------------------------------------------------------------------------------
-
-
-def cmd_export(args: argparse.Namespace, config: Config) -> int:
-    from replay.export import ExportError, export_view
-
-    store = open_store(config.store)
-    try:
-        output = None if args.output in (None, "-") else args.output
-        if output is None and args.format == "parquet":
-            print("switchboard: parquet needs --output FILE", file=sys.stderr)
-            return 2
-        count = export_view(store, args.view, args.format, output)
-        if output is not None:
-            print(f"{count} rows of {args.view} written to {output}", file=sys.stderr)
-    except ExportError as exc:
-        print(f"switchboard: {exc}", file=sys.stderr)
-        return 2
     finally:
         store.close()
     return 0
