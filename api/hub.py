@@ -38,7 +38,7 @@ from projections.runner import Projector
 log = logging.getLogger("switchboard.api.hub")
 
 Match = Callable[[Message], bool]
-PER_CLIENT = 0.00005  # seconds of flush interval per connected client
+PER_CLIENT = 0.0001  # seconds of flush interval per connected client
 BATCH = 500  # most messages handed to a client at once (a few hundred KB): a client slower
 # than the stream falls behind and is dropped instead of holding the loop with huge writes
 
@@ -54,7 +54,7 @@ class Closing(Dropped):
 class Hub:
     def __init__(self, store: Store, state_of: Callable[[str], dict], *,
                  ring_size: int = 100_000, client_lag: int = 10_000,
-                 flush_interval: float = 0.002, max_flush_interval: float = 0.01) -> None:
+                 flush_interval: float = 0.002, max_flush_interval: float = 0.02) -> None:
         self.store = store
         self._state_of = state_of
         self.ring_size = ring_size

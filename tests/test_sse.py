@@ -20,6 +20,7 @@ import httpx
 import pytest
 
 from api.changes import Message
+from engine.envelope import NewEvent, utc_now
 from tests.conftest import CAPTURES
 from tests.live import Live
 from tests.test_topics import derive_all
@@ -130,6 +131,12 @@ def test_a_client_that_stops_reading_is_cut_off_and_resumes(tmp_path: Path) -> N
         stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024)
         stuck.connect(("127.0.0.1", live.port))
         stuck.sendall(b"GET /events?from=0 HTTP/1.1\r\nHost: x\r\n\r\n")  # and never reads
+        live.run(lambda: live.engine.log.submit([  # type: ignore[union-attr]
+            NewEvent("ami/flood/1", i, "Newchannel", utc_now(), "flood",
+                     {"Event": "Newchannel", "Channel": f"PJSIP/x-{i}", "ChannelState": "0",
+                      "Uniqueid": f"x-{i}", "Linkedid": f"x-{i}",
+                      "CallerIDName": "a" * 200})
+            for i in range(6000)]))  # far more than the socket buffers hold
         deadline = time.monotonic() + 20
         while hub.clients and time.monotonic() < deadline:
             time.sleep(0.05)
