@@ -26,12 +26,12 @@ Bump `VERSION` when the rules change: an index of another version is dropped and
 from __future__ import annotations
 
 import math
-import sqlite3
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from engine.envelope import Event
+from engine.store.sqlite import derived_connection, write_transaction
 from projections.base import recorded_time
 from replay.reader import EVENTS, decode_rows, split_schema, sqlite_path
 
@@ -201,8 +201,8 @@ class LogIndex(ABC):
 
 class SQLiteIndex(LogIndex):
     def __init__(self, path: str) -> None:
-        self._conn = sqlite3.connect(path, timeout=30, isolation_level=None,
-                                     check_same_thread=False)
+        self.path = path
+        self._conn = derived_connection(path)
         self._conn.execute("PRAGMA cache_size=-65536")
         self._ensure()
 
@@ -215,18 +215,13 @@ class SQLiteIndex(LogIndex):
         conn.execute(f"CREATE TABLE IF NOT EXISTS {STATE} (id INTEGER PRIMARY KEY CHECK "
                      "(id = 1), position INTEGER NOT NULL, version INTEGER NOT NULL, "
                      "high REAL NOT NULL)")
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with write_transaction(conn, self.path):
             row = conn.execute(f"SELECT version FROM {STATE}").fetchone()
             if row is None or row[0] != VERSION:
                 conn.execute(f"DELETE FROM {KEYS}")
                 conn.execute(f"DELETE FROM {MARKS}")
                 conn.execute(f"INSERT OR REPLACE INTO {STATE} VALUES (1, 0, ?, ?)",
                              (VERSION, -1e300))
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
 
     def state(self) -> tuple[int, float]:
         position, high = self._conn.execute(f"SELECT position, high FROM {STATE}").fetchone()
@@ -241,20 +236,13 @@ class SQLiteIndex(LogIndex):
 
     def _commit(self, expected: int, position: int, high: float, rows: list[tuple[str, int]],
                 marks: list[tuple[int, float]]) -> bool:
-        conn = self._conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with write_transaction(self._conn, self.path) as conn:
             current = conn.execute(f"SELECT position FROM {STATE}").fetchone()[0]
-            if current != expected:
-                conn.execute("ROLLBACK")
+            if current != expected:  # another process indexed these first: nothing written
                 return False
             conn.executemany(f"INSERT OR IGNORE INTO {KEYS} VALUES (?, ?)", rows)
             conn.executemany(f"INSERT OR REPLACE INTO {MARKS} VALUES (?, ?)", marks)
             conn.execute(f"UPDATE {STATE} SET position=?, high=?", (position, high))
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
         return True
 
     def positions(self, key: str) -> list[int]:

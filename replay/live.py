@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from engine.runtime import Engine
 
 log = logging.getLogger("switchboard.replay")
+FOLLOW_INTERVAL = 0.25  # seconds between the index's catch-ups while the log grows
 
 
 class LiveReplay:
@@ -73,7 +74,10 @@ class LiveReplay:
                 except Exception:  # noqa: BLE001 - retried at the next commit
                     log.exception("timeline index catch-up failed")
                     self._stop.wait(1.0)
-                if not self._stop.is_set():
+                # Batched: every question catches the index up first, so committing it after
+                # each log commit (a second fsync'd write per batch, through the same gate)
+                # would buy nothing but contention with the log's writer.
+                if not self._stop.wait(FOLLOW_INTERVAL):
                     store.wait(index.state()[0], 0.5)
         finally:
             index.close()

@@ -30,6 +30,7 @@ from functools import cache
 from pathlib import Path
 from types import TracebackType
 
+from engine.store.sqlite import derived_connection, write_transaction
 from projections.runner import TABLE as CHECKPOINTS
 from projections.runner import Checkpoints, PostgresCheckpoints, SQLiteCheckpoints
 from replay.reader import split_schema, sqlite_path
@@ -78,26 +79,84 @@ def _now() -> str:
 
 class Snapshots(ABC):
     """The snapshot table of one log (same database, a connection of its own). Reads see only
-    snapshots of the running projection code; `list(every_code=True)` shows them all."""
+    snapshots of the running projection code; `list(every_code=True)` shows them all.
+
+    The queries are shared; a backend says how to run them (`_rows`, `_insert`, `_create`),
+    its placeholder (`P`) and how its `saved_at` reads as text."""
+
+    P = "?"
+    SAVED_AT = "saved_at"
+    table = TABLE
+
+    def __init__(self) -> None:
+        self._ready = False
+        self.code = code_fingerprint()
 
     @abstractmethod
-    def save(self, position: int, states: Sequence[tuple[str, int, bytes]],
-             source: str = "replay") -> None:
-        """(name, version, state) rows at `position`, in one transaction."""
+    def _rows(self, sql: str, params: Sequence[object]) -> list[tuple]: ...
 
     @abstractmethod
-    def nearest(self, name: str, version: int, position: int) -> int | None:
-        """The position of the latest snapshot at or below `position` (its state: `load`)."""
+    def _exists_table(self) -> bool: ...
 
     @abstractmethod
-    def load(self, name: str, version: int, position: int) -> bytes | None: ...
+    def _create(self) -> None: ...
 
     @abstractmethod
-    def list(self, name: str | None = None, every_code: bool = False) -> list[SnapshotInfo]:
-        """Snapshots (of `name`), by name then position; states not loaded."""
+    def _insert(self, rows: list[tuple]) -> None:
+        """(name, version, code, position, source, state) rows, in one transaction; a
+        snapshot already there is kept."""
 
     @abstractmethod
     def close(self) -> None: ...
+
+    def _exists(self) -> bool:
+        if not self._ready:
+            self._ready = self._exists_table()
+        return self._ready
+
+    def save(self, position: int, states: Sequence[tuple[str, int, bytes]],
+             source: str = "replay") -> None:
+        """(name, version, state) rows at `position`, in one transaction."""
+        if not self._exists():
+            self._create()
+            self._ready = True
+        self._insert([(name, version, self.code, position, source, pack(state))
+                      for name, version, state in states])
+
+    def nearest(self, name: str, version: int, position: int) -> int | None:
+        """The position of the latest snapshot at or below `position` (its state: `load`)."""
+        if not self._exists():
+            return None
+        p = self.P
+        rows = self._rows(f"SELECT MAX(position) FROM {self.table} WHERE name={p} AND "
+                          f"version={p} AND code={p} AND position<={p}",
+                          (name, version, self.code, position))
+        return rows[0][0] if rows else None
+
+    def load(self, name: str, version: int, position: int) -> bytes | None:
+        if not self._exists():
+            return None
+        p = self.P
+        rows = self._rows(f"SELECT state FROM {self.table} WHERE name={p} AND version={p} AND "
+                          f"code={p} AND position={p}", (name, version, self.code, position))
+        return unpack(bytes(rows[0][0])) if rows else None
+
+    def list(self, name: str | None = None, every_code: bool = False) -> list[SnapshotInfo]:
+        """Snapshots (of `name`), by name then position; states not loaded."""
+        if not self._exists():
+            return []
+        where: list[str] = []
+        params: list[object] = []
+        if name:
+            where.append(f"name={self.P}")
+            params.append(name)
+        if not every_code:
+            where.append(f"code={self.P}")
+            params.append(self.code)
+        sql = (f"SELECT name, version, code, position, source, length(state), {self.SAVED_AT} "
+               f"FROM {self.table}" + (" WHERE " + " AND ".join(where) if where else "")
+               + " ORDER BY name, position")
+        return [SnapshotInfo(*r) for r in self._rows(sql, params)]
 
     def __enter__(self) -> Snapshots:
         return self
@@ -109,142 +168,68 @@ class Snapshots(ABC):
 
 class SQLiteSnapshots(Snapshots):
     def __init__(self, path: str) -> None:
-        self._conn = sqlite3.connect(path, timeout=30, isolation_level=None,
-                                     check_same_thread=False)
-        self._ready = False
-        self.code = code_fingerprint()
+        super().__init__()
+        self.path = path
+        self._conn = derived_connection(path)
 
-    def _exists(self) -> bool:
-        if not self._ready:
-            self._ready = self._conn.execute(
-                "SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (TABLE,)
-            ).fetchone() is not None
-        return self._ready
+    def _rows(self, sql: str, params: Sequence[object]) -> list[tuple]:
+        return self._conn.execute(sql, params).fetchall()
 
-    def save(self, position: int, states: Sequence[tuple[str, int, bytes]],
-             source: str = "replay") -> None:
-        rows = [(name, version, self.code, position, source, pack(state), _now())
-                for name, version, state in states]
-        conn = self._conn
-        if not self._exists():
-            conn.execute(
-                f"CREATE TABLE IF NOT EXISTS {TABLE} (name TEXT NOT NULL, version INTEGER NOT "
-                "NULL, code TEXT NOT NULL, position INTEGER NOT NULL, source TEXT NOT NULL, "
-                "state BLOB NOT NULL, saved_at TEXT NOT NULL, "
-                "PRIMARY KEY (name, version, code, position))"
-            )
-            self._ready = True
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            conn.executemany(f"INSERT OR IGNORE INTO {TABLE} VALUES (?,?,?,?,?,?,?)", rows)
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
+    def _exists_table(self) -> bool:
+        return bool(self._rows("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?",
+                               (TABLE,)))
 
-    def nearest(self, name: str, version: int, position: int) -> int | None:
-        if not self._exists():
-            return None
-        row = self._conn.execute(
-            f"SELECT MAX(position) FROM {TABLE} WHERE name=? AND version=? AND code=? AND "
-            "position<=?", (name, version, self.code, position)
-        ).fetchone()
-        return row[0] if row else None
+    def _create(self) -> None:
+        self._conn.execute(
+            f"CREATE TABLE IF NOT EXISTS {TABLE} (name TEXT NOT NULL, version INTEGER NOT "
+            "NULL, code TEXT NOT NULL, position INTEGER NOT NULL, source TEXT NOT NULL, "
+            "state BLOB NOT NULL, saved_at TEXT NOT NULL, "
+            "PRIMARY KEY (name, version, code, position))"
+        )
 
-    def load(self, name: str, version: int, position: int) -> bytes | None:
-        if not self._exists():
-            return None
-        row = self._conn.execute(
-            f"SELECT state FROM {TABLE} WHERE name=? AND version=? AND code=? AND position=?",
-            (name, version, self.code, position)
-        ).fetchone()
-        return unpack(row[0]) if row else None
-
-    def list(self, name: str | None = None, every_code: bool = False) -> list[SnapshotInfo]:
-        if not self._exists():
-            return []
-        where, params = [], []
-        if name:
-            where.append("name=?")
-            params.append(name)
-        if not every_code:
-            where.append("code=?")
-            params.append(self.code)
-        sql = (f"SELECT name, version, code, position, source, length(state), saved_at FROM "
-               f"{TABLE}" + (" WHERE " + " AND ".join(where) if where else "")
-               + " ORDER BY name, position")
-        return [SnapshotInfo(*r) for r in self._conn.execute(sql, params)]
+    def _insert(self, rows: list[tuple]) -> None:
+        now = _now()
+        with write_transaction(self._conn, self.path) as conn:
+            conn.executemany(f"INSERT OR IGNORE INTO {TABLE} VALUES (?,?,?,?,?,?,?)",
+                             [(*row, now) for row in rows])
 
     def close(self) -> None:
         self._conn.close()
 
 
 class PostgresSnapshots(Snapshots):
+    P = "%s"
+    SAVED_AT = "saved_at::text"
+
     def __init__(self, url: str) -> None:
         import psycopg
 
+        super().__init__()
         conninfo, schema = split_schema(url)
         self.table = f'"{schema or "public"}".{TABLE}'
         self._conn = psycopg.connect(conninfo, autocommit=True)
-        self._ready = False
-        self.code = code_fingerprint()
 
-    def _exists(self) -> bool:
-        if not self._ready:
-            row = self._conn.execute("SELECT to_regclass(%s)", (self.table,)).fetchone()
-            self._ready = bool(row and row[0])
-        return self._ready
+    def _rows(self, sql: str, params: Sequence[object]) -> list[tuple]:
+        return self._conn.execute(sql, params).fetchall()
 
-    def save(self, position: int, states: Sequence[tuple[str, int, bytes]],
-             source: str = "replay") -> None:
-        if not self._exists():
-            self._conn.execute(
-                f"CREATE TABLE IF NOT EXISTS {self.table} (name text NOT NULL, version integer "
-                "NOT NULL, code text NOT NULL, position bigint NOT NULL, source text NOT NULL, "
-                "state bytea NOT NULL, saved_at timestamptz NOT NULL DEFAULT now(), "
-                "PRIMARY KEY (name, version, code, position))"
-            )
-            self._ready = True
-        rows = [(name, version, self.code, position, source, pack(state))
-                for name, version, state in states]
+    def _exists_table(self) -> bool:
+        row = self._conn.execute("SELECT to_regclass(%s)", (self.table,)).fetchone()
+        return bool(row and row[0])
+
+    def _create(self) -> None:
+        self._conn.execute(
+            f"CREATE TABLE IF NOT EXISTS {self.table} (name text NOT NULL, version integer "
+            "NOT NULL, code text NOT NULL, position bigint NOT NULL, source text NOT NULL, "
+            "state bytea NOT NULL, saved_at timestamptz NOT NULL DEFAULT now(), "
+            "PRIMARY KEY (name, version, code, position))"
+        )
+
+    def _insert(self, rows: list[tuple]) -> None:
         with self._conn.transaction(), self._conn.cursor() as cur:
             cur.executemany(
                 f"INSERT INTO {self.table} (name, version, code, position, source, state) "
                 "VALUES (%s,%s,%s,%s,%s,%s) ON CONFLICT DO NOTHING", rows
             )
-
-    def nearest(self, name: str, version: int, position: int) -> int | None:
-        if not self._exists():
-            return None
-        row = self._conn.execute(
-            f"SELECT MAX(position) FROM {self.table} WHERE name=%s AND version=%s AND "
-            "code=%s AND position<=%s", (name, version, self.code, position)
-        ).fetchone()
-        return row[0] if row else None
-
-    def load(self, name: str, version: int, position: int) -> bytes | None:
-        if not self._exists():
-            return None
-        row = self._conn.execute(
-            f"SELECT state FROM {self.table} WHERE name=%s AND version=%s AND code=%s AND "
-            "position=%s", (name, version, self.code, position)
-        ).fetchone()
-        return unpack(bytes(row[0])) if row else None
-
-    def list(self, name: str | None = None, every_code: bool = False) -> list[SnapshotInfo]:
-        if not self._exists():
-            return []
-        where, params = [], []
-        if name:
-            where.append("name=%s")
-            params.append(name)
-        if not every_code:
-            where.append("code=%s")
-            params.append(self.code)
-        sql = (f"SELECT name, version, code, position, source, length(state), saved_at::text "
-               f"FROM {self.table}" + (" WHERE " + " AND ".join(where) if where else "")
-               + " ORDER BY name, position")
-        return [SnapshotInfo(*r) for r in self._conn.execute(sql, params).fetchall()]
 
     def close(self) -> None:
         self._conn.close()

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import bisect
+import gc
 import json
 import multiprocessing
 import socket
@@ -151,8 +153,14 @@ class Bench:
         self.commits: dict[str, list[tuple[float, int]]] = {}  # server -> (time, events)
         self.durable: list[float] = []  # append -> durable, paced events
         self.appended: dict[int, float] = {}  # position -> append time, paced events
+        self.committed: dict[int, float] = {}  # position -> commit time, paced events
+        self.projected: dict[int, float] = {}  # position -> applied by the projector
+        self.flushes: list[tuple[int, float]] = []  # (hub position, time) of each hub flush
         self.recording = False
         self.mix = capture_mix()
+        self.hub: Any = None
+        self.base = 0  # versions of the bench stream minus log positions (for lag sampling)
+        self.lags: list[tuple[float, int, int, int]] = []
 
     def on_commit(self, events: list[Event]) -> None:  # log writer thread
         now = time.time()
@@ -165,9 +173,42 @@ class Bench:
             for event in events:
                 if event.server == BENCH:
                     self.appended[event.position] = float(event.data["Timestamp"])
+                    self.committed[event.position] = now
             for event in events[::20]:
                 if event.server == BENCH:
                     self.durable.append(now - float(event.data["Timestamp"]))
+
+    def on_projected(self, event: Event) -> None:  # projector thread
+        if self.recording:
+            self.projected[event.position] = time.time()
+
+    def watch_hub(self, hub: Any) -> None:
+        """Note the time and position of every hub flush (messages handed to the clients)."""
+        flush = hub._flush
+
+        def timed() -> None:
+            flush()
+            if self.recording:
+                self.flushes.append((hub.position, time.time()))
+
+        hub._flush = timed
+
+    def stages(self, chunks: list[tuple[int, float]]) -> dict[str, list[float]]:
+        """Where each timed chunk's latency went: append -> commit -> applied by the projector
+        -> handed to the clients by a hub flush -> read by the client."""
+        positions = [p for p, _ in self.flushes]
+        out: dict[str, list[float]] = {"commit": [], "project": [], "flush": [], "deliver": []}
+        for position, received in chunks:
+            at = bisect.bisect_left(positions, position)
+            if position not in self.projected or at == len(positions):
+                continue
+            appended, committed = self.appended[position], self.committed[position]
+            projected, flushed = self.projected[position], self.flushes[at][1]
+            out["commit"].append(committed - appended)
+            out["project"].append(projected - committed)
+            out["flush"].append(flushed - projected)
+            out["deliver"].append(received - flushed)
+        return out
 
     def event(self, type_: str, **data: str) -> NewEvent:
         """An event of the bench server, stamped with the time it is appended."""
@@ -211,11 +252,22 @@ class Bench:
         rate, mix = self.args.rate, self.mix
         self.durable.clear()
         self.appended.clear()
+        self.committed.clear()
+        self.projected.clear()
+        self.flushes.clear()
         self.commits.pop(BENCH, None)
         self.recording = True
         start = time.monotonic()
         sent = 0
+        self.lags = []
+        self.base = self.version - engine.store.last_position()
+        hub = self.hub
         while (elapsed := time.monotonic() - start) < seconds:
+            if self.args.timeline and hub is not None:
+                last = engine.store.last_position()
+                self.lags.append((elapsed, self.version - self.base - last,
+                                  last - engine.projector.position,
+                                  engine.projector.position - hub.position))
             due = int(elapsed * rate) - sent
             if due > 0:
                 batch = [mix[(sent + k) % len(mix)] for k in range(due)]
@@ -241,7 +293,23 @@ class Bench:
         return sum(n for _, n in commits) / (commits[-1][0] - started)
 
 
+GC_PAUSES: list[tuple[int, float]] = []  # (generation, seconds) of every collection
+
+
+def watch_gc() -> None:
+    started: list[float] = []
+
+    def callback(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            started[:] = [time.perf_counter()]
+        elif started:
+            GC_PAUSES.append((info["generation"], time.perf_counter() - started[0]))
+
+    gc.callbacks.append(callback)
+
+
 async def main(args: argparse.Namespace) -> None:
+    watch_gc()
     tmp = Path(tempfile.mkdtemp())
     payload = flood_payload(args.flood)
     capture = CAPTURES / "originate-answered.jsonl"
@@ -257,6 +325,7 @@ async def main(args: argparse.Namespace) -> None:
     engine = bench.engine = Engine(config)
     tune_gc()
     engine.log.add_listener(bench.on_commit)
+    engine.on_projected(bench.on_projected)
     await engine.start()
     app = create_app(engine)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="error",
@@ -276,11 +345,14 @@ async def main(args: argparse.Namespace) -> None:
           flush=True)
 
     results: dict[str, dict[str, Any]] = {}
+    bench.hub = app.state.ctx.hub
+    bench.watch_hub(bench.hub)
     # -- baseline: no clients
     say("baseline: REST")
     rest = await bench.rest(url, args.requests)
     say("baseline: paced stream")
     paced = await bench.paced(args.seconds)
+    report_lags(args, bench.lags, "baseline")
     say("baseline: AMI flood")
     flood = await bench.flood(floods[0], "flood0")
     await bench.settle()
@@ -305,9 +377,12 @@ async def main(args: argparse.Namespace) -> None:
     await asyncio.sleep(0.5)
     parent.send("report")
     seen = await asyncio.to_thread(parent.recv)
+    seen["latencies_raw"] = [(p, r) for p, r in seen["latencies"] if p in bench.appended]
     timed = [(received, received - bench.appended[position])
-             for position, received in seen["latencies"] if position in bench.appended]
+             for position, received in seen["latencies_raw"]]
     seen["latencies"] = [latency for _, latency in timed]
+    seen["stages"] = bench.stages([(p, r) for p, r in seen["latencies_raw"]])
+    report_lags(args, bench.lags, "with clients")
     if args.timeline and timed:
         start = min(t for t, _ in timed)
         windows: dict[int, list[float]] = {}
@@ -336,6 +411,22 @@ async def main(args: argparse.Namespace) -> None:
         await asterisk.close()
 
 
+def report_lags(args: argparse.Namespace, lags: list[tuple[float, int, int, int]],
+                phase: str) -> None:
+    """How far behind each stage was, worst per quarter second (--timeline)."""
+    if not args.timeline:
+        return
+    worst: dict[int, tuple[int, ...]] = {}
+    for t, *lag in lags:
+        w = int(t * 4)
+        before = worst.get(w, (0, 0, 0))
+        worst[w] = tuple(max(a, b) for a, b in zip(before, lag, strict=True))
+    for w in sorted(worst):
+        log_, projector, hub = worst[w]
+        print(f"    {phase} t={w / 4:5.2f}s  events behind: log {log_:5d}  "
+              f"projector {projector:5d}  hub {hub:5d}", file=sys.stderr)
+
+
 def report(args: argparse.Namespace, results: dict[str, dict[str, Any]]) -> None:
     base, load = results["baseline"], results["clients"]
     seen = load["seen"]
@@ -361,9 +452,16 @@ def report(args: argparse.Namespace, results: dict[str, dict[str, Any]]) -> None
           f"append -> client receipt p50 {pct(lat, 50) * ms:.1f} ms, "
           f"p99 {pct(lat, 99) * ms:.1f} ms, max {max(lat, default=0) * ms:.1f} ms "
           f"({len(lat):,} chunks timed)")
+    print("  where it went, p50 / p99 (ms): " + ", ".join(
+        f"{stage} {pct(values, 50) * ms:.1f} / {pct(values, 99) * ms:.1f}"
+        for stage, values in seen["stages"].items()))
     print(f"clients dropped during the flood (fell {10_000:,} messages behind): "
           f"{load['dropped']}; still connected at the end: {seen['open'] - seen['closed']}")
     print(f"mean REST latency {statistics.mean(base['rest']) * ms:.1f} ms without clients")
+    for generation in (1, 2):
+        pauses = [t for g, t in GC_PAUSES if g == generation]
+        print(f"gen{generation} GC collections in the server: {len(pauses)}, longest "
+              f"{max(pauses, default=0) * ms:.0f} ms")
 
 
 if __name__ == "__main__":

@@ -52,11 +52,13 @@ class Store(ABC):
         self._last_seen = 0
 
     @abstractmethod
-    def append(self, events: Sequence[NewEvent]) -> list[Event]:
+    def append(self, events: Sequence[NewEvent], urgent: bool = False) -> list[Event]:
         """Append in one transaction; return what was stored, with positions.
 
         Events whose (stream, version) is already in the log, or earlier in the same batch, are
-        duplicates: they are dropped, never stored twice, and absent from the result.
+        duplicates: they are dropped, never stored twice, and absent from the result. `urgent`
+        (a dialer decision) goes before the writes this process has queued (SQLite's
+        `WriteGate`); PostgreSQL queues writers fairly on its own.
         """
 
     @abstractmethod

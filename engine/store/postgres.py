@@ -91,7 +91,7 @@ class PostgresStore(Store):
         self._listener: psycopg.Connection | None = None
         self._listener_lock = threading.Lock()
 
-    def append(self, events: Sequence[NewEvent]) -> list[Event]:
+    def append(self, events: Sequence[NewEvent], urgent: bool = False) -> list[Event]:
         if not events:
             return []
         pairs = self.recorder.insert_batch(events)
