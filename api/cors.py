@@ -4,9 +4,10 @@
 from __future__ import annotations
 
 from starlette.datastructures import MutableHeaders
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from api.envelope import ok
+from api.errors import HttpMiddleware
 
 HEADERS = {
     "Access-Control-Allow-Origin": "*",
@@ -18,14 +19,8 @@ HEADERS = {
 }
 
 
-class Cors:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+class Cors(HttpMiddleware):
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["method"] == "OPTIONS":
             await ok(headers=HEADERS)(scope, receive, send)
             return

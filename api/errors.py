@@ -38,16 +38,27 @@ async def http_error(request: Request, exc: Exception) -> Response:
 HANDLERS = {ApiError: api_error, HTTPException: http_error}
 
 
-class CatchAll:
-    """The last line: an exception no handler took becomes a logged 500 in the envelope."""
+class HttpMiddleware:
+    """A plain ASGI middleware that acts on HTTP requests (`http`); WebSocket and lifespan
+    scopes go straight through to `app`."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] == "http":
+            await self.http(scope, receive, send)
+        else:
             await self.app(scope, receive, send)
-            return
+
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raise NotImplementedError
+
+
+class CatchAll(HttpMiddleware):
+    """The last line: an exception no handler took becomes a logged 500 in the envelope."""
+
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = False
 
         async def tracking(message: Message) -> None:

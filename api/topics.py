@@ -114,6 +114,21 @@ def whole(view: Callable[[dict, float], list[Row]], key: Callable[[Row], str]) -
     return render
 
 
+def ended(view: Callable[[dict, float], list[Row]], container: str, kept: str | None = None
+          ) -> Callable[[dict, str, float], Row | None]:
+    """A kind's `final` for rows keyed like `keyed`'s: the row `key` as it ended, rendered by
+    handing the view a state whose `container` holds only it, taken from `kept` (where the
+    projection keeps ended rows; `container` itself by default)."""
+
+    def final(state: dict, key: str, now: float) -> Row | None:
+        row = state[kept or container].get(key)
+        if row is None:
+            return None
+        return view({**state, container: {key: row}}, now)[0]
+
+    return final
+
+
 def prefixed(container: str) -> Callable[[dict, str], list[str]]:
     """The keys of one server's rows in a state dict keyed `"<server>/<id>"`."""
 
@@ -162,13 +177,6 @@ def _channel_candidates(event: Event, state: dict, cache: KindCache) -> list[str
     return _headers(event, "Uniqueid", exclude="BridgeUniqueid")
 
 
-def _channel_final(state: dict, key: str, now: float) -> Row | None:
-    row = state["closed"].get(key)
-    if row is None:
-        return None
-    return VIEWS["channels"]({**state, "channels": {key: row}}, now)[0]
-
-
 def _call_candidates(event: Event, state: dict, cache: KindCache) -> list[str]:
     """The call of every leg the event names. A leg's `Linkedid` can change as it is bridged,
     and its Hangup removes it from the state: the index remembers which call it was in."""
@@ -184,13 +192,6 @@ def _call_candidates(event: Event, state: dict, cache: KindCache) -> list[str]:
             if key is not None:
                 out.append(key)
     return out
-
-
-def _call_final(state: dict, key: str, now: float) -> Row | None:
-    call = state["calls"].get(key)
-    if call is None:
-        return None
-    return VIEWS["calls"]({**state, "calls": {key: call}}, now)[0]
 
 
 # ------------------------------------------------------------------------------ queues
@@ -312,17 +313,26 @@ def _triggers(module: Any) -> frozenset[str] | None:
     return frozenset(types) if types is not None else None
 
 
+def _peers_kind(name: str, view: str, topic: str, doc: str) -> Kind:
+    """A view of the `peers` projection: small, rendered whole, a row keyed (and its topic
+    named) by the field in `topic`."""
+    field = topic[topic.index("{") + 1 : -1]
+    return Kind(name, "peers", view, topic, whole(VIEWS[view], _by(field)), None,
+                _triggers(peers), doc=doc)
+
+
 KINDS: tuple[Kind, ...] = (
     Kind("core.channel", "channels", "channels", "/core/channels/{caller_id_name}",
          keyed(VIEWS["channels"], "channels", _by("unique_id")), _channel_candidates, None,
-         frozenset({"CoreShowChannelsComplete"}), volatile=("duration",), final=_channel_final,
+         frozenset({"CoreShowChannelsComplete"}), volatile=("duration",),
+         final=ended(VIEWS["channels"], "channels", kept="closed"),
          server_scopes=prefixed("channels"),
          doc="any event about a channel (`Uniqueid`, `DestUniqueid`...); "
              "`delete` on Hangup carries `hangup_cause`"),
     Kind("core.call", "calls", "calls", "/calls/{linked_id}",
          keyed(VIEWS["calls"], "calls", _by("linked_id"), present=lambda r: r["end"] is None),
          _call_candidates, _triggers(calls), frozenset({"CoreShowChannelsComplete"}),
-         volatile=("wait_time", "talk_time", "duration"), final=_call_final,
+         volatile=("wait_time", "talk_time", "duration"), final=ended(VIEWS["calls"], "calls"),
          seed_index=lambda state: dict(state["legs"]), server_scopes=prefixed("calls"),
          doc="a leg's birth, answer, hangup; `delete` when the last leg hangs up"),
     Kind("core.bridge", "bridges", "bridges", "/core/bridges/{bridge_id}",
@@ -358,21 +368,14 @@ KINDS: tuple[Kind, ...] = (
          keyed(VIEWS["agents"], "agents", _by("id")), _agent_candidates, _triggers(agents),
          frozenset({"AgentsComplete"}), index_field="unique_id", server_scopes=prefixed("agents"),
          doc="AgentLogin/Logoff, Agents items, queue calls to `Agent/...`, its channel"),
-    Kind("sip.peer", "peers", "peers", "/sip/statuses/{peer}",
-         whole(VIEWS["peers"], _by("peer")), None, _triggers(peers),
-         doc="PeerStatus, PeerEntry"),
-    Kind("sip.registry", "peers", "registries", "/sip/statuses/{account}",
-         whole(VIEWS["registries"], _by("account")), None, _triggers(peers),
-         doc="Registry, RegistryEntry, OutboundRegistrationDetail"),
-    Kind("pjsip.endpoint", "peers", "endpoints", "/pjsip/endpoints/{object_name}",
-         whole(VIEWS["endpoints"], _by("object_name")), None, _triggers(peers),
-         doc="EndpointList, EndpointDetail"),
-    Kind("pjsip.aor", "peers", "aors", "/pjsip/aors/{object_name}",
-         whole(VIEWS["aors"], _by("object_name")), None, _triggers(peers),
-         doc="AorList, AorDetail"),
-    Kind("pjsip.contact", "peers", "contacts", "/pjsip/contacts/{id}",
-         whole(VIEWS["contacts"], _by("id")), None, _triggers(peers),
-         doc="ContactStatus, ContactList, ContactStatusDetail"),
+    _peers_kind("sip.peer", "peers", "/sip/statuses/{peer}", "PeerStatus, PeerEntry"),
+    _peers_kind("sip.registry", "registries", "/sip/statuses/{account}",
+                "Registry, RegistryEntry, OutboundRegistrationDetail"),
+    _peers_kind("pjsip.endpoint", "endpoints", "/pjsip/endpoints/{object_name}",
+                "EndpointList, EndpointDetail"),
+    _peers_kind("pjsip.aor", "aors", "/pjsip/aors/{object_name}", "AorList, AorDetail"),
+    _peers_kind("pjsip.contact", "contacts", "/pjsip/contacts/{id}",
+                "ContactStatus, ContactList, ContactStatusDetail"),
     Kind("core.system", "systems", "systems", "/core/systems/{server}",
          whole(VIEWS["systems"], lambda r: r["server"]), None, _triggers(systems),
          doc="the session (Banner, ConnectionLost), FullyBooted, Shutdown, Reload, "
@@ -381,9 +384,7 @@ KINDS: tuple[Kind, ...] = (
          keyed(VIEWS["commands"], "commands", lambda r: r["id"],
                present=lambda r: r["state"] in ("requested", "sent")),
          _command_candidates, None, ends="update", volatile=("events",),
-         final=lambda state, key, now: (
-             VIEWS["commands"]({**state, "commands": {key: state["commands"][key]}}, now)[0]
-             if key in state["commands"] else None),
+         final=ended(VIEWS["commands"], "commands"),
          doc="`create` when requested; `update` when sent, answered, succeeded or failed"),
 )
 

@@ -20,7 +20,7 @@ events, whatever the size of the log.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -73,6 +73,16 @@ def _prefixes(event: Event) -> Iterable[tuple[str, str, str]]:
             yield prefix, value, linked if isinstance(linked, str) else ""
 
 
+def _pairs(events: Iterable[Event], server: str) -> Iterator[tuple[str, str]]:
+    """(unique id, linked id) of every channel snapshot in `server`'s events that carries a
+    linked id."""
+    for event in events:
+        if event.server == server:
+            for _, uid, linked in _prefixes(event):
+                if linked:
+                    yield uid, linked
+
+
 def _named_channels(event: Event) -> set[str]:
     """Channels a command or dialing event names: ChannelId/OtherChannelId, targets, Uniqueid."""
     out: set[str] = set()
@@ -121,20 +131,12 @@ def build(ident: str, index: LogIndex, reader: LogReader) -> Timeline:
     while (channels - done_channels or calls - done_calls) and not truncated:
         for server, uid in sorted(channels - done_channels):
             done_channels.add((server, uid))
-            for event in fetch(uid):
-                if event.server != server:
-                    continue
-                for _, u, linked in _prefixes(event):
-                    if u == uid and linked:
-                        calls.add((server, linked))
+            calls.update((server, linked) for u, linked in _pairs(fetch(uid), server)
+                         if u == uid)
         for server, linked in sorted(calls - done_calls):
             done_calls.add((server, linked))
-            for event in fetch(linked):
-                if event.server != server:
-                    continue
-                for _, u, lk in _prefixes(event):
-                    if lk == linked:
-                        channels.add((server, u))
+            channels.update((server, u) for u, lk in _pairs(fetch(linked), server)
+                            if lk == linked)
         truncated = len(channels) + len(calls) > MAX_FOLLOWED
 
     wanted: set[int] = set(index.positions(ident))

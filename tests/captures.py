@@ -75,30 +75,7 @@ def all_capture_events() -> list[Event]:
     return positioned(out)
 
 
-# ------------------------------------------------------------------------------ the test server
-
-def replay_lines(path: Path) -> list[int]:
-    """The capture lines the test server replays after a login, in order: every message
-    Asterisk sent but the banner, the Login response and the first FullyBooted, which it
-    sends live (`engine/ami/testserver.py`)."""
-    lines = read_lines(path)
-    logins = {header(line.raw, "ActionID") for line in lines
-              if line.dir == "out" and header(line.raw, "Action") == "Login"}
-    out: list[int] = []
-    banner = booted = False
-    for index, line in enumerate(lines):
-        if line.dir != "in":
-            continue
-        if not banner:
-            banner = True
-        elif header(line.raw, "ActionID") in logins:
-            continue
-        elif not booted and header(line.raw, "Event") == "FullyBooted":
-            booted = True
-        else:
-            out.append(index)
-    return out
-
+# ------------------------------------------------------------------------------ recorded actions
 
 def recorded_actions(path: Path, names: tuple[str, ...]) -> list[tuple[int, str, str]]:
     """(capture line, action, ActionID) of every action of `names` the recording sent."""

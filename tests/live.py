@@ -8,8 +8,10 @@ the fake Asterisks (pause, continue, drop).
 from __future__ import annotations
 
 import asyncio
+import bisect
+import contextlib
 import threading
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, TypeVar
@@ -17,7 +19,7 @@ from typing import Any, TypeVar
 import uvicorn
 
 from api.app import create_app
-from engine.ami.testserver import AmiTestServer
+from engine.ami.testserver import AmiTestServer, replayed_lines
 from engine.config import parse
 from engine.runtime import Engine
 
@@ -137,31 +139,17 @@ class Live:
         return self.call(asyncio.wait_for(wait(), timeout))
 
 
+@contextlib.contextmanager
+def paused_live(tmp_path: Path, captures: Sequence[Path]) -> Iterator[Live]:
+    """A Live on an SQLite log in `tmp_path` whose fake Asterisks are logged in with their
+    replay paused before its first message (`continue_replay()` makes the calls happen), and
+    whose read models hold everything logged so far."""
+    with Live(f"sqlite:///{tmp_path / 'log.db'}", captures, pause_after=0) as live:
+        live.connected()
+        live.settled()
+        yield live
+
+
 def replayed_before(path: Path, line: int) -> int:
-    """How many messages the fake Asterisk replays before capture line `line`: every inbound
-    message but the banner, the Login response and the first FullyBooted (sent live)."""
-    from engine.capture import read_lines
-
-    def header(raw: str, name: str) -> str:
-        for row in raw.split("\r\n"):
-            key, sep, value = row.partition(":")
-            if sep and key == name:
-                return value.strip()
-        return ""
-
-    lines = read_lines(path)
-    logins = {header(x.raw, "ActionID") for x in lines
-              if x.dir == "out" and header(x.raw, "Action") == "Login"}
-    count, banner, booted = 0, False, False
-    for item in lines[:line]:
-        if item.dir != "in":
-            continue
-        if not banner:
-            banner = True
-        elif header(item.raw, "ActionID") in logins:
-            continue
-        elif not booted and header(item.raw, "Event") == "FullyBooted":
-            booted = True
-        else:
-            count += 1
-    return count
+    """How many messages the fake Asterisk replays before capture line `line`."""
+    return bisect.bisect_left(replayed_lines(path), line)

@@ -8,10 +8,11 @@ callbacks, silent wrong passwords. Plus backoff, Shutdown and FullyBooted.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable
 
 import pytest
 
@@ -20,6 +21,8 @@ from engine.ami.ingest import LIST_ACTIONS, send_list_actions
 from engine.ami.protocol import Message
 from engine.ami.testserver import AmiTestServer
 from engine.config import ServerConfig
+from engine.envelope import Headers
+from tests.polling import until
 
 
 def config(port: int, **kw: object) -> ServerConfig:
@@ -27,14 +30,6 @@ def config(port: int, **kw: object) -> ServerConfig:
             "ping_interval": 5.0, "reconnect_max": 1.0}
     base.update(kw)
     return ServerConfig(**base)  # type: ignore[arg-type]
-
-
-async def until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.005)
 
 
 class Received:
@@ -49,6 +44,40 @@ class Received:
         return [m.type for m in self.messages]
 
 
+@contextlib.asynccontextmanager
+async def running(client: AmiClient) -> AsyncIterator[AmiClient]:
+    """The client connecting (and reconnecting) in a task; stopped and awaited on leaving."""
+    task = asyncio.create_task(client.run())
+    try:
+        yield client
+    finally:
+        client.stop()
+        await task
+
+
+@contextlib.asynccontextmanager
+async def connected(server: AmiTestServer, **kw: object) -> AsyncIterator[AmiClient]:
+    """A running client of `server` (its `config` changed by `kw`), once it is logged in."""
+    client = AmiClient(config(server.port, **kw), Received())
+    async with running(client):
+        await until(lambda: client.connected)
+        yield client
+
+
+async def cut_off(server: AmiTestServer, client: AmiClient, action: Headers,
+                  timeout: float | None = 30.0) -> None:
+    """Send `action` to a server gone silent and drop the connection once it has arrived,
+    unanswered: the action fails with ConnectionLost, at once (it never hangs). The server
+    speaks again afterwards."""
+    server.go_silent()
+    pending = asyncio.create_task(client.action(action, timeout))
+    await until(lambda: any(a.get("Action") == action["Action"] for a in server.actions_received))
+    server.drop()
+    with pytest.raises(ConnectionLost):
+        await asyncio.wait_for(pending, 2)
+    server.resume()
+
+
 def run(coro: Awaitable[None]) -> None:
     asyncio.run(asyncio.wait_for(coro, 30))  # type: ignore[arg-type]
 
@@ -60,10 +89,8 @@ def test_utf8_character_split_across_reads_is_kept() -> None:
         async with AmiTestServer(payload=payload, chunk_size=1) as server:
             got = Received()
             client = AmiClient(config(server.port), got)
-            task = asyncio.create_task(client.run())
-            await until(lambda: "Newchannel" in got.types())
-            client.stop()
-            await task
+            async with running(client):
+                await until(lambda: "Newchannel" in got.types())
             [m] = [m for m in got.messages if m.type == "Newchannel"]
             assert m.headers["CallerIDName"] == "José Müller"
 
@@ -74,63 +101,35 @@ def test_unanswered_action_is_not_resent_after_reconnect() -> None:
     """An Originate cut by a disconnect fails; it is never dialed twice."""
 
     async def main() -> None:
-        async with AmiTestServer() as server:
-            client = AmiClient(config(server.port), Received())
-            task = asyncio.create_task(client.run())
-            await until(lambda: client.connected)
-            server.go_silent()
-            originate = asyncio.create_task(client.action(
-                {"Action": "Originate", "Channel": "Local/101@customers", "Async": "true"}))
-            await until(lambda: any(a.get("Action") == "Originate"
-                                    for a in server.actions_received))
-            server.drop()
-            with pytest.raises(ConnectionLost):
-                await originate
-            server.resume()
+        async with AmiTestServer() as server, connected(server) as client:
+            await cut_off(server, client, {"Action": "Originate",
+                                           "Channel": "Local/101@customers", "Async": "true"})
             await until(lambda: server.logins == 2 and client.connected)
             await asyncio.sleep(0.2)
             sent = [a for a in server.actions_received if a.get("Action") == "Originate"]
             assert len(sent) == 1
-            client.stop()
-            await task
 
     run(main())
 
 
 def test_list_action_cut_by_disconnect_fails_instead_of_hanging() -> None:
     async def main() -> None:
-        async with AmiTestServer() as server:
-            client = AmiClient(config(server.port), Received())
-            task = asyncio.create_task(client.run())
-            await until(lambda: client.connected)
-            server.go_silent()
-            listing = asyncio.create_task(client.action({"Action": "CoreShowChannels"},
-                                                        timeout=None))
-            await asyncio.sleep(0.1)
-            server.drop()
-            with pytest.raises(ConnectionLost):
-                await asyncio.wait_for(listing, 2)
-            server.resume()
-            client.stop()
-            await task
+        async with AmiTestServer() as server, connected(server) as client:
+            await cut_off(server, client, {"Action": "CoreShowChannels"}, timeout=None)
 
     run(main())
 
 
 def test_list_action_resolves_with_its_items_and_complete_event(capture) -> None:
     async def main() -> None:
-        async with AmiTestServer(capture=capture("queue-basic")) as server:
-            client = AmiClient(config(server.port), Received())
-            task = asyncio.create_task(client.run())
-            await until(lambda: client.connected)
+        async with AmiTestServer(capture=capture("queue-basic")) as server, \
+                connected(server) as client:
             answer = await client.action({"Action": "QueueStatus"})
             assert answer[0].headers["EventList"] == "start"
             assert answer[-1].type == "QueueStatusComplete"
             assert {m.headers["ActionID"] for m in answer} == {answer[0].headers["ActionID"]}
             with pytest.raises(ActionError, match="Invalid/unknown command"):
                 await client.action({"Action": "NoSuchAction"})
-            client.stop()
-            await task
 
     run(main())
 
@@ -139,10 +138,7 @@ def test_silent_dead_connection_is_detected_within_two_ping_intervals() -> None:
     interval = 0.3
 
     async def main() -> None:
-        async with AmiTestServer() as server:
-            client = AmiClient(config(server.port, ping_interval=interval), Received())
-            task = asyncio.create_task(client.run())
-            await until(lambda: client.connected)
+        async with AmiTestServer() as server, connected(server, ping_interval=interval) as client:
             server.go_silent()
             silent_at = time.monotonic()
             await until(lambda: client.status.reconnects >= 1, timeout=5)
@@ -151,8 +147,6 @@ def test_silent_dead_connection_is_detected_within_two_ping_intervals() -> None:
             assert "no answer to Ping" in (client.status.last_error or "")
             server.resume()
             await until(lambda: client.connected and server.logins == 2)
-            client.stop()
-            await task
 
     run(main())
 
@@ -168,13 +162,11 @@ def test_exception_in_callback_does_not_tear_the_connection_down(capture) -> Non
     async def main() -> None:
         async with AmiTestServer(capture=capture("originate-answered"), chunk_size=200) as server:
             client = AmiClient(config(server.port), flaky)
-            task = asyncio.create_task(client.run())
-            await until(lambda: "Hangup" in got.types())
-            await until(lambda: got.types().count("Hangup") == 2)
-            assert client.status.callback_errors >= 1
-            assert server.connections == 1 and client.connected
-            client.stop()
-            await task
+            async with running(client):
+                await until(lambda: "Hangup" in got.types())
+                await until(lambda: got.types().count("Hangup") == 2)
+                assert client.status.callback_errors >= 1
+                assert server.connections == 1 and client.connected
 
     run(main())
 
@@ -185,16 +177,14 @@ def test_wrong_secret_is_a_clear_error_and_is_retried_with_backoff(
     async def main() -> None:
         async with AmiTestServer(secret="right") as server:
             client = AmiClient(config(server.port, secret="wrong"), Received())
-            task = asyncio.create_task(client.run())
-            await until(lambda: client.status.state == "auth_failed")
-            assert "Authentication failed" in (client.status.last_error or "")
-            logins = lambda: [a for a in server.actions_received if a.get("Action") == "Login"]  # noqa: E731
-            await until(lambda: len(logins()) >= 2, timeout=3)
-            assert client.status.state in ("auth_failed", "connecting", "logging_in")
-            server.secret = "wrong"  # the operator fixes the secret on the Asterisk side
-            await until(lambda: client.connected, timeout=3)
-            client.stop()
-            await task
+            async with running(client):
+                await until(lambda: client.status.state == "auth_failed")
+                assert "Authentication failed" in (client.status.last_error or "")
+                logins = lambda: [a for a in server.actions_received if a.get("Action") == "Login"]  # noqa: E731
+                await until(lambda: len(logins()) >= 2, timeout=3)
+                assert client.status.state in ("auth_failed", "connecting", "logging_in")
+                server.secret = "wrong"  # the operator fixes the secret on the Asterisk side
+                await until(lambda: client.connected, timeout=3)
 
     with caplog.at_level(logging.ERROR, logger="switchboard.ami"):
         run(main())
@@ -230,17 +220,15 @@ def test_shutdown_then_reconnect_sends_the_list_actions_again() -> None:
         async with AmiTestServer(payload=payload) as server:
             got = Received()
             client = AmiClient(config(server.port), got, on_login=send_list_actions)
-            task = asyncio.create_task(client.run())
-            await until(lambda: "Shutdown" in got.types())
-            assert client.status.shutdown == "Cleanly, restart: True"
-            server.drop()  # Asterisk goes away after Shutdown
-            await until(lambda: server.logins == 2 and client.connected)
-            asked = lambda: [a["Action"] for a in server.actions_received]  # noqa: E731
-            await until(lambda: asked().count("DeviceStateList") == 2)
-            for name in LIST_ACTIONS:
-                assert asked().count(name) == 2, name
-            assert client.status.booted  # FullyBooted of the new session was seen
-            client.stop()
-            await task
+            async with running(client):
+                await until(lambda: "Shutdown" in got.types())
+                assert client.status.shutdown == "Cleanly, restart: True"
+                server.drop()  # Asterisk goes away after Shutdown
+                await until(lambda: server.logins == 2 and client.connected)
+                asked = lambda: [a["Action"] for a in server.actions_received]  # noqa: E731
+                await until(lambda: asked().count("DeviceStateList") == 2)
+                for name in LIST_ACTIONS:
+                    assert asked().count(name) == 2, name
+                assert client.status.booted  # FullyBooted of the new session was seen
 
     run(main())

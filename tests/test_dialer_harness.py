@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from engine.demo import build_app
 from engine.dialer.service import Dialer
 from engine.envelope import Event
 from engine.runtime import Engine
+from tests.polling import until
 
 FAST = Timings(ring=0.03, talk=0.1, agent_ring=0.03, agent_talk=0.1, patience=5.0,
                park_timeout=3.0, noanswer=0.1)
@@ -32,18 +32,6 @@ FAST = Timings(ring=0.03, talk=0.1, agent_ring=0.03, agent_talk=0.1, patience=5.
 
 def run(coro: Awaitable[Any], timeout: float = 60.0) -> Any:
     return asyncio.run(asyncio.wait_for(coro, timeout))  # type: ignore[arg-type]
-
-
-async def until(condition: Callable[[], Any], timeout: float = 10.0,
-                what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not met within {timeout}s")
-        await asyncio.sleep(0.01)
 
 
 class HttpError(AssertionError):

@@ -15,13 +15,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from engine.ami.ingest import LIST_ACTIONS
-from engine.ami.testserver import AmiTestServer
+from engine.ami.testserver import AmiTestServer, replayed_lines
 from engine.capture import read_lines
 from engine.config import Config, ServerConfig
 from engine.envelope import BANNER, CONNECTION_LOST, RESPONSE, Event
@@ -38,8 +38,9 @@ from tests.captures import (
     check_answer,
     header,
     recorded_actions,
-    replay_lines,
 )
+from tests.live import replayed_before
+from tests.polling import until
 
 NOW = 1795361700.0
 AMI_VIEWS = ("channels", "calls", "bridges", "device-states", "systems", "queues",
@@ -62,14 +63,6 @@ async def running(engine: Engine) -> AsyncIterator[Engine]:
         yield engine
     finally:
         await engine.stop()
-
-
-async def until(condition: Callable[[], bool], timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.005)
 
 
 async def settled(engine: Engine, quiet: float = 0.3) -> int:
@@ -130,7 +123,7 @@ def assert_is_a_rebuild(store: Store, projector: Projector) -> None:
 def test_live_read_models_match_every_answer_and_resume_from_their_checkpoint(
         tmp_path: Path, path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'log.db'}"
-    order = replay_lines(path)
+    order = replayed_lines(path)
 
     async def main() -> None:
         async with AmiTestServer(capture=path, pause_after=0) as server:
@@ -169,7 +162,7 @@ def test_a_reconnect_closes_what_vanished_while_disconnected(tmp_path: Path) -> 
     answer as of the new session): each one is closed with the reason, nothing doubles."""
     path = CAPTURES / "originate-failures.jsonl"
     url = f"sqlite:///{tmp_path / 'log.db'}"
-    order = replay_lines(path)
+    order = replayed_lines(path)
     drop_after = _busiest_moment(path, order)
 
     async def main() -> None:
@@ -238,7 +231,7 @@ def test_two_asterisks_with_identical_sessions_keep_separate_rows(tmp_path: Path
     path = CAPTURES / "queue-basic.jsonl"
     url = f"sqlite:///{tmp_path / 'log.db'}"
     cut = recorded_actions(path, ("CoreShowChannels",))[0][0]
-    count = sum(1 for i in replay_lines(path) if i < cut)  # calls up, members in the queue
+    count = replayed_before(path, cut)  # calls up, members in the queue
     seen: set[str] = set()
 
     async def main() -> None:
@@ -291,7 +284,8 @@ def test_bad_input_is_counted_in_the_status_and_the_rest_applied(
     async def main() -> None:
         async with AmiTestServer(capture=path, payload=payload) as server, \
                 running(engine_for(url, pbx1=server.port)) as engine:
-            await until(lambda: server.messages_replayed == len(replay_lines(path)))
+            total = len(replayed_lines(path))
+            await until(lambda: server.messages_replayed == total)
             await settled(engine)  # the payload follows the replay
             status = engine.status()
             assert status["projection_errors"] == {"channels": {"UserEvent": 1}}

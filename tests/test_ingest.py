@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Callable
 
 from engine.ami.ingest import LIST_ACTIONS
 from engine.ami.protocol import Parser
@@ -14,14 +12,7 @@ from engine.config import Config, ServerConfig
 from engine.envelope import BANNER, CONNECTION_LOST
 from engine.runtime import Engine
 from engine.store import open_store
-
-
-async def until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.01)
+from tests.polling import until
 
 
 def inbound_types(path) -> list[str]:  # noqa: ANN001

@@ -14,16 +14,21 @@ def ev(stream: str, v: int) -> NewEvent:
     return NewEvent(stream, v, "Ping", utc_now(), "pbx1", {"Response": "Success"})
 
 
+async def write_all(log: EventLog, events: list[NewEvent]) -> None:
+    """Start `log`, submit `events` and close it once they are all committed."""
+    log.start()
+    log.submit(events)
+    await log.flush()
+    await log.close()
+
+
 def test_submitted_events_are_committed_in_order_in_batches(store: Store) -> None:
     batches: list[int] = []
 
     async def main() -> None:
         log = EventLog(store, batch_size=100)
         log.add_listener(lambda events: batches.append(len(events)))
-        log.start()
-        log.submit([ev("s", i) for i in range(1000)])
-        await log.flush()
-        await log.close()
+        await write_all(log, [ev("s", i) for i in range(1000)])
 
     asyncio.run(main())
     assert [e.version for e in store.iter_all()] == list(range(1000))
@@ -88,10 +93,7 @@ class FlakyStore:
 def test_a_failing_store_is_retried_and_nothing_is_lost(store: Store) -> None:
     async def main() -> None:
         log = EventLog(FlakyStore(store, 3))  # type: ignore[arg-type]
-        log.start()
-        log.submit([ev("s", i) for i in range(10)])
-        await log.flush()
-        await log.close()
+        await write_all(log, [ev("s", i) for i in range(10)])
 
     asyncio.run(main())
     assert [e.version for e in store.iter_all()] == list(range(10))

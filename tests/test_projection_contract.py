@@ -46,31 +46,38 @@ def test_every_module_declares_the_contract() -> None:
 
 # ------------------------------------------------------------------------------ signalling
 
-def signalling() -> Iterator[tuple[str, dict[str, str]]]:
+Message = tuple[str, dict[str, str]]  # type, headers
+
+
+def listed(action_id: str, complete: str, *items: Message) -> Iterator[Message]:
+    """A list answer: Asterisk's start response, the items, the `...Complete` event."""
+    yield "Response", {"Response": "Success", "ActionID": action_id, "EventList": "start"}
+    for type_, headers in items:
+        yield type_, {"ActionID": action_id, **headers}
+    yield complete, {"ActionID": action_id, "EventList": "Complete",
+                     "ListItems": str(len(items))}
+
+
+def signalling() -> Iterator[Message]:
     """Peers, PJSIP objects, registrations and agents, shaped like Asterisk's documented
     events: a list answer of each kind, then live events."""
-    yield "Response", {"Response": "Success", "ActionID": "sp", "EventList": "start"}
-    yield "PeerEntry", {"ActionID": "sp", "Channeltype": "SIP", "ObjectName": "300",
-                        "ChanObjectType": "peer", "IPaddress": "10.0.0.5", "IPport": "5060",
-                        "Dynamic": "yes", "Status": "OK (20 ms)"}
-    yield "PeerlistComplete", {"ActionID": "sp", "EventList": "Complete", "ListItems": "1"}
+    yield from listed("sp", "PeerlistComplete", (
+        "PeerEntry", {"Channeltype": "SIP", "ObjectName": "300", "ChanObjectType": "peer",
+                      "IPaddress": "10.0.0.5", "IPport": "5060", "Dynamic": "yes",
+                      "Status": "OK (20 ms)"}))
     yield "PeerStatus", {"ChannelType": "SIP", "Peer": "SIP/300", "PeerStatus": "Reachable",
                          "Time": "22"}
-    yield "Response", {"Response": "Success", "ActionID": "ep", "EventList": "start"}
-    yield "EndpointList", {"ActionID": "ep", "ObjectType": "endpoint", "ObjectName": "6001",
-                           "Transport": "udp", "Aor": "6001", "DeviceState": "Not in use",
-                           "ActiveChannels": "0"}
-    yield "EndpointListComplete", {"ActionID": "ep", "EventList": "Complete", "ListItems": "1"}
+    yield from listed("ep", "EndpointListComplete", (
+        "EndpointList", {"ObjectType": "endpoint", "ObjectName": "6001", "Transport": "udp",
+                         "Aor": "6001", "DeviceState": "Not in use", "ActiveChannels": "0"}))
     yield "ContactStatus", {"URI": "sip:6001@10.0.0.7:5060", "ContactStatus": "Reachable",
                             "AOR": "6001", "EndpointName": "6001", "RoundtripUsec": "1234"}
     yield "AorDetail", {"ObjectType": "aor", "ObjectName": "6001", "MaxContacts": "1",
                         "TotalContacts": "1", "QualifyTimeout": "3.000000"}
     yield "Registry", {"ChannelType": "pjsip", "Username": "sip:me@prov",
                        "Domain": "sip:prov", "Status": "Registered"}
-    yield "Response", {"Response": "Success", "ActionID": "ag", "EventList": "start"}
-    yield "Agents", {"ActionID": "ag", "Agent": "1001", "Name": "Alice",
-                     "Status": "AGENT_LOGGEDOFF"}
-    yield "AgentsComplete", {"ActionID": "ag", "EventList": "Complete", "ListItems": "1"}
+    yield from listed("ag", "AgentsComplete", (
+        "Agents", {"Agent": "1001", "Name": "Alice", "Status": "AGENT_LOGGEDOFF"}))
     yield "AgentLogin", {"Agent": "1001", "Channel": "PJSIP/alice-01", "ChannelState": "6",
                          "Uniqueid": "7.7", "Linkedid": "7.7"}
 

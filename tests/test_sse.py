@@ -22,7 +22,7 @@ import pytest
 from api.changes import Message
 from engine.envelope import NewEvent, utc_now
 from tests.conftest import CAPTURES
-from tests.live import Live
+from tests.live import Live, paused_live
 from tests.test_topics import derive_all
 
 CAPTURED = [CAPTURES / "queue-basic.jsonl", CAPTURES / "parking.jsonl"]
@@ -67,9 +67,7 @@ def as_events(messages: list[Message]) -> list[Event]:
 
 @pytest.fixture
 def live(tmp_path: Path) -> Iterator[Live]:
-    with Live(f"sqlite:///{tmp_path / 'log.db'}", CAPTURED, pause_after=0) as running:
-        running.connected()
-        running.settled()
+    with paused_live(tmp_path, CAPTURED) as running:
         yield running
 
 

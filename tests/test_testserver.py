@@ -16,6 +16,7 @@ from engine.ami.testserver import AmiTestServer
 from engine.capture import action_times, read_lines
 from engine.envelope import BANNER
 from tests.conftest import CAPTURES
+from tests.polling import until
 
 ANSWERED = CAPTURES / "originate-answered.jsonl"
 CONTROL = CAPTURES / "control-actions.jsonl"
@@ -92,6 +93,12 @@ class Client:
             out.append(await self.next())
         return out
 
+    @classmethod
+    async def logged_in(cls, server: AmiTestServer) -> Client:
+        client = await cls.connect(server)
+        await client.login()
+        return client
+
     async def login(self) -> None:
         self.send(LOGIN)
         banner, accepted, booted = await self.take(3)
@@ -114,14 +121,6 @@ class Client:
         except TimeoutError:
             return True
         return False
-
-
-async def eventually(check: Callable[[], bool]) -> None:
-    for _ in range(200):
-        if check():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("condition never became true")
 
 
 def test_login_replays_every_inbound_message_to_each_connection() -> None:
@@ -150,8 +149,7 @@ def test_capture_responses_can_be_left_out() -> None:
 
     async def main() -> None:
         async with AmiTestServer(capture=ANSWERED, replay_responses=False) as server:
-            client = await Client.connect(server)
-            await client.login()
+            client = await Client.logged_in(server)
             assert await client.take(len(expected)) == expected
             assert await client.quiet_for(0.05)
 
@@ -176,8 +174,7 @@ def test_wrong_secret_is_refused_and_the_socket_closed() -> None:
             again.send(LOGIN)
             assert (await again.take(2))[1].headers["Message"] == "Authentication failed"
             assert await again.closed()
-            third = await Client.connect(server)
-            await third.login()
+            await Client.logged_in(server)
             assert server.logins == 1
 
     run(main)
@@ -211,8 +208,7 @@ def test_actions_before_login_are_denied_and_garbage_is_survived() -> None:
 def test_ping_pong_and_logoff() -> None:
     async def main() -> None:
         async with AmiTestServer() as server:
-            client = await Client.connect(server)
-            await client.login()
+            client = await Client.logged_in(server)
             client.action("Ping", "ping-7")
             pong = await client.next()
             assert pong.type == "Response"
@@ -238,8 +234,7 @@ def test_list_actions_answer_from_the_recording_at_the_replay_position() -> None
 
     async def main() -> None:
         async with AmiTestServer(capture=CONTROL, pause_after=0) as server:
-            client = await Client.connect(server)
-            await client.login()
+            client = await Client.logged_in(server)
             # Nothing replayed yet: the first recorded CoreShowChannels answers.
             client.action("CoreShowChannels", "mine-1")
             answer = await client.until("CoreShowChannelsComplete")
@@ -265,8 +260,7 @@ def test_list_actions_answer_from_the_recording_at_the_replay_position() -> None
 def test_list_action_without_a_recording_is_an_empty_list() -> None:
     async def main() -> None:
         async with AmiTestServer() as server:
-            client = await Client.connect(server)
-            await client.login()
+            client = await Client.logged_in(server)
             client.action("ParkedCalls", "pc-1")
             start, complete = await client.take(2)
             assert start.headers["EventList"] == "start" and start.headers["ActionID"] == "pc-1"
@@ -303,8 +297,7 @@ def test_payload_is_streamed_whole_after_the_replay() -> None:
 
     async def main() -> None:
         async with AmiTestServer(payload=payload) as server:
-            client = await Client.connect(server)
-            await client.login()
+            client = await Client.logged_in(server)
             client.action("Ping", "p-1")  # answered between payload pieces, never inside one
             messages = await client.take(20_001)
             values = [m.headers["Value"] for m in messages if m.type == "VarSet"]
@@ -324,9 +317,8 @@ def test_drop_aborts_every_connection_and_new_ones_still_work() -> None:
             server.drop()
             for client in clients:
                 assert await client.closed()
-            await eventually(lambda: server.open_connections == 0)
-            again = await Client.connect(server)
-            await again.login()
+            await until(lambda: server.open_connections == 0)
+            await Client.logged_in(server)
             assert (server.connections, server.logins) == (3, 3)
 
     run(main)
@@ -335,12 +327,11 @@ def test_drop_aborts_every_connection_and_new_ones_still_work() -> None:
 def test_go_silent_holds_everything_until_resume() -> None:
     async def main() -> None:
         async with AmiTestServer() as server:
-            client = await Client.connect(server)
-            await client.login()
+            client = await Client.logged_in(server)
             server.go_silent()
             client.action("Ping", "p-1")
             assert await client.quiet_for(0.2)
-            await eventually(lambda: len(server.actions_received) == 2)  # heard, not answered
+            await until(lambda: len(server.actions_received) == 2)  # heard, not answered
             late = await Client.connect(server)
             assert await late.quiet_for(0.05)  # not even a banner
             server.resume()
@@ -355,8 +346,7 @@ def test_pause_after_stops_the_replay_until_continued() -> None:
 
     async def main() -> None:
         async with AmiTestServer(capture=ANSWERED, pause_after=5) as server:
-            client = await Client.connect(server)
-            await client.login()
+            client = await Client.logged_in(server)
             assert await client.take(5) == expected[:5]
             assert await client.quiet_for(0.1)
             server.continue_replay(3)
@@ -375,8 +365,7 @@ def test_speed_follows_the_recorded_pace() -> None:
 
     async def main() -> None:
         async with AmiTestServer(capture=ANSWERED, speed=40.0) as server:
-            client = await Client.connect(server)
-            await client.login()
+            client = await Client.logged_in(server)
             started = time.monotonic()
             await client.take(len(lines) - 3)
             elapsed = time.monotonic() - started

@@ -13,7 +13,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
 from tests.conftest import CAPTURES
-from tests.live import Live
+from tests.live import Live, paused_live
 from tests.test_sse import as_events, expected
 
 CAPTURED = [CAPTURES / "queue-basic.jsonl"]
@@ -21,9 +21,7 @@ CAPTURED = [CAPTURES / "queue-basic.jsonl"]
 
 @pytest.fixture
 def live(tmp_path: Path) -> Iterator[Live]:
-    with Live(f"sqlite:///{tmp_path / 'log.db'}", CAPTURED, pause_after=0) as running:
-        running.connected()
-        running.settled()
+    with paused_live(tmp_path, CAPTURED) as running:
         yield running
 
 

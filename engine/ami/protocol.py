@@ -37,13 +37,43 @@ def parse_headers(text: str) -> Message:
 
 def _parse_slow(text: str) -> Message:
     """Repeated headers, `Key:` with no space, or lines that are not headers at all."""
+    try:
+        headers = _collect(text, strict=True)
+    except _NotAHeader as exc:
+        return malformed(text, f"line without 'Key: Value': {exc.line[:80]!r}")
+    return _typed(text, headers)
+
+
+def parse_action(text: str) -> Headers:
+    """A client's action read as Asterisk reads it: any `Key: Value` line counts (the key
+    trimmed, the value without its leading blanks), other lines are noise. An action has neither
+    Event nor Response, so `parse_headers` would call it Malformed."""
+    return _collect(text, strict=False)
+
+
+class _NotAHeader(ValueError):
+    def __init__(self, line: str) -> None:
+        super().__init__(line)
+        self.line = line
+
+
+def _collect(text: str, *, strict: bool) -> Headers:
+    """The `Key: Value` lines of a message in order, a repeated key's values in a list.
+
+    Strict (what Asterisk sent): the key as written and one space dropped from the value; a line
+    that is not a header raises `_NotAHeader`. Lenient: as `parse_action` reads an action."""
     headers: Headers = {}
     for line in text.split("\r\n"):
         key, sep, value = line.partition(":")
-        if not sep or not key or key != key.strip():
-            return malformed(text, f"line without 'Key: Value': {line[:80]!r}")
-        if value.startswith(" "):
-            value = value[1:]
+        if strict:
+            if not sep or not key or key != key.strip():
+                raise _NotAHeader(line)
+            if value.startswith(" "):
+                value = value[1:]
+        else:
+            key, value = key.strip(), value.lstrip(" \t")
+            if not sep or not key:
+                continue
         old = headers.get(key)
         if old is None:
             headers[key] = value
@@ -51,7 +81,7 @@ def _parse_slow(text: str) -> Message:
             old.append(value)
         else:
             headers[key] = [old, value]
-    return _typed(text, headers)
+    return headers
 
 
 def _typed(text: str, headers: Headers) -> Message:

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
-from engine.ami.protocol import TERMINATOR, Message, Parser
+from engine.ami.protocol import TERMINATOR, Message, Parser, parse_action
 from engine.capture import read_lines
 from engine.envelope import MALFORMED, Headers
 
@@ -93,15 +93,12 @@ def _load_capture(path: str | Path, replay_responses: bool = True) -> _Capture:
     for index, line in enumerate(lines):
         if line.dir != "out":
             continue
-        headers = _lenient_headers(line.raw)
+        headers = parse_action(line.raw)
         name, action_id = _get(headers, "Action").lower(), _get(headers, "ActionID")
         action_ids.add(action_id)
         if name == "login":
             login_ids.add(action_id)
-        params = {k.lower(): _joined(v) for k, v in headers.items()}
-        params.pop("action", None)
-        params.pop("actionid", None)
-        out.actions.append(_Outbound(index, name, action_id, params))
+        out.actions.append(_Outbound(index, name, action_id, _params(headers)))
     banner_seen = booted_seen = False
     for index, line in enumerate(lines):
         if line.dir != "in":
@@ -128,23 +125,10 @@ def _load_capture(path: str | Path, replay_responses: bool = True) -> _Capture:
     return out
 
 
-def _lenient_headers(raw: str) -> Headers:
-    """Client input is read as Asterisk reads it: any `Key: Value` line counts, others are noise."""
-    headers: Headers = {}
-    for line in raw.split("\r\n"):
-        key, sep, value = line.partition(":")
-        key = key.strip()
-        if not sep or not key:
-            continue
-        value = value.lstrip(" \t")
-        old = headers.get(key)
-        if old is None:
-            headers[key] = value
-        elif isinstance(old, list):
-            old.append(value)
-        else:
-            headers[key] = [old, value]
-    return headers
+def replayed_lines(path: str | Path) -> list[int]:
+    """The capture lines replayed to each connection after its login, in order: every message
+    Asterisk sent but the banner, the Login response and the first FullyBooted (sent live)."""
+    return [item.index for item in _load_capture(path).replay]
 
 
 def _get(headers: Headers, name: str) -> str:
@@ -156,14 +140,17 @@ def _get(headers: Headers, name: str) -> str:
     return ""
 
 
-def _joined(value: str | list[str]) -> str:
-    return "\n".join(value) if isinstance(value, list) else value
+def _params(headers: Headers) -> dict[str, str]:
+    """An action's parameters, to compare with a recorded one's: every header but Action and
+    ActionID, keys lower-cased, a repeated header's values joined by newlines."""
+    return {key.lower(): "\n".join(value) if isinstance(value, list) else value
+            for key, value in headers.items() if key.lower() not in ("action", "actionid")}
 
 
 def _client_headers(message: Message) -> Headers:
     """An action has neither Event nor Response, so the shared parser calls it Malformed."""
     if message.type == MALFORMED:
-        return _lenient_headers(str(message.headers.get("raw", "")))
+        return parse_action(str(message.headers.get("raw", "")))
     return message.headers
 
 
@@ -470,9 +457,7 @@ class AmiTestServer:
         """The recorded answer to the same action (same parameters when one was recorded) as of
         the replay position, so the list agrees with the events the client has seen."""
         same_name = [a for a in self._capture.actions if a.name == name]
-        params = {k.lower(): _joined(v) for k, v in headers.items()}
-        params.pop("action", None)
-        params.pop("actionid", None)
+        params = _params(headers)
         candidates = [a for a in same_name if a.params == params] or same_name
         if not candidates:
             return _empty_list(name, action_id)
@@ -489,9 +474,7 @@ class AmiTestServer:
         Originate, QueueAdd, CoreStatus...), gets Asterisk's recorded response. What it caused
         later in the recording (events, an async `OriginateResponse`) is part of the replay,
         as recorded."""
-        params = {k.lower(): _joined(v) for k, v in headers.items()}
-        params.pop("action", None)
-        params.pop("actionid", None)
+        params = _params(headers)
         same = [a for a in self._capture.actions if a.name == name and a.params == params]
         if not same:
             return None
