@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("switchboard.replay")
 FOLLOW_INTERVAL = 0.25  # seconds between the index's catch-ups while the log grows
+FOLLOW_CHUNK = 500  # events a transaction: the file's writers wait ~10 ms for it, not ~150
 
 
 class LiveReplay:
@@ -70,7 +71,7 @@ class LiveReplay:
         try:
             while not self._stop.is_set():
                 try:
-                    index.catch_up()
+                    index.catch_up(size=FOLLOW_CHUNK)
                 except Exception:  # noqa: BLE001 - retried at the next commit
                     log.exception("timeline index catch-up failed")
                     self._stop.wait(1.0)
