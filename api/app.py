@@ -66,7 +66,7 @@ def build_context(engine: Engine) -> ApiContext:
         return auth.enabled if auth.enabled is not None else directory.has_users()
 
     hub = Hub(engine.store, engine.projector.state, ring_size=settings.stream_buffer,
-              client_lag=settings.client_lag)
+              client_lag=settings.client_lag, send_timeout=settings.send_timeout)
     return ApiContext(
         engine=engine, settings=settings, auth=auth, directory=directory,
         access=Access(directory, engine.log, enabled),

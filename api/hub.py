@@ -12,6 +12,10 @@ between `flush_interval` and `max_flush_interval`): 200 clients are woken 50 tim
 each time with every message since, instead of 200 times with a few, which measured as the
 difference between a saturated event loop and a quiet one.
 
+Timers are shared, not one per wait or write (`asyncio.timeout` each time was a fifth of the
+event loop's time with 200 clients): a waiting client has one keep-alive timer that is moved
+only when it fires, and one hub-wide watchdog cuts writes that take longer than `send_timeout`.
+
 A client that falls more than `client_lag` messages behind is dropped (it resumes from its
 last id). A client resuming from before the ring (`floor`) gets the messages in between from
 a projector rebuilt in memory from the log, up to where the ring takes over: resumption is
@@ -27,7 +31,8 @@ import functools
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
 
 from api.changes import ALL, Deriver, Id, Message
 from engine.envelope import Event
@@ -54,13 +59,15 @@ class Closing(Dropped):
 class Hub:
     def __init__(self, store: Store, state_of: Callable[[str], dict], *,
                  ring_size: int = 100_000, client_lag: int = 10_000,
-                 flush_interval: float = 0.002, max_flush_interval: float = 0.02) -> None:
+                 flush_interval: float = 0.002, max_flush_interval: float = 0.02,
+                 send_timeout: float = 10.0) -> None:
         self.store = store
         self._state_of = state_of
         self.ring_size = ring_size
         self.client_lag = client_lag
         self.flush_interval = flush_interval
         self.max_flush_interval = max_flush_interval
+        self.send_timeout = send_timeout
         # projector thread
         self._deriver: Deriver | None = None
         self._last = -1
@@ -76,7 +83,8 @@ class Hub:
         self._epoch = 0  # bumped when the ring restarts: cursors into it are void
         self.floor: Id | None = None  # every message with a greater id is in the ring
         self.position = 0  # last event whose messages are in the ring
-        self._changed = asyncio.Event()
+        self._waiters: list[asyncio.Future[bool]] = []  # clients waiting for the next flush
+        self._watchdog: asyncio.TimerHandle | None = None
         self._last_flush = 0.0
         self.published = 0
         self.clients: set[Subscription] = set()  # open streams (SSE and WebSocket)
@@ -89,6 +97,7 @@ class Hub:
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
+        self._watchdog = loop.call_later(self._watch_period, self._watch)
 
     # ------------------------------------------------------------------ projector thread
 
@@ -151,15 +160,36 @@ class Hub:
             self.floor = self._ring[overflow - 1].key
             del self._ring[:overflow]
             self._base += overflow
-        changed, self._changed = self._changed, asyncio.Event()
-        changed.set()
+        self._wake()
+
+    def _wake(self) -> None:
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(True)
+
+    @property
+    def _watch_period(self) -> float:
+        return min(1.0, self.send_timeout / 4)
+
+    def _watch(self) -> None:
+        """Cut the writes that have waited longer than `send_timeout` for a client."""
+        assert self._loop is not None
+        now = self._loop.time()
+        for subscription in list(self.clients):
+            since = subscription.writing_since
+            if since is not None and now - since > self.send_timeout:
+                subscription.stall()
+        if not self.closing:
+            self._watchdog = self._loop.call_later(self._watch_period, self._watch)
 
     def close(self) -> None:
         """The server is stopping: every stream ends now (an SSE response completes, a
         WebSocket closes with 1001), so the server is not left waiting for them."""
         self.closing = True
-        changed, self._changed = self._changed, asyncio.Event()
-        changed.set()
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+        self._wake()
 
     def subscribe(self, after: Id | None, match: Match) -> Subscription:
         """A cursor after `after` (None: from now on); `close()` it when the client goes."""
@@ -188,19 +218,84 @@ class Subscription:
         self._epoch = hub._epoch
         self._replay: Replay | None = None
         self._key: tuple[int, int, Match] | None = None  # of the last batch from the ring
+        self._waiter: asyncio.Future[bool] | None = None
+        self._deadline = 0.0  # loop time at which the current `next()` gives up
+        self._timer: asyncio.TimerHandle | None = None  # fires at or before the deadline
+        self.writing_since: float | None = None  # loop time the write in progress began
+        self._writer: asyncio.Task[Any] | None = None
+        self._stalled = False
         # Catching up (resumed from an old id) it may be far behind; once it has caught up,
         # falling `client_lag` behind means it does not keep up, and it is dropped.
         self._live = after is None
 
     def close(self) -> None:
         self.hub.clients.discard(self)
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    async def write(self, sending: Awaitable[Any]) -> bool:
+        """Await one write to the client; False if it was cut because the client took more
+        than the hub's `send_timeout` to accept it (it stopped reading)."""
+        self._writer = asyncio.current_task()
+        self.writing_since = asyncio.get_running_loop().time()
+        try:
+            await sending
+        except asyncio.CancelledError:
+            if not self._stalled:
+                raise
+            assert self._writer is not None
+            self._writer.uncancel()
+            return False
+        finally:
+            self.writing_since = None
+        return True
+
+    def stall(self) -> None:
+        """The hub's watchdog: this client's write has waited too long; cut it."""
+        if self._writer is not None and self.writing_since is not None and not self._stalled:
+            self._stalled = True
+            self._writer.cancel()
+
+    async def _wait(self) -> bool:
+        """Until the next flush (True) or the deadline (False)."""
+        hub = self.hub
+        if hub.closing:
+            return True
+        loop = asyncio.get_running_loop()
+        if loop.time() >= self._deadline:
+            return False
+        waiter: asyncio.Future[bool] = loop.create_future()
+        hub._waiters.append(waiter)
+        self._waiter = waiter
+        if self._timer is None or self._timer.when() > self._deadline:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer = loop.call_at(self._deadline, self._expire)
+        try:
+            return await waiter
+        finally:
+            self._waiter = None
+
+    def _expire(self) -> None:
+        """The keep-alive timer: wake the waiting `next()` if its deadline has come, else
+        move to the deadline it has now (set by a later `next()`); a timer per client moved
+        once per keep-alive period, instead of one armed and cancelled at every flush."""
+        self._timer = None
+        waiter = self._waiter
+        if waiter is None or waiter.done():
+            return
+        loop = waiter.get_loop()
+        if loop.time() >= self._deadline:
+            waiter.set_result(False)
+        else:
+            self._timer = loop.call_at(self._deadline, self._expire)
 
     async def next(self, timeout: float, limit: int = BATCH) -> list[Message]:
         """Messages after the last ones returned; [] when `timeout` passes with none."""
         self._key = None
         hub = self.hub
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
+        self._deadline = asyncio.get_running_loop().time() + timeout
         while True:
             if hub.closing:
                 raise Closing("the server is stopping")
@@ -210,17 +305,16 @@ class Subscription:
             if floor is None or self.last < floor:
                 batch = await self._rebuilt(floor, limit)
                 if batch is None:  # the hub has not started: wait for it
-                    if not await _wait(hub._changed, deadline - loop.time()):
+                    if not await self._wait():
                         return []
                     continue
                 if batch:
                     return batch
                 continue
-            changed = hub._changed
             batch = self._from_ring(limit)
             if batch:
                 return batch
-            if not await _wait(changed, deadline - loop.time()):
+            if not await self._wait():
                 return []
 
     def _from_ring(self, limit: int) -> list[Message]:
@@ -313,19 +407,6 @@ class Replay:
         else:
             self.position = until  # nothing more in the log up to there
         return out
-
-
-async def _wait(event: asyncio.Event, timeout: float) -> bool:
-    """Wait for the next flush; a timer, not a task (`wait_for`): hundreds of clients wait
-    here after every flush."""
-    if timeout <= 0:
-        return event.is_set()
-    try:
-        async with asyncio.timeout(timeout):
-            await event.wait()
-    except TimeoutError:
-        return False
-    return True
 
 
 def matcher(topics: Iterable[str], server: str | None = None) -> Match:

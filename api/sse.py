@@ -62,10 +62,8 @@ class EventStream:
     """The SSE response: an ASGI app writing the subscription's messages until the client
     goes, is dropped, or stops reading for `send_timeout` seconds."""
 
-    def __init__(self, subscription: Subscription, send_timeout: float, keepalive: float
-                 ) -> None:
+    def __init__(self, subscription: Subscription, keepalive: float) -> None:
         self.subscription = subscription
-        self.send_timeout = send_timeout
         self.keepalive = keepalive
         self._gone = False
 
@@ -112,12 +110,10 @@ class EventStream:
                 await asyncio.sleep(0)  # a client catching up must not hold the loop
 
     async def _write(self, send: Send, body: bytes, more: bool = True) -> bool:
-        try:  # a timer, not a task per write (`wait_for`): most writes never wait
-            async with asyncio.timeout(self.send_timeout):
-                await send({"type": "http.response.body", "body": body, "more_body": more})
-        except TimeoutError:
-            return False
-        return True
+        """False when the client took more than `api.send_timeout` to take it (the hub's
+        watchdog cut it)."""
+        return await self.subscription.write(
+            send({"type": "http.response.body", "body": body, "more_body": more}))
 
 
 def direct(ctx: ApiContext) -> ASGIApp:
@@ -142,7 +138,7 @@ def direct(ctx: ApiContext) -> ASGIApp:
         except ApiError as exc:
             await error(exc.status, exc.message, CORS)(scope, receive, send)
             return
-        stream = EventStream(subscription, ctx.settings.send_timeout, ctx.settings.keepalive)
+        stream = EventStream(subscription, ctx.settings.keepalive)
         await stream(scope, receive, send)
 
     return app
@@ -153,7 +149,7 @@ def routes(ctx: ApiContext) -> list[BaseRoute]:
         resume = request.headers.get("last-event-id") or request.query_params.get("from")
         subscription = subscription_for(ctx, resume, request.query_params.getlist("topic"),
                                         request.query_params.get("server"))
-        return EventStream(subscription, ctx.settings.send_timeout, ctx.settings.keepalive)
+        return EventStream(subscription, ctx.settings.keepalive)
 
     return [ApiRoute("/events", events, Operation(  # type: ignore[arg-type]
         "GET", "Change messages as Server-Sent Events (resumable by id)", "streams",

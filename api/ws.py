@@ -110,12 +110,12 @@ async def _pump(ws: WebSocket, subscription: Subscription, send_timeout: float,
                                        send_timeout)
                 return
             for message in batch:
-                async with asyncio.timeout(send_timeout):
-                    await ws.send_text(message.text)
+                if not await subscription.write(ws.send_text(message.text)):
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(ws.close(code=TOO_SLOW, reason="not reading"),
+                                               1.0)
+                    return
             if len(batch) >= BATCH:
                 await asyncio.sleep(0)  # a client catching up must not hold the loop
-    except TimeoutError:
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(ws.close(code=TOO_SLOW, reason="not reading"), 1.0)
     except (WebSocketDisconnect, RuntimeError, OSError):
         pass
