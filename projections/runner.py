@@ -72,11 +72,12 @@ class SQLiteCheckpoints:
         self.read_only = read_only
         self._conn = derived_connection(path)
         if not read_only:
-            self._conn.execute(
-                f"CREATE TABLE IF NOT EXISTS {TABLE} (name TEXT PRIMARY KEY, "
-                "position INTEGER NOT NULL, version INTEGER NOT NULL, state BLOB NOT NULL, "
-                "saved_at TEXT NOT NULL)"
-            )
+            with write_transaction(self._conn, path) as conn:
+                conn.execute(
+                    f"CREATE TABLE IF NOT EXISTS {TABLE} (name TEXT PRIMARY KEY, "
+                    "position INTEGER NOT NULL, version INTEGER NOT NULL, state BLOB NOT NULL, "
+                    "saved_at TEXT NOT NULL)"
+                )
 
     def load(self) -> dict[str, tuple[int, int, bytes]]:
         exists = self._conn.execute(

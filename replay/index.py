@@ -207,15 +207,14 @@ class SQLiteIndex(LogIndex):
         self._ensure()
 
     def _ensure(self) -> None:
-        conn = self._conn
-        conn.execute(f"CREATE TABLE IF NOT EXISTS {KEYS} (key TEXT NOT NULL, position INTEGER "
-                     "NOT NULL, PRIMARY KEY (key, position)) WITHOUT ROWID")
-        conn.execute(f"CREATE TABLE IF NOT EXISTS {MARKS} (position INTEGER PRIMARY KEY, "
-                     "high REAL NOT NULL)")
-        conn.execute(f"CREATE TABLE IF NOT EXISTS {STATE} (id INTEGER PRIMARY KEY CHECK "
-                     "(id = 1), position INTEGER NOT NULL, version INTEGER NOT NULL, "
-                     "high REAL NOT NULL)")
-        with write_transaction(conn, self.path):
+        with write_transaction(self._conn, self.path) as conn:
+            conn.execute(f"CREATE TABLE IF NOT EXISTS {KEYS} (key TEXT NOT NULL, position "
+                         "INTEGER NOT NULL, PRIMARY KEY (key, position)) WITHOUT ROWID")
+            conn.execute(f"CREATE TABLE IF NOT EXISTS {MARKS} (position INTEGER PRIMARY KEY, "
+                         "high REAL NOT NULL)")
+            conn.execute(f"CREATE TABLE IF NOT EXISTS {STATE} (id INTEGER PRIMARY KEY CHECK "
+                         "(id = 1), position INTEGER NOT NULL, version INTEGER NOT NULL, "
+                         "high REAL NOT NULL)")
             row = conn.execute(f"SELECT version FROM {STATE}").fetchone()
             if row is None or row[0] != VERSION:
                 conn.execute(f"DELETE FROM {KEYS}")

@@ -180,12 +180,13 @@ class SQLiteSnapshots(Snapshots):
                                (TABLE,)))
 
     def _create(self) -> None:
-        self._conn.execute(
-            f"CREATE TABLE IF NOT EXISTS {TABLE} (name TEXT NOT NULL, version INTEGER NOT "
-            "NULL, code TEXT NOT NULL, position INTEGER NOT NULL, source TEXT NOT NULL, "
-            "state BLOB NOT NULL, saved_at TEXT NOT NULL, "
-            "PRIMARY KEY (name, version, code, position))"
-        )
+        with write_transaction(self._conn, self.path) as conn:
+            conn.execute(
+                f"CREATE TABLE IF NOT EXISTS {TABLE} (name TEXT NOT NULL, version INTEGER NOT "
+                "NULL, code TEXT NOT NULL, position INTEGER NOT NULL, source TEXT NOT NULL, "
+                "state BLOB NOT NULL, saved_at TEXT NOT NULL, "
+                "PRIMARY KEY (name, version, code, position))"
+            )
 
     def _insert(self, rows: list[tuple]) -> None:
         now = _now()
