@@ -130,11 +130,9 @@ def _list_item(state: dict, event: Event) -> None:
 
 
 def _list_complete(state: dict, event: Event) -> None:
-    answer = lists.end(state["lists"], event)
-    if answer is not None:
-        agents = state["agents"]
-        for key in lists.stale_keys(agents, event.server, answer):
-            _clear_channel(state, agents.pop(key))
+    agents = state["agents"]
+    for key in lists.gone(state, agents, event):
+        _clear_channel(state, agents.pop(key))
 
 
 def _queue_agent(status: str | None) -> Handler:

@@ -107,11 +107,9 @@ def _list_item(state: dict, event: Event) -> None:
 
 
 def _list_complete(state: dict, event: Event) -> None:
-    answer = lists.end(state["lists"], event)
-    if answer is not None:
-        bridges = state["bridges"]
-        for key in lists.stale_keys(bridges, event.server, answer):
-            del bridges[key]
+    bridges = state["bridges"]
+    for key in lists.gone(state, bridges, event):
+        del bridges[key]
 
 
 HANDLERS: dict[str, Handler] = {

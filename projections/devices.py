@@ -61,12 +61,10 @@ def _change(state: dict, event: Event) -> None:
 
 
 def _list_complete(state: dict, event: Event) -> None:
-    answer = lists.end(state["lists"], event)
-    if answer is not None:
-        devices = state["devices"]
-        for key in lists.stale_keys(devices, event.server, answer):
-            if devices[key]["cached"]:
-                del devices[key]
+    devices = state["devices"]
+    for key in lists.gone(state, devices, event):
+        if devices[key]["cached"]:
+            del devices[key]
 
 
 HANDLERS: dict[str, Handler] = {

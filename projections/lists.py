@@ -90,6 +90,14 @@ def end(lists: dict, event: Event) -> Answer | None:
     return Answer(start, frozenset(listed))
 
 
+def gone(state: dict, rows: dict[str, dict], event: Event) -> list[str]:
+    """At an answer's `...Complete` event: the keys of `rows` (of `state`, whose `"lists"`
+    holds the answers) that it shows are gone (`end`, then `stale_keys`); none when it did
+    not arrive whole."""
+    answer = end(state["lists"], event)
+    return [] if answer is None else stale_keys(rows, event.server, answer)
+
+
 def forget(lists: dict, server: str) -> None:
     """A session began or ended: answers still open on that server will never complete."""
     lists.pop(server, None)

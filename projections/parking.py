@@ -172,18 +172,13 @@ def _on_lot(state: dict, event: Event) -> None:
 
 
 def _on_calls_complete(state: dict, event: Event) -> None:
-    answer = lists.end(state["lists"], event)
-    if answer is not None:
-        t = event_time(event)
-        for ckey in lists.stale_keys(state["calls"], event.server, answer):
-            _close(state, ckey, "not in ParkedCalls answer", t)
+    for ckey in lists.gone(state, state["calls"], event):
+        _close(state, ckey, "not in ParkedCalls answer", event_time(event))
 
 
 def _on_lots_complete(state: dict, event: Event) -> None:
-    answer = lists.end(state["lists"], event)
-    if answer is not None:
-        for lkey in lists.stale_keys(state["lots"], event.server, answer):
-            del state["lots"][lkey]
+    for lkey in lists.gone(state, state["lots"], event):
+        del state["lots"][lkey]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -11,8 +11,8 @@ Chunks are small on purpose (`CHUNK`): measured on 200,000 events, the same repl
 events/s with 500 events per chunk and 83k/s with 5,000, because a chunk's freshly decoded
 headers then still sit in the CPU cache when the projections read them.
 
-A `types` filter is applied in the database: a projection that declares `EVENT_TYPES` never pays
-for decoding the events it would skip anyway.
+A `types` filter (and an `exclude` one) is applied in the database: a projection that declares
+`EVENT_TYPES` (or `IGNORED_TYPES`) never pays for decoding the events it would skip anyway.
 """
 
 from __future__ import annotations
@@ -60,20 +60,32 @@ class LogReader(ABC):
 
     @abstractmethod
     def raw_chunks(self, after: int = 0, until: int | None = None,
-                   types: Collection[str] | None = None, size: int = CHUNK
-                   ) -> Iterator[list[RawRow]]:
+                   types: Collection[str] | None = None, size: int = CHUNK,
+                   exclude: Collection[str] = ()) -> Iterator[list[RawRow]]:
         """Rows `after < position <= until` exactly as stored, in order, `size` at a time."""
 
     def chunks(self, after: int = 0, until: int | None = None,
-               types: Collection[str] | None = None, size: int = CHUNK) -> Iterator[list[Event]]:
-        """Events `after < position <= until` (only of `types` when given), in order."""
-        for rows in self.raw_chunks(after, until, types, size):
+               types: Collection[str] | None = None, size: int = CHUNK,
+               exclude: Collection[str] = ()) -> Iterator[list[Event]]:
+        """Events `after < position <= until` (only of `types` when given, none of `exclude`),
+        in order."""
+        for rows in self.raw_chunks(after, until, types, size, exclude):
             yield decode_rows(rows)
 
     def events(self, after: int = 0, until: int | None = None,
-               types: Collection[str] | None = None) -> Iterator[Event]:
-        for chunk in self.chunks(after, until, types):
+               types: Collection[str] | None = None, exclude: Collection[str] = ()
+               ) -> Iterator[Event]:
+        for chunk in self.chunks(after, until, types, exclude=exclude):
             yield from chunk
+
+    def _until(self, after: int, until: int | None, types: Collection[str] | None
+               ) -> int | None:
+        """The last position a read from `after` is to reach; None when it reads nothing."""
+        last = self.last_position()
+        until = last if until is None else min(until, last)
+        if until <= after or (types is not None and not types):
+            return None
+        return until
 
     @abstractmethod
     def at(self, positions: Collection[int]) -> list[Event]:
@@ -108,19 +120,17 @@ class SQLiteReader(LogReader):
         self._last = row[0] or 0
 
     def raw_chunks(self, after: int = 0, until: int | None = None,
-                   types: Collection[str] | None = None, size: int = CHUNK
-                   ) -> Iterator[list[RawRow]]:
-        until = self._last if until is None else min(until, self._last)
-        if until <= after:
+                   types: Collection[str] | None = None, size: int = CHUNK,
+                   exclude: Collection[str] = ()) -> Iterator[list[RawRow]]:
+        until = self._until(after, until, types)
+        if until is None:
             return
         sql = f"SELECT rowid, {COLUMNS} FROM {EVENTS} WHERE rowid > ? AND rowid <= ?"
         params: list[Any] = [after, until]
-        if types is not None:
-            wanted = sorted(types)
-            if not wanted:
-                return
-            sql += f" AND topic IN ({','.join('?' * len(wanted))})"
-            params += wanted
+        for test, names in (("IN", types), ("NOT IN", exclude)):
+            if names:
+                sql += f" AND topic {test} ({','.join('?' * len(names))})"
+                params += sorted(names)
         cursor = self._conn.execute(sql + " ORDER BY rowid", params)
         try:
             while True:
@@ -169,19 +179,18 @@ class PostgresReader(LogReader):
         self._cursors = 0
 
     def raw_chunks(self, after: int = 0, until: int | None = None,
-                   types: Collection[str] | None = None, size: int = CHUNK
-                   ) -> Iterator[list[RawRow]]:
-        until = self._last if until is None else min(until, self._last)
-        if until <= after:
+                   types: Collection[str] | None = None, size: int = CHUNK,
+                   exclude: Collection[str] = ()) -> Iterator[list[RawRow]]:
+        until = self._until(after, until, types)
+        if until is None:
             return
         sql = (f"SELECT notification_id, {COLUMNS} FROM {self.table} "
                "WHERE notification_id > %s AND notification_id <= %s")
         params: list[Any] = [after, until]
-        if types is not None:
-            if not types:
-                return
-            sql += " AND topic = ANY(%s)"
-            params.append(sorted(types))
+        for test, names in (("topic = ANY(%s)", types), ("NOT (topic = ANY(%s))", exclude)):
+            if names:
+                sql += f" AND {test}"
+                params.append(sorted(names))
         self._cursors += 1
         with self._conn.cursor(name=f"replay_{self._cursors}") as cursor:
             cursor.itersize = max(size, 2000)

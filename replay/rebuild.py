@@ -11,9 +11,10 @@ events or more) is split into groups that run in parallel processes (`replay.wor
 one per core, at most 4), each reading the log itself. The groups are planned from a measurement
 on the first events (`plan`): what each projection costs per event, and what reading costs a
 group, which reads only the event types its projections declare (`EVENT_TYPES`) when all of
-them declare some. On one core almost two thirds of a replay is applying, so only more cores
-make it much faster; where the cores are not really free (a shared VM) one process can win, and
-`replay.workers = 1` says so.
+them declare some, or else skips those they all ignore (`IGNORED_TYPES`). On one core almost
+two thirds of a replay is applying, so only more cores make it much faster; where the cores are
+not really free (a shared VM) one process wins, so by default a rebuild uses only the cores
+found idle while it measures (`spare_cores`); `replay.workers` sets the number instead.
 
 `rebuild` then `write_states` is `switchboard replay rebuild`: the states land in a separate
 SQLite file, in a `switchboard_projections` table of the same shape as the live one, so a rebuilt
@@ -38,7 +39,8 @@ from projections.runner import Projector, SQLiteCheckpoints
 from replay.reader import open_reader, sqlite_path
 
 PARALLEL_MIN = 150_000  # events: below this, starting processes costs more than it saves
-SAMPLE = 10_000  # events measured to plan the groups
+SAMPLE = 5_000  # events measured to plan the groups (and to see which cores are free)
+FREE = 0.75  # of a core: idle this much beside the measurement, and one more process pays
 
 
 def modules_by_name() -> dict[str, ModuleType]:
@@ -69,6 +71,21 @@ def types_of(modules: Sequence[ModuleType]) -> frozenset[str] | None:
     if any(d is None for d in declared):
         return None
     return frozenset().union(*declared)
+
+
+def skipped_of(modules: Sequence[ModuleType]) -> frozenset[str]:
+    """The event types a group that reads every type (`types_of` is None) need not read: those
+    every module ignores, by declaring `IGNORED_TYPES` or `EVENT_TYPES` without them."""
+    ignored: frozenset[str] | None = None
+    declared: set[str] = set()
+    for module in modules:
+        types = getattr(module, "EVENT_TYPES", None)
+        if types is not None:
+            declared |= types
+            continue
+        mine = getattr(module, "IGNORED_TYPES", frozenset())
+        ignored = mine if ignored is None else ignored & mine
+    return (ignored or frozenset()) - declared
 
 
 def digest(state: bytes) -> str:
@@ -110,6 +127,7 @@ def run_job(job: Job, on_stop: Callable[[int], None] | None = None) -> JobResult
 
     modules = select(job.names)
     types = types_of(modules)
+    skipped = skipped_of(modules) if types is None else frozenset()
     projector = Projector(None, modules, persist=False)
     stops = sorted({p for p in (*job.stops, *job.snapshot_at) if 0 <= p < job.until}
                    | {job.until})
@@ -123,7 +141,7 @@ def run_job(job: Job, on_stop: Callable[[int], None] | None = None) -> JobResult
         with open_reader(job.url) as reader:
             after = 0
             for stop in stops:
-                for chunk in reader.chunks(after, stop, types):
+                for chunk in reader.chunks(after, stop, types, exclude=skipped):
                     projector.apply(chunk)
                     count += len(chunk)
                 after = stop
@@ -176,25 +194,29 @@ class Cost:
 
     def group(self, modules: Sequence[ModuleType]) -> float:
         types = types_of(modules)
-        share = 1.0 if types is None else sum(self.type_share.get(t, 0.0) for t in types)
+        if types is None:
+            share = 1.0 - sum(self.type_share.get(t, 0.0) for t in skipped_of(modules))
+        else:
+            share = sum(self.type_share.get(t, 0.0) for t in types)
         return self.read * share + sum(self.apply[m.NAME] for m in modules)
 
 
 def measure(url: str, modules: Sequence[ModuleType], sample: int = SAMPLE) -> Cost:
-    """Costs on the first `sample` events (about 0.1 s)."""
+    """Costs on the first `sample` events (about 0.1 s), in CPU time: on a busy machine wall
+    time would charge whichever projection was preempted, and plan lopsided groups."""
     with open_reader(url) as reader:
-        start = time.perf_counter()
+        start = time.process_time()
         events = [e for chunk in reader.chunks(0, sample) for e in chunk]
-        read = (time.perf_counter() - start) / max(len(events), 1)
+        read = (time.process_time() - start) / max(len(events), 1)
     counts: dict[str, int] = {}
     for e in events:
         counts[e.type] = counts.get(e.type, 0) + 1
     apply: dict[str, float] = {}
     for module in modules:
         alone = Projector(None, [module], persist=False)
-        start = time.perf_counter()
+        start = time.process_time()
         alone.apply(events)
-        apply[module.NAME] = (time.perf_counter() - start) / max(len(events), 1)
+        apply[module.NAME] = (time.process_time() - start) / max(len(events), 1)
     n = max(len(events), 1)
     return Cost(read, apply, {t: c / n for t, c in counts.items()})
 
@@ -222,6 +244,29 @@ def plan(modules: Sequence[ModuleType], cost: Cost, workers: int) -> list[list[M
 
 def default_workers() -> int:
     return max(1, min(os.cpu_count() or 1, 4))
+
+
+def cpu_ticks() -> tuple[int, int] | None:
+    """The machine's (idle, all) CPU time so far, in ticks (`/proc/stat`); None elsewhere."""
+    try:
+        with open("/proc/stat") as f:
+            ticks = [int(x) for x in f.readline().split()[1:9]]
+    except (OSError, ValueError):
+        return None
+    return ticks[3] + ticks[4], sum(ticks)  # idle + iowait; user ... steal
+
+
+def spare_cores(before: tuple[int, int] | None, after: tuple[int, int] | None) -> float:
+    """Cores left idle between two `cpu_ticks` (while this process kept one busy measuring).
+
+    Each group of a parallel rebuild reads and decodes the log itself, so two processes do
+    about 1.3 times the work of one: on a machine whose other core is busy (other work, a
+    noisy neighbour on a shared VM) they finish later than one process alone. Unknown (no
+    `/proc/stat`, too short a wait): every core counts as spare, as before."""
+    cores = os.cpu_count() or 1
+    if before is None or after is None or after[1] - before[1] < 10:
+        return float(cores - 1)
+    return (after[0] - before[0]) / (after[1] - before[1]) * cores
 
 
 # ------------------------------------------------------------------------------ many jobs
@@ -252,16 +297,22 @@ def rebuild(url: str, names: Sequence[str] | None = None, until: int | None = No
             parallel_min: int = PARALLEL_MIN) -> Rebuilt:
     """Replay the log of `url` from position 0 to `until` (default: its end) into fresh states
     of the named projections (default: all), in `workers` parallel groups from
-    `parallel_min` events on."""
+    `parallel_min` events on (default: one per core that is free now, see `spare_cores`)."""
     modules = select(names)
     with open_reader(url) as reader:
         last = reader.last_position()
     position = last if until is None else max(0, min(until, last))
+    chosen = workers
     workers = default_workers() if workers is None else workers
     start = time.perf_counter()
     groups = [modules]
     if workers > 1 and position >= parallel_min and len(modules) > 1:
-        groups = plan(modules, measure(url, modules), workers)
+        before = cpu_ticks()
+        cost = measure(url, modules)
+        if chosen is None:  # the default: only the cores that are free now
+            workers = min(workers, 1 + int(spare_cores(before, cpu_ticks()) + 1 - FREE))
+        if workers > 1:
+            groups = plan(modules, cost, workers)
     jobs = [
         Job(url, tuple(m.NAME for m in g), position, tuple(stops),
             {m.NAME: (expected or {}).get(m.NAME, {}) for m in g}, tuple(snapshot_at), tune_gc)

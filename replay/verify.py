@@ -41,7 +41,7 @@ from engine.store import Store
 from engine.store.base import GENESIS, ChainLink, first_broken_link
 from projections.runner import MemoryCheckpoints, Projector
 from replay.reader import LogReader, open_reader
-from replay.rebuild import Rebuilt, digest, rebuild, select, types_of, version_of
+from replay.rebuild import Rebuilt, digest, rebuild, select, skipped_of, types_of, version_of
 from replay.snapshots import code_fingerprint, open_live_checkpoints, open_snapshots
 
 MAX_PATHS = 64  # differing parts tracked through the bracket
@@ -259,6 +259,7 @@ def locate(name: str, agrees_at: int, agreed: bytes | None, differs_at: int, rec
     inside the bracket is where the recorded history and the log part."""
     module = select([name])[0]
     types = types_of([module])
+    skipped = skipped_of([module])
 
     def fresh() -> Projector:
         memory = MemoryCheckpoints()
@@ -267,7 +268,7 @@ def locate(name: str, agrees_at: int, agreed: bytes | None, differs_at: int, rec
         return Projector(None, [module], read_only=True, checkpoints=memory)
 
     projector = fresh()
-    for chunk in reader.chunks(agrees_at, differs_at, types):
+    for chunk in reader.chunks(agrees_at, differs_at, types, exclude=skipped):
         projector.apply(chunk)
     live = _decoder.decode(recorded)
     rebuilt = _decoder.decode(projector.serialize(name))
@@ -281,7 +282,7 @@ def locate(name: str, agrees_at: int, agreed: bytes | None, differs_at: int, rec
     last = [_encoder.encode(v) if (v := value_at(state, p)) is not _MISSING else None
             for p in tracked]
     changed: list[int | None] = [None] * len(tracked)
-    for chunk in reader.chunks(agrees_at, differs_at, types):
+    for chunk in reader.chunks(agrees_at, differs_at, types, exclude=skipped):
         for event in chunk:
             projector.apply((event,))
             state = projector.state(name)
