@@ -34,7 +34,7 @@ from engine.dialer import events as ev
 from engine.dialer import plans as plan_model
 from engine.dialer.objects import evolve, public
 from engine.envelope import Event
-from projections.base import Row, event_time
+from projections.base import Row, dispatch, event_time
 
 NAME = "dialings"
 VERSION = 1
@@ -230,11 +230,7 @@ _HANDLERS: dict[str, Callable[[dict, Event], None]] = {
 }
 
 
-def apply(state: dict, event: Event) -> dict:
-    handler = _HANDLERS.get(event.type)
-    if handler is not None:
-        handler(state, event)
-    return state
+apply = dispatch(_HANDLERS)
 
 
 # -- reading --------------------------------------------------------------------------------------

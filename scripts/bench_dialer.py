@@ -7,9 +7,12 @@ prints:
 
 - dials/s: Originates decided (and sent) per second;
 - decision latency: from the projections applying a queue member's `QueueMemberStatus` (the
-  engine learning the member is free) to the `Originate` leaving for the socket, the decision
-  durably logged in between (target p99 <= 5 ms); and, as the PBX sees it, from sending that
-  `QueueMemberStatus` to receiving the `Originate` (ingest, commit, projection included);
+  engine learning the member is free) to the `Originate` written to the AMI socket, the
+  decision durably logged in between (target p99 <= 5 ms); and, as the PBX sees it, from
+  sending that `QueueMemberStatus` to receiving the `Originate` (ingest, commit, projection
+  included; a freeing followed by another before its Originate is not counted);
+- where that time goes (`Dialer.sent`): the freeing event committed by the log writer ->
+  applied by every projection -> decided -> the decision committed -> the Originate written;
 - agent occupancy: the share of the agents' time spent talking to a customer (AgentConnect to
   AgentComplete, from the PBX's own timestamps);
 - abandon rate: answered customers who waited more than `dialer.abandon_after` seconds for an
@@ -43,13 +46,14 @@ from engine.config import Config, DialerConfig, ServerConfig  # noqa: E402
 from engine.dialer import dls as dl_model  # noqa: E402
 from engine.dialer import events as ev  # noqa: E402
 from engine.dialer.objects import build, new_uuid  # noqa: E402
-from engine.dialer.service import Dialer  # noqa: E402
+from engine.dialer.service import Dialer, Sent  # noqa: E402
 from engine.envelope import Event  # noqa: E402
 from engine.runtime import Engine, tune_gc  # noqa: E402
 from projections.base import event_time  # noqa: E402
 
 TIMINGS = {"ring": 1.0, "agent_ring": 0.2, "agent_talk": 4.0, "patience": 15.0,
            "noanswer": 2.0, "talk": 1.0}
+FREED = "QueueMemberStatus"  # the event that frees a member (the dialer's trigger measured)
 MIX = {"answer": 0.65, "busy": 0.1, "noanswer": 0.15, "congestion": 0.05, "unallocated": 0.05}
 
 
@@ -108,6 +112,13 @@ async def scenario(name: str, *, dial_mode: int, tick: float | None, entries: in
         engine = Engine(config)
         await engine.start()
         dialer = Dialer(engine, tick=tick)
+        committed: dict[int, float] = {}  # a freeing QueueMemberStatus -> when it committed
+
+        def on_commit(stored: list[Event]) -> None:
+            now = time.perf_counter()
+            committed.update((e.position, now) for e in stored if e.type == FREED)
+
+        engine.log.add_listener(on_commit)
         await dialer.start()
         while not engine.clients[0].connected:
             await asyncio.sleep(0.01)
@@ -126,7 +137,7 @@ async def scenario(name: str, *, dial_mode: int, tick: float | None, entries: in
         await asyncio.sleep(seconds)
         ended_at = time.time()
         await c.update("campaign", camp["uuid"], {"status": 0})
-        latencies = [t for trigger, t in dialer.latencies if trigger == "QueueMemberStatus"]
+        sent = [s for s in dialer.sent if s.trigger == FREED]
         await dialer.stop()
         await engine.stop()
         from engine.store import open_store
@@ -138,8 +149,28 @@ async def scenario(name: str, *, dial_mode: int, tick: float | None, entries: in
     freed, originated_at, originated = await asyncio.get_running_loop().run_in_executor(
         None, here.recv)
     proc.join()
-    return measure(name, events, latencies, freed, originated_at, started_at, ended_at,
-                   agents, config.dialer)
+    return {**measure(name, events, [s.latency for s in sent], freed, originated_at,
+                      started_at, ended_at, agents, config.dialer),
+            "stages": stages(sent, committed)}
+
+
+STAGES = [  # (label, from, to): the Sent fields, "committed" from the log writer
+    ("committed -> projected", "committed", "seen"),
+    ("projected -> decided", "seen", "decided"),
+    ("decided -> durable", "decided", "durable"),
+    ("durable -> sent", "durable", "sent"),
+]
+
+
+def stages(sent: list[Sent], committed: dict[int, float]) -> dict[str, tuple[float, float]]:
+    """p50 and p99 (ms) of each stage of the Originates a freed member caused."""
+    out = {}
+    for label, start, end in STAGES:
+        spans = [getattr(s, end) - (committed[s.position] if start == "committed"
+                                    else getattr(s, start))
+                 for s in sent if start != "committed" or s.position in committed]
+        out[label] = (pct(spans, 0.50) * 1e3, pct(spans, 0.99) * 1e3)
+    return out
 
 
 def pct(values: list[float], q: float) -> float:
@@ -241,6 +272,13 @@ def main() -> int:
         print(f"\n{r['scenario']} vs baseline: {r['dials/s'] / base['dials/s']:.1f}x dials/s, "
               f"occupancy {r['occupancy %']:.1f} % vs {base['occupancy %']:.1f} %, "
               f"PBX-side p99 {r['pbx p99 ms']:.1f} ms vs {base['pbx p99 ms']:.1f} ms")
+    print("\nwhere a decision's time goes, p50 / p99 ms (committed: the log writer committed "
+          "the freeing event; projected: every projection applied it):\n")
+    print("| stage | " + " | ".join(r["scenario"] for r in results[:-1]) + " |")
+    print("|---|" + "---:|" * (len(results) - 1))
+    for label, _, _ in STAGES:
+        print(f"| {label} | " + " | ".join(
+            "{:.2f} / {:.2f}".format(*r["stages"][label]) for r in results[:-1]) + " |")
     p99 = max(r["decision p99 ms"] for r in results[:-1])
     print(f"\ndecision latency p99 (event-driven): {p99:.2f} ms; target <= 5 ms: "
           f"{'met' if p99 <= 5.0 else 'NOT met'}")

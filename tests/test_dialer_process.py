@@ -95,6 +95,15 @@ def kinds(decision: process.Decision) -> list[str]:
     return [type(c).__name__ for c in decision.commands]
 
 
+def settle(book: Book, now: float, then: float) -> list[tuple[int, str]]:
+    """A campaign's move at `now` (status, reason) and, committed, the one that completes it
+    at `then` (Starting -> Start, Stopping -> Stop)."""
+    decision = book.decide(now)
+    book.commit(decision)
+    book.commit(book.decide(then))
+    return [(c.status, c.reason) for c in decision.commands]
+
+
 def test_schedule_opens_and_closes_a_campaign_by_timer_not_polling() -> None:
     book = Book()
     camp = book.setup(campaign={"sc_mode": 1, "sc_time_start": "09:00:00",
@@ -102,21 +111,15 @@ def test_schedule_opens_and_closes_a_campaign_by_timer_not_polling() -> None:
     monday_early = at("2026-01-05T08:59:59")  # a Monday
     decision = book.decide(monday_early)
     assert decision.commands == [] and decision.next_wake == at("2026-01-05T09:00:00")
-    decision = book.decide(at("2026-01-05T09:00:00"))
-    assert [(c.status, c.reason) for c in decision.commands] == [
+    assert settle(book, at("2026-01-05T09:00:00"), at("2026-01-05T09:00:00")) == [
         (codes.CAMPAIGN_STARTING, "schedule window opened")]
-    book.commit(decision)
-    book.commit(book.decide(at("2026-01-05T09:00:00")))
     assert book.status(camp) == (codes.CAMPAIGN_START, "started")
     dialing = book.decide(at("2026-01-05T09:00:01"))
     assert kinds(dialing) == ["Dial"]
     # The window's end is the next wake-up, whatever else is going on.
     assert dialing.next_wake is not None and dialing.next_wake <= at("2026-01-05T17:00:01")
-    closing = book.decide(at("2026-01-05T17:00:01"))
-    assert [(c.status, c.reason) for c in closing.commands] == [
+    assert settle(book, at("2026-01-05T17:00:01"), at("2026-01-05T17:00:02")) == [
         (codes.CAMPAIGN_STOPPING, "schedule window closed")]
-    book.commit(closing)
-    book.commit(book.decide(at("2026-01-05T17:00:02")))
     assert book.status(camp) == (codes.CAMPAIGN_STOP, "schedule window closed")
     # Saturday is not in the day list: it stays stopped until Monday 09:00.
     assert book.decide(at("2026-01-10T10:00:00")).commands == []

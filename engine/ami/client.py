@@ -27,8 +27,9 @@ import itertools
 import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
 from engine.ami.protocol import Message, Parser, serialize
 from engine.config import ServerConfig
@@ -151,9 +152,18 @@ class AmiClient:
         Raises `ActionError` on `Response: Error`, `ConnectionLost` if the connection ends first.
         The ActionID is chosen here unless the caller set one (the dialer sets its own).
         """
+        return await self.send(headers, timeout)
+
+    def send(self, headers: Headers, timeout: float | None = 30.0
+             ) -> Coroutine[Any, Any, list[Message]]:
+        """`action`, except that the action is written before this returns; await the
+        result for the answer. `await action(...)` writes it only when its coroutine first
+        runs, a turn of the event loop later: a dialer decision, timed from the event that
+        freed an agent, is sent from the callback that receives it instead. Call it on the
+        event loop's thread; raises `ConnectionLost` at once when not connected."""
         if self._writer is None or not self.connected:
             raise ConnectionLost(f"{self.config.name}: not connected")
-        return await self._send(headers, timeout)
+        return self._answer(*self._write(headers), timeout)
 
     # -- one session ---------------------------------------------------------------------------
 
@@ -269,6 +279,10 @@ class AmiClient:
             pending.future.set_result(pending.items)
 
     async def _send(self, headers: Headers, timeout: float | None) -> list[Message]:
+        return await self._answer(*self._write(headers), timeout)
+
+    def _write(self, headers: Headers) -> tuple[str, asyncio.Future[list[Message]]]:
+        """Write one action now; its ActionID and the future its answer resolves."""
         assert self._writer is not None
         headers = dict(headers)
         action_id = headers.get("ActionID")
@@ -278,6 +292,10 @@ class AmiClient:
         future: asyncio.Future[list[Message]] = asyncio.get_running_loop().create_future()
         self._pending[action_id] = _Pending(future)
         self._writer.write(serialize(headers))
+        return action_id, future
+
+    async def _answer(self, action_id: str, future: asyncio.Future[list[Message]],
+                      timeout: float | None) -> list[Message]:
         try:
             return await asyncio.wait_for(asyncio.shield(future), timeout)
         except TimeoutError:

@@ -140,11 +140,9 @@ class ObCommands:
                 return public(obj)
             self._check(kind, {**obj, **diff})
             data = {"changes": diff, "tm_update": stamp(self.clock())}
-            event = ev.new(ev.stream(kind, uuid), version + 1, ev.updated(kind), data)
-            if await self._append(event) is not None:
-                new = evolve(obj, event.type, data, version + 1)
-                assert new is not None
-                return public(new)
+            written = await self._next(kind, uuid, obj, version, ev.updated(kind), data)
+            if written is not None:
+                return written
         raise Conflict(f"{kind} {uuid} kept changing; try again")
 
     # -- delete -----------------------------------------------------------------------------------
@@ -182,9 +180,18 @@ class ObCommands:
         for _ in range(ATTEMPTS):
             obj, version = await self._live(kind, uuid)
             data = {"tm_delete": stamp(self.clock())}
-            event = ev.new(ev.stream(kind, uuid), version + 1, ev.deleted(kind), data)
-            if await self._append(event) is not None:
-                new = evolve(obj, event.type, data, version + 1)
-                assert new is not None
-                return public(new)
+            written = await self._next(kind, uuid, obj, version, ev.deleted(kind), data)
+            if written is not None:
+                return written
         raise Conflict(f"{kind} {uuid} kept changing; try again")
+
+    async def _next(self, kind: str, uuid: str, obj: dict[str, Any], version: int, type_: str,
+                    data: dict[str, Any]) -> dict[str, Any] | None:
+        """Append one event at the aggregate's next version and answer the object it makes
+        (what a later read shows: the same `evolve`); None when another write took that
+        version first, and the caller reads the aggregate again."""
+        if await self._append(ev.new(ev.stream(kind, uuid), version + 1, type_, data)) is None:
+            return None
+        new = evolve(obj, type_, data, version + 1)
+        assert new is not None
+        return public(new)
