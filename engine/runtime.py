@@ -17,6 +17,7 @@ from typing import Any
 
 from engine.ami.client import AmiClient
 from engine.ami.ingest import make_client
+from engine.background import Background
 from engine.config import Config
 from engine.envelope import Event
 from engine.log import EventLog
@@ -34,7 +35,8 @@ class Engine:
         self.log = EventLog(self.store, config.ingest.batch_size, config.ingest.queue_size)
         self.clients: list[AmiClient] = []
         self._tasks: list[asyncio.Task[None]] = []
-        self.projector = Projector(self.store)
+        self.background = Background("checkpoints")  # their writes, off the projector thread
+        self.projector = Projector(self.store, background=self.background)
         self._projected: list[Callable[[Event], None]] = []
         self._stop_projecting = threading.Event()
         self._projecting: threading.Thread | None = None
@@ -42,10 +44,15 @@ class Engine:
         self._with_dialer = dialer  # opt-in: tests and replays must not dial or write results
         self.dialer: Any = None  # engine.dialer.service.Dialer when started with dialer=True
 
-    def on_projected(self, listener: Callable[[Event], None]) -> None:
+    def on_projected(self, listener: Callable[[Event], None], first: bool = False) -> None:
         """Called on the projector thread after each event is applied to every projection,
-        so a listener reads the read models exactly as that event left them."""
-        self._projected.append(listener)
+        so a listener reads the read models exactly as that event left them. `first`: before
+        the listeners already there (the dialer: a freed agent waits for nobody's messages
+        or snapshots)."""
+        if first:
+            self._projected.insert(0, listener)
+        else:
+            self._projected.append(listener)
 
     async def start(self) -> None:
         self.projector.catch_up()
@@ -81,6 +88,7 @@ class Engine:
         if self._replay is not None:
             self._replay.close()
         self.projector.close()
+        self.background.close()
         self.store.close()
 
     def _project(self) -> None:

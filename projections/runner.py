@@ -28,6 +28,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import msgspec
 
+from engine.background import Background
 from engine.envelope import MALFORMED, Event
 from engine.store import Store
 from engine.store.sqlite import derived_connection, write_transaction
@@ -225,6 +226,7 @@ class Projector:
         save_seconds: float = 5.0,
         batch: int = 2_000,
         checkpoints: Checkpoints | None = None,
+        background: Background | None = None,
     ) -> None:
         if modules is None:
             from projections import PROJECTIONS
@@ -251,6 +253,9 @@ class Projector:
         self._saved_at = time.monotonic()
         self._lock = threading.RLock()
         self._checkpoints: Checkpoints | None = checkpoints
+        # where checkpoints are written: on the caller's thread (None), or a `Background`
+        # (the engine's: its projector thread is also where the dialer decides)
+        self._background = background
         if checkpoints is None and store is not None and persist:
             self._checkpoints = open_checkpoints(store, read_only)
         if self._checkpoints is not None:
@@ -465,21 +470,28 @@ class Projector:
             self.save()
 
     def save(self) -> None:
-        """Write every state with its position, in one transaction."""
+        """Write every state with its position. The states are encoded here, between two
+        events, so each is exactly the state at its position; with a `background`, the
+        writing happens there, in order."""
         with self._lock:
-            if self._checkpoints is None or self.read_only:
+            checkpoints = self._checkpoints
+            if checkpoints is None or self.read_only:
                 return
-            self._checkpoints.save([
-                (s.name, s.position, s.version, encode_state(s.state)) for s in self._slots
-            ])
+            rows = [(s.name, s.position, s.version, encode_state(s.state)) for s in self._slots]
             self._unsaved = 0
             self._saved_at = time.monotonic()
+        if self._background is not None:
+            self._background.submit(checkpoints.save, rows)
+        else:
+            checkpoints.save(rows)
 
     def close(self) -> None:
         with self._lock:
             if self._checkpoints is not None:
                 if self._unsaved and not self.read_only:
                     self.save()
+                if self._background is not None:
+                    self._background.flush()
                 self._checkpoints.close()
                 self._checkpoints = None
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from engine.envelope import Event
 from replay.index import open_index
 from replay.rebuild import select, version_of
-from replay.snapshots import open_snapshots
+from replay.snapshots import Snapshots, open_snapshots
 
 if TYPE_CHECKING:
     from engine.runtime import Engine
@@ -59,11 +59,16 @@ class LiveReplay:
         for name in projector.positions:
             module = select([name])[0]
             states.append((name, version_of(module), projector.serialize(name)))
+        # compressing and writing them is off the projector thread (engine/background.py)
+        self.engine.background.submit(self._save, snapshots, event.position, states)
+
+    def _save(self, snapshots: Snapshots, position: int,
+              states: list[tuple[str, int, bytes]]) -> None:
         try:
-            snapshots.save(event.position, states, source="live")
+            snapshots.save(position, states, source="live")
             self.written += 1
         except Exception:  # noqa: BLE001 - a snapshot is an optimisation: never stop projecting
-            log.exception("snapshot at position %d failed", event.position)
+            log.exception("snapshot at position %d failed", position)
 
     def _follow(self) -> None:
         store = self.engine.store
@@ -90,6 +95,7 @@ class LiveReplay:
             self._thread.join()
         snapshots, self._snapshots = self._snapshots, None
         if snapshots is not None:
+            self.engine.background.flush()
             snapshots.close()
 
 

@@ -128,7 +128,7 @@ class Dialer:
         self._live_event = asyncio.Event()
         self._stopped = False
         if not self._registered:
-            self.engine.on_projected(self._on_projected)
+            self.engine.on_projected(self._on_projected, first=True)
             self._registered = True
         self.results.start()
         await self._append_dialer_event(ev.DIALER_STARTED, {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import threading
@@ -90,11 +91,12 @@ def derived_connection(path: str) -> sqlite3.Connection:
 
 
 @contextmanager
-def write_transaction(conn: sqlite3.Connection, path: str, urgent: bool = False
-                      ) -> Iterator[sqlite3.Connection]:
+def write_transaction(conn: sqlite3.Connection, path: str, urgent: bool = False,
+                      gated: bool = False) -> Iterator[sqlite3.Connection]:
     """`BEGIN IMMEDIATE` ... `COMMIT` on `conn` (a connection to `path`) through the file's
-    gate; rolled back if the block raises. Every writer of a switchboard SQLite file uses it."""
-    with write_gate(path).hold(urgent):
+    gate (`gated`: the caller holds it already); rolled back if the block raises. Every writer
+    of a switchboard SQLite file uses it."""
+    with contextlib.nullcontext() if gated else write_gate(path).hold(urgent):
         conn.execute("BEGIN IMMEDIATE")
         try:
             yield conn
@@ -118,9 +120,12 @@ class _Recorder(SQLiteApplicationRecorder):
 
     def insert_batch(self, events: Sequence[NewEvent], urgent: bool = False
                      ) -> tuple[list[NewEvent], int]:
-        with self.datastore.get_connection(commit=True) as conn:
+        # The gate first: the library's pool hands out its writer connection under a plain
+        # lock, which would otherwise queue an urgent append behind the log's writer.
+        path = self.datastore.pool.db_name
+        with write_gate(path).hold(urgent), self.datastore.get_connection(commit=True) as conn:
             raw: sqlite3.Connection = conn._sqlite_conn  # the library exposes no IMMEDIATE begin
-            with write_transaction(raw, self.datastore.pool.db_name, urgent):
+            with write_transaction(raw, path, gated=True):
                 streams = list({e.stream for e in events})
                 heads: dict[str, int] = {}
                 for i in range(0, len(streams), 500):
