@@ -40,23 +40,29 @@ numbers that are always usable, and never raise, so bad input cannot stop or poi
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterable, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import lru_cache
 from types import ModuleType
-from typing import Any, overload
+from typing import Any
 
 from engine.envelope import Event
+
+# The pure value helpers live in the leaf module `engine/values.py`, so that the dialer modules
+# `projections/dialings.py` and `projections/results.py` need can share them without importing this
+# package (a cycle); re-exported here (`X as X`), where every projection imports them from.
+from engine.values import INT64 as INT64
+from engine.values import MAX_EPOCH as MAX_EPOCH
+from engine.values import iso as iso
+from engine.values import to_float as to_float
+from engine.values import to_int as to_int
 
 Row = dict[str, Any]
 ViewFn = Callable[[dict, float], list[Row]]
 Handler = Callable[[dict, Event], None]
 ApplyFn = Callable[[dict, Event], dict]
 
-MAX_EPOCH = 32503680000.0  # 3000-01-01T00:00:00Z: no clock shows a later event
 MAX_AGE = 10 * 365 * 86400.0  # a channel older than ten years is junk, not a channel
-INT64 = 1 << 63  # AMI numbers are C ints; beyond int64 nothing (Parquet, bigint) holds them
 
 
 def columns(spec: str) -> dict[str, str]:
@@ -169,14 +175,6 @@ def recorded_time(recorded_at: str) -> float:
     return t if 0.0 <= t < MAX_EPOCH else 0.0
 
 
-def iso(t: float | None) -> str | None:
-    """Epoch seconds as the seed's UTC timestamp (9 fractional digits, `Z`); None for no time."""
-    if t is None or not 0.0 <= t < MAX_EPOCH:
-        return None
-    dt = datetime.fromtimestamp(t, UTC)
-    return f"{dt:%Y-%m-%dT%H:%M:%S}.{dt.microsecond:06d}000Z"
-
-
 def to_seconds(value: object) -> float:
     """A duration as Asterisk prints it (`Duration: 00:01:02`, `Seconds: 62`, `Wait: 3`,
     `ParkingTimeout: 45`) in seconds; 0 for anything else, since a negative, infinite or NaN
@@ -192,60 +190,3 @@ def to_seconds(value: object) -> float:
     except ValueError:
         return 0.0
     return total if 0.0 <= total < MAX_AGE else 0.0
-
-
-# ------------------------------------------------------------------------------ numbers
-
-@overload
-def to_int(value: object) -> int | None: ...
-@overload
-def to_int(value: object, default: int) -> int: ...
-@overload
-def to_int(value: object, default: None) -> int | None: ...
-
-
-def to_int(value: object, default: int | None = None) -> int | None:
-    """An AMI number as an int, else `default`.
-
-    Accepts what Asterisk prints for numbers ("7", "7.0"; a fraction is cut toward zero, "7.9"
-    -> 7) and a repeated header's first value; junk ("", "unknown", NaN, infinities, beyond
-    int64) gives `default`."""
-    if isinstance(value, list):
-        value = value[0] if value else None
-    if isinstance(value, int):
-        number = value
-    elif isinstance(value, str):
-        try:
-            number = int(value)
-        except ValueError:
-            real = to_float(value)
-            if real is None:
-                return default
-            number = int(real)
-    elif isinstance(value, float) and math.isfinite(value):
-        number = int(value)
-    else:
-        return default
-    return number if -INT64 <= number < INT64 else default
-
-
-@overload
-def to_float(value: object) -> float | None: ...
-@overload
-def to_float(value: object, default: float) -> float: ...
-@overload
-def to_float(value: object, default: None) -> float | None: ...
-
-
-def to_float(value: object, default: float | None = None) -> float | None:
-    """An AMI decimal (`ServicelevelPerf: 66.7`, `CoreMaxLoadAvg: 0.000000`) as a finite float,
-    else `default`: NaN and infinities are junk too (NaN is not JSON)."""
-    if isinstance(value, list):
-        value = value[0] if value else None
-    if not isinstance(value, (int, float, str)):
-        return default
-    try:
-        real = float(value)
-    except (ValueError, OverflowError):  # "x"; an int beyond any float
-        return default
-    return real if math.isfinite(real) else default

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.dialer import dls, dncs, picking
-from engine.dialer.objects import stamp
+from engine.values import iso
 
 NOW = 1_800_000_000.0
 NUMBERS = [f"55{n:02d}" for n in range(12)]
@@ -33,7 +33,7 @@ def lists(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, dict[str, Any]], s
             dl[f"number_{n}"] = draw(st.none() | st.sampled_from(NUMBERS)) if n <= 3 else None
             dl[f"trycnt_{n}"] = draw(st.integers(0, 4)) if n <= 3 else 0
         ago = draw(st.none() | st.floats(0, 300))
-        dl["tm_last_hangup"] = None if ago is None else stamp(NOW - ago)
+        dl["tm_last_hangup"] = None if ago is None else iso(NOW - ago)
         entries[dl["uuid"]] = dl
     blocked = draw(st.sets(st.sampled_from(NUMBERS), max_size=4))
     busy = draw(st.sets(st.sampled_from(sorted(entries) or ["none"]), max_size=3))
@@ -124,7 +124,7 @@ def test_the_index_keeps_each_bucket_in_hangup_order() -> None:
     for uuid, t in (("a", 30.0), ("b", 10.0), ("c", None), ("d", 20.0)):
         dls.index_put(index, where, {"uuid": uuid, "dlma_uuid": "m", "in_use": 1, "status": 0,
                                      "res_dial": 0, "trycnt_1": 1,
-                                     "tm_last_hangup": stamp(t) if t else None})
+                                     "tm_last_hangup": iso(t) if t else None})
     assert list(index["m"]["1"]) == ["c", "b", "d", "a"]
     dls.index_put(index, where, {"uuid": "b", "dlma_uuid": "m", "in_use": 1, "status": 1,
                                  "res_dial": 0, "trycnt_1": 1})

@@ -31,11 +31,11 @@ from engine.dialer.objects import (
     is_uuid,
     new_uuid,
     public,
-    stamp,
 )
 from engine.envelope import Event, NewEvent
 from engine.log import EventLog
 from engine.store import Store
+from engine.values import iso
 
 MODULES: dict[str, ModuleType] = {
     "plan": plans, "destination": destinations, "dlma": dlmas, "dl": dls,
@@ -139,7 +139,7 @@ class ObCommands:
             if not diff:
                 return public(obj)
             self._check(kind, {**obj, **diff})
-            data = {"changes": diff, "tm_update": stamp(self.clock())}
+            data = {"changes": diff, "tm_update": iso(self.clock())}
             written = await self._next(kind, uuid, obj, version, ev.updated(kind), data)
             if written is not None:
                 return written
@@ -179,7 +179,7 @@ class ObCommands:
     async def _delete_one(self, kind: str, uuid: str, *, force: bool) -> dict[str, Any]:
         for _ in range(ATTEMPTS):
             obj, version = await self._live(kind, uuid)
-            data = {"tm_delete": stamp(self.clock())}
+            data = {"tm_delete": iso(self.clock())}
             written = await self._next(kind, uuid, obj, version, ev.deleted(kind), data)
             if written is not None:
                 return written

@@ -24,8 +24,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from engine.dialer import codes, destinations, plans
-from engine.dialer.objects import public, stamp
+from engine.dialer.objects import public
 from engine.dialer.picking import Pick
+from engine.values import iso, to_int
 
 UNKNOWN_UID = "<unknown>"
 
@@ -86,7 +87,7 @@ def build(*, campaign: Mapping[str, Any], plan: Mapping[str, Any], dest: Mapping
         "dial_trycnt": pick.trycnt,
         "dial_variables": variables,
     }
-    tm = stamp(now)
+    tm = iso(now)
     dialing: dict[str, Any] = {
         "uuid": dialing_uuid,
         "action_id": action_id,
@@ -185,7 +186,7 @@ def _forward(dialing: dict[str, Any], status: int) -> None:
 def _hung_up(dialing: dict[str, Any], uid: str, data: Mapping[str, Any]) -> None:
     channels = dict(dialing["_channels"])
     old = channels.get(uid) or [_first(data.get("Channel")), 0, 0, ""]
-    cause = _int(data.get("Cause"))
+    cause = to_int(data.get("Cause"), 0)
     channels[uid] = [old[0], 1, cause, _first(data.get("Cause-txt"))]
     dialing["_channels"] = channels
     if dialing["status"] < codes.DIALING_ERROR:
@@ -206,7 +207,7 @@ def observe(row: Mapping[str, Any], event_type: str, data: Mapping[str, Any], st
             _forward(d, codes.DIALING_QUEUED)
     elif event_type == "OriginateResponse":
         d["_responded"] = True
-        reason = _int(data.get("Reason"))
+        reason = to_int(data.get("Reason"), 0)
         d["res_dial"], d["res_dial_detail"] = reason, codes.res_dial_detail(reason)
         if _first(data.get("Response")) == "Success":
             _forward(d, codes.DIALING_ORIGINATE_RESPONDED)
@@ -242,7 +243,7 @@ def observe(row: Mapping[str, Any], event_type: str, data: Mapping[str, Any], st
             d["_channels"] = {**d["_channels"], uid: [_first(data.get("Channel")), 0, 0, ""]}
         if uid == d["uuid"] and not d["channel"]:
             d["channel"] = _first(data.get("Channel"))
-    d["tm_update"] = stamp(t)
+    d["tm_update"] = iso(t)
     return d
 
 
@@ -300,7 +301,7 @@ def end(d: Mapping[str, Any], now: float) -> dict[str, Any]:
     record = {name: d.get(name) for name in RESULT_FIELDS}
     record.update(status=status, res_dial=res_dial, res_dial_detail=detail,
                   res_hangup=res_hangup, res_hangup_detail=res_hangup_detail,
-                  end_reason=reason, name=None, tm_update=stamp(now))
+                  end_reason=reason, name=None, tm_update=iso(now))
     for name in INFO_FIELDS:
         record[name] = d.get(name)
     answered = res_dial == codes.RES_DIAL_ANSWERED
@@ -316,7 +317,7 @@ def end(d: Mapping[str, Any], now: float) -> dict[str, Any]:
         "res_dial_detail": detail,
         "res_hangup": res_hangup,
         "res_hangup_detail": res_hangup_detail,
-        "tm_last_hangup": stamp(now),
+        "tm_last_hangup": iso(now),
     }
     return {"dialing": d["uuid"], "result": record, "dl": dl_changes,
             "outcome": [1 if answered else 0, wait], "uuid_camp": d["uuid_camp"]}
@@ -330,10 +331,3 @@ def _first(value: Any) -> str:
     if isinstance(value, list):
         return str(value[0]) if value else ""
     return "" if value is None else str(value)
-
-
-def _int(value: Any) -> int:
-    try:
-        return int(_first(value))
-    except ValueError:
-        return 0

@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from engine.dialer import events as ev
+from engine.values import iso
 
 
 class Invalid(ValueError):
@@ -50,12 +51,6 @@ SYSTEM_FIELDS = ("uuid", "in_use", "tm_create", "tm_update", "tm_delete")
 # -- time -----------------------------------------------------------------------------------------
 
 
-def stamp(t: float | None) -> str | None:
-    """The seed's timestamp: UTC, nine fraction digits (zero-padded, unlike jade), `Z`."""
-    if t is None:
-        return None
-    dt = datetime.fromtimestamp(t, UTC)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond:06d}000Z"
 
 
 def parse_stamp(text: Any) -> float | None:
@@ -155,7 +150,7 @@ def build(fields: list[Field], body: Any, uuid: str, now: float) -> dict[str, An
             obj[field.name] = convert(field, body[field.name])
         else:
             obj[field.name] = field.default
-    obj.update(in_use=1, tm_create=stamp(now), tm_update=None, tm_delete=None)
+    obj.update(in_use=1, tm_create=iso(now), tm_update=None, tm_delete=None)
     return obj
 
 

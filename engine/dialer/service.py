@@ -44,10 +44,11 @@ from engine.dialer import codes, process
 from engine.dialer import dialings as dialing_model
 from engine.dialer import events as ev
 from engine.dialer.commands import ObCommands
-from engine.dialer.objects import new_uuid, stamp
+from engine.dialer.objects import new_uuid
 from engine.dialer.process import Dial, End, Hangup, SetStatus
 from engine.dialer.resultsfile import ResultsFile
 from engine.envelope import Event, NewEvent
+from engine.values import iso
 from projections import dialings as dialings_projection
 
 if TYPE_CHECKING:  # engine.runtime may start a Dialer itself: no import cycle at run time
@@ -344,7 +345,7 @@ class Dialer:
             return ev.new(ev.stream("dl", cmd.dl), version + 1, ev.DIALING_ENDED, cmd.data,
                           correlation_id=cmd.dialing, causation_id=cause)
         data = {"status": cmd.status, "previous": cmd.previous, "reason": cmd.reason,
-                "tm_update": stamp(self.clock())}
+                "tm_update": iso(self.clock())}
         return ev.new(ev.stream("campaign", cmd.campaign), cmd.version + 1,
                       ev.CAMPAIGN_STATUS_CHANGED, data, causation_id=cause)
 
