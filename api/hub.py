@@ -7,10 +7,12 @@ wake-up per flush interval), never blocking the projector: ingestion cannot be s
 clients. On the loop the messages go into one shared ring; each client is only a cursor into
 it, so publishing costs the same for 1 client or 500, and a message is encoded once.
 
-Every flush wakes every client, so the interval grows with their number (0.1 ms per client,
-between `flush_interval` and `max_flush_interval`): 200 clients are woken 50 times a second,
+Every flush wakes every client, so the interval grows with their number (0.05 ms per client,
+between `flush_interval` and `max_flush_interval`): 200 clients are woken 100 times a second,
 each time with every message since, instead of 200 times with a few, which measured as the
-difference between a saturated event loop and a quiet one.
+difference between a saturated event loop and a quiet one. (With the shared timers below, a
+10 ms cap measured better than 20 ms: p50 19 against 29 ms, p99 34 against 38 ms from append to
+200 clients at 2,000 events/s, `scripts/bench_api.py`.)
 
 Timers are shared, not one per wait or write (`asyncio.timeout` each time was a fifth of the
 event loop's time with 200 clients): a waiting client has one keep-alive timer that is moved
@@ -43,7 +45,7 @@ from projections.runner import Projector
 log = logging.getLogger("switchboard.api.hub")
 
 Match = Callable[[Message], bool]
-PER_CLIENT = 0.0001  # seconds of flush interval per connected client
+PER_CLIENT = 0.00005  # seconds of flush interval per connected client
 BATCH = 500  # most messages handed to a client at once (a few hundred KB): a client slower
 # than the stream falls behind and is dropped instead of holding the loop with huge writes
 
@@ -59,7 +61,7 @@ class Closing(Dropped):
 class Hub:
     def __init__(self, store: Store, state_of: Callable[[str], dict], *,
                  ring_size: int = 100_000, client_lag: int = 10_000,
-                 flush_interval: float = 0.002, max_flush_interval: float = 0.02,
+                 flush_interval: float = 0.002, max_flush_interval: float = 0.01,
                  send_timeout: float = 10.0) -> None:
         self.store = store
         self._state_of = state_of
