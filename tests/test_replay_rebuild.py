@@ -61,7 +61,9 @@ def test_rebuild_equals_the_projector_from_position_zero(store: Store, workers: 
     result = rebuild(store.url, workers=workers, parallel_min=0)
     assert result.position == last
     assert result.states == states_of(reference)
-    assert len(result.groups) == (1 if workers == 1 else min(workers, 3))
+    # groups are planned from measured costs: 3 workers may give 2 groups when a third
+    # would not make the slowest faster (cheap projections on a small log)
+    assert len(result.groups) == 1 if workers == 1 else 2 <= len(result.groups) <= workers
     assert sorted(n for g in result.groups for n in g) == sorted(m.NAME for m in PROJECTIONS)
     assert result.errors == {} and result.malformed == 0
 
