@@ -122,11 +122,14 @@ class _Recorder(SQLiteApplicationRecorder):
                      ) -> tuple[list[NewEvent], int]:
         # The gate first: the library's pool hands out its writer connection under a plain
         # lock, which would otherwise queue an urgent append behind the log's writer.
+        # Encoded before, not while holding the file: the gate is what a dialer decision waits
+        # for.
         path = self.datastore.pool.db_name
+        encoded = {id(e): encode_state(e) for e in events}
+        streams = list({e.stream for e in events})
         with write_gate(path).hold(urgent), self.datastore.get_connection(commit=True) as conn:
             raw: sqlite3.Connection = conn._sqlite_conn  # the library exposes no IMMEDIATE begin
             with write_transaction(raw, path, gated=True):
-                streams = list({e.stream for e in events})
                 heads: dict[str, int] = {}
                 for i in range(0, len(streams), 500):
                     chunk = streams[i : i + 500]
@@ -139,7 +142,7 @@ class _Recorder(SQLiteApplicationRecorder):
                     heads.update((r[0], r[1]) for r in rows)
                 fresh = dedupe_batch(events, heads)
                 last = raw.execute(f"SELECT MAX(rowid) FROM {TABLE}").fetchone()[0] or 0
-                rows = [(e.stream, e.version, e.type, encode_state(e)) for e in fresh]
+                rows = [(e.stream, e.version, e.type, encoded[id(e)]) for e in fresh]
                 raw.executemany(f"INSERT INTO {TABLE} VALUES (?,?,?,?)", rows)
                 if rows:
                     prev = raw.execute(
