@@ -305,6 +305,10 @@ class Subscription:
             if floor is not None and self._from_now:
                 self.last, self._seq, self._from_now = max(self.last, floor), None, False
             if floor is None or self.last < floor:
+                # Behind the ring (never in it yet, or it moved past while the client was being
+                # written to): from a rebuild; where this client is in the ring is found again
+                # after it, not kept from before (a stale place read as "fell behind the ring").
+                self._seq = None
                 batch = await self._rebuilt(floor, limit)
                 if batch is None:  # the hub has not started: wait for it
                     if not await self._wait():
