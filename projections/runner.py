@@ -24,13 +24,12 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from types import ModuleType, TracebackType
 from typing import Any, Protocol
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import msgspec
 
 from engine.background import Background
 from engine.envelope import MALFORMED, Event
-from engine.store import Store
+from engine.store import Store, split_schema, sqlite_path
 from engine.store.sqlite import derived_connection, write_transaction
 from projections.base import Handler, Row, handlers_of
 
@@ -116,7 +115,7 @@ class PostgresCheckpoints:
     def __init__(self, url: str, read_only: bool = False) -> None:
         import psycopg
 
-        conninfo, schema = _split_schema(url)
+        conninfo, schema = split_schema(url)
         self.table = f'"{schema}".{TABLE}' if schema else TABLE
         self._conn = psycopg.connect(conninfo, autocommit=True)
         if not read_only:
@@ -168,19 +167,12 @@ class MemoryCheckpoints:
         pass
 
 
-def _split_schema(url: str) -> tuple[str, str | None]:
-    parts = urlsplit(url)
-    query = parse_qsl(parts.query)
-    schema = next((v for k, v in query if k == "schema"), None)
-    rest = urlencode([(k, v) for k, v in query if k != "schema"])
-    return urlunsplit(parts._replace(query=rest)), schema
-
-
 def open_checkpoints(store: Store, read_only: bool = False) -> Checkpoints:
     """The checkpoint table beside the store's log, in the same database."""
     url = store.url
-    if url.startswith("sqlite:///"):
-        return SQLiteCheckpoints(getattr(store, "path", url[len("sqlite:///"):]), read_only)
+    path = sqlite_path(url)
+    if path is not None:
+        return SQLiteCheckpoints(path, read_only)
     if url.startswith(("postgresql://", "postgres://")):
         return PostgresCheckpoints(url, read_only)
     raise ValueError(f"no checkpoint table for store URL {url!r}")

@@ -104,8 +104,8 @@ def _progress(label: str, total: int) -> Any:
 # ------------------------------------------------------------------------------ rebuild
 
 def cmd_rebuild(args: argparse.Namespace, config: Config) -> int:
+    from engine.store import sqlite_path
     from replay.moment import MomentError, resolve
-    from replay.reader import sqlite_path
     from replay.rebuild import default_target, rebuild, write_states
 
     url = config.store

@@ -31,9 +31,10 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from engine.envelope import Event
+from engine.store import split_schema, sqlite_path
 from engine.store.sqlite import derived_connection, write_transaction
 from projections.base import recorded_time
-from replay.reader import EVENTS, decode_rows, split_schema, sqlite_path
+from replay.reader import EVENTS, decode_rows
 
 KEYS = "switchboard_timeline"
 MARKS = "switchboard_timeline_marks"

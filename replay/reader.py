@@ -22,11 +22,11 @@ from abc import ABC, abstractmethod
 from collections.abc import Collection, Iterator, Sequence
 from types import TracebackType
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import msgspec
 
 from engine.envelope import Event, decode_event
+from engine.store import split_schema, sqlite_path
 from engine.store.base import RawRow
 
 EVENTS = "switchboard_events"
@@ -214,19 +214,6 @@ class PostgresReader(LogReader):
     def close(self) -> None:
         self._conn.rollback()
         self._conn.close()
-
-
-def split_schema(url: str) -> tuple[str, str | None]:
-    """A PostgreSQL store URL without its `schema` parameter, and that schema."""
-    parts = urlsplit(url)
-    query = parse_qsl(parts.query)
-    schema = next((v for k, v in query if k == "schema"), None)
-    rest = urlencode([(k, v) for k, v in query if k != "schema"])
-    return urlunsplit(parts._replace(query=rest)), schema
-
-
-def sqlite_path(url: str) -> str | None:
-    return url[len("sqlite:///"):] if url.startswith("sqlite:///") else None
 
 
 def open_reader(url: str) -> LogReader:

@@ -35,8 +35,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 
+from engine.store import sqlite_path
 from projections.runner import Projector, SQLiteCheckpoints
-from replay.reader import open_reader, sqlite_path
+from replay.reader import open_reader
 
 PARALLEL_MIN = 150_000  # events: below this, starting processes costs more than it saves
 SAMPLE = 5_000  # events measured to plan the groups (and to see which cores are free)

@@ -30,10 +30,10 @@ from functools import cache
 from pathlib import Path
 from types import TracebackType
 
+from engine.store import split_schema, sqlite_path
 from engine.store.sqlite import derived_connection, write_transaction
 from projections.runner import TABLE as CHECKPOINTS
 from projections.runner import Checkpoints, PostgresCheckpoints, SQLiteCheckpoints
-from replay.reader import split_schema, sqlite_path
 
 TABLE = "switchboard_snapshots"
 LEVEL = 1  # zlib: most of the gain of level 6 for a fifth of its time

@@ -12,9 +12,9 @@ import pytest
 
 from engine.capture import capture_events
 from engine.envelope import Event
-from engine.store import Store, open_store
+from engine.store import Store, open_store, split_schema
 from projections.runner import Projector
-from replay.reader import open_reader, split_schema
+from replay.reader import open_reader
 from replay.snapshots import open_snapshots
 from replay.verify import diff_paths, verify
 from tests.captures import CAPTURE_FILES

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
 from engine.store.base import Store
 
 DEFAULT_URL = "sqlite:///switchboard.db"
@@ -11,11 +13,25 @@ class StoreURLError(ValueError):
     pass
 
 
+def sqlite_path(url: str) -> str | None:
+    """The file of an `sqlite:///FILE` URL; None for any other URL."""
+    return url[len("sqlite:///"):] if url.startswith("sqlite:///") else None
+
+
+def split_schema(url: str) -> tuple[str, str | None]:
+    """A PostgreSQL store URL without its `schema` parameter, and that schema."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query)
+    schema = next((v for k, v in query if k == "schema"), None)
+    rest = urlencode([(k, v) for k, v in query if k != "schema"])
+    return urlunsplit(parts._replace(query=rest)), schema
+
+
 def open_store(url: str = DEFAULT_URL) -> Store:
-    if url.startswith("sqlite:///"):
+    path = sqlite_path(url)
+    if path is not None:
         from engine.store.sqlite import SQLiteStore
 
-        path = url[len("sqlite:///"):]
         if not path:
             raise StoreURLError(f"store URL {url!r} names no file (sqlite:///path/to/file.db)")
         return SQLiteStore(url, path)
@@ -28,4 +44,4 @@ def open_store(url: str = DEFAULT_URL) -> Store:
     )
 
 
-__all__ = ["DEFAULT_URL", "Store", "StoreURLError", "open_store"]
+__all__ = ["DEFAULT_URL", "Store", "StoreURLError", "open_store", "split_schema", "sqlite_path"]
