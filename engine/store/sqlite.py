@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sqlite3
 import threading
@@ -91,19 +90,26 @@ def derived_connection(path: str) -> sqlite3.Connection:
 
 
 @contextmanager
-def write_transaction(conn: sqlite3.Connection, path: str, urgent: bool = False,
-                      gated: bool = False) -> Iterator[sqlite3.Connection]:
-    """`BEGIN IMMEDIATE` ... `COMMIT` on `conn` (a connection to `path`) through the file's
-    gate (`gated`: the caller holds it already); rolled back if the block raises. Every writer
-    of a switchboard SQLite file uses it."""
-    with contextlib.nullcontext() if gated else write_gate(path).hold(urgent):
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield conn
-        except BaseException:
-            conn.rollback()
-            raise
-        conn.commit()
+def immediate(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """`BEGIN IMMEDIATE` ... `COMMIT` on `conn`, rolled back if the block raises; hold the
+    file's gate around it (`write_transaction` does both)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.rollback()
+        raise
+    conn.commit()
+
+
+@contextmanager
+def write_transaction(conn: sqlite3.Connection, path: str, urgent: bool = False
+                      ) -> Iterator[sqlite3.Connection]:
+    """A write transaction on `conn` (a connection to `path`) through the file's gate. Every
+    writer of a switchboard SQLite file uses it (the log's own appends, which must take the
+    gate before the library's pool, use its two halves)."""
+    with write_gate(path).hold(urgent), immediate(conn):
+        yield conn
 
 
 class _Recorder(SQLiteApplicationRecorder):
@@ -129,7 +135,7 @@ class _Recorder(SQLiteApplicationRecorder):
         streams = list({e.stream for e in events})
         with write_gate(path).hold(urgent), self.datastore.get_connection(commit=True) as conn:
             raw: sqlite3.Connection = conn._sqlite_conn  # the library exposes no IMMEDIATE begin
-            with write_transaction(raw, path, gated=True):
+            with immediate(raw):
                 heads: dict[str, int] = {}
                 for i in range(0, len(streams), 500):
                     chunk = streams[i : i + 500]
