@@ -38,6 +38,15 @@ def reference(store: Store) -> list[Message]:
     return derive_all(list(store.iter_all()))
 
 
+def started(log: Store, ring_size: int, client_lag: int) -> tuple[Projector, Hub]:
+    """A projector over the log (nothing applied yet) and a hub on this loop fed from it."""
+    projector = Projector(log, persist=False)
+    hub = Hub(log, projector.state, ring_size=ring_size, client_lag=client_lag,
+              flush_interval=0.001)
+    hub.start(asyncio.get_running_loop())
+    return projector, hub
+
+
 async def feed(hub: Hub, projector: Projector, store: Store, until: int | None = None,
                skip: int | None = None) -> None:
     """What the engine's projector thread does: apply an event, tell the listener."""
@@ -61,9 +70,7 @@ def test_resuming_from_any_id_in_or_before_the_ring_is_exact(log: Store) -> None
     assert len(expected) > 400
 
     async def main() -> None:
-        projector = Projector(log, persist=False)
-        hub = Hub(log, projector.state, ring_size=150, client_lag=100, flush_interval=0.001)
-        hub.start(asyncio.get_running_loop())
+        projector, hub = started(log, ring_size=150, client_lag=100)
         await feed(hub, projector, log)
         assert hub.floor is not None and hub.floor > (1, ALL), "the ring holds only the tail"
         picks = [expected[i].key for i in range(0, len(expected), 61)] + [(0, ALL)]
@@ -81,10 +88,7 @@ def test_a_missed_event_restarts_the_ring_and_a_rebuild_covers_it(log: Store) ->
     middle = log.last_position() // 2
 
     async def main() -> None:
-        projector = Projector(log, persist=False)
-        hub = Hub(log, projector.state, ring_size=100_000, client_lag=100_000,
-                  flush_interval=0.001)
-        hub.start(asyncio.get_running_loop())
+        projector, hub = started(log, ring_size=100_000, client_lag=100_000)
         await feed(hub, projector, log, skip=middle)
         assert hub.floor == (middle + 1, ALL)
         got = await drain(hub, (middle - 30, ALL))
@@ -100,9 +104,7 @@ def test_live_subscribers_get_new_messages_filtered_by_topic_and_slow_ones_are_d
     half = log.last_position() // 2
 
     async def main() -> None:
-        projector = Projector(log, persist=False)
-        hub = Hub(log, projector.state, ring_size=100_000, client_lag=50, flush_interval=0.001)
-        hub.start(asyncio.get_running_loop())
+        projector, hub = started(log, ring_size=100_000, client_lag=50)
         await feed(hub, projector, log, until=half)
         everything = hub.subscribe(None, matcher(["/"]))
         queues = hub.subscribe(None, matcher(["/queue/"]))
@@ -140,10 +142,7 @@ def test_a_client_catching_up_that_the_ring_moves_past_continues_from_a_rebuild(
     half = log.last_position() // 2
 
     async def main() -> None:
-        projector = Projector(log, persist=False)
-        hub = Hub(log, projector.state, ring_size=150, client_lag=100_000,
-                  flush_interval=0.001)
-        hub.start(asyncio.get_running_loop())
+        projector, hub = started(log, ring_size=150, client_lag=100_000)
         await feed(hub, projector, log, until=half)
         subscription = hub.subscribe((0, ALL), matcher(("/",)))
         got: list[Message] = []
