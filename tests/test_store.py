@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import sqlite3
 import subprocess
 import sys
 import threading
 import time
 
+import psycopg
 import pytest
 
 from engine.envelope import Event, NewEvent, utc_now
-from engine.store import Store, StoreURLError, open_store
+from engine.store import Store, StoreURLError, open_store, split_schema, sqlite_path
 
 
 def events(stream: str, start: int, n: int, server: str = "pbx1") -> list[NewEvent]:
@@ -179,3 +182,46 @@ def test_a_tampered_event_breaks_the_chain_at_its_link(store: Store, store_url: 
     assert store.read(14, 1)[0].header("Variable") == "v99"
     broken = first_broken_link(store)
     assert broken is not None and (broken.first_position, broken.last_position) == (11, 20)
+
+
+def _heads_work(store_url: str, stream: str) -> int:
+    """What finding one stream's last version costs the database: SQLite virtual machine
+    steps, or PostgreSQL buffer pages touched."""
+    path = sqlite_path(store_url)
+    if path is not None:
+        from engine.store.sqlite import HEADS
+
+        steps = 0
+
+        def count() -> int:
+            nonlocal steps
+            steps += 1
+            return 0
+
+        with sqlite3.connect(path) as conn:
+            conn.set_progress_handler(count, 1)
+            assert conn.execute(HEADS, (json.dumps([stream]),)).fetchall()[0][1] is not None
+        return steps
+    from engine.store.postgres import HEADS as PG_HEADS
+    from engine.store.postgres import TABLE
+
+    url, schema = split_schema(store_url)
+    with psycopg.connect(url) as conn:
+        query = PG_HEADS.format(table=f'"{schema or "public"}"."{TABLE}"')
+        [[plan]] = conn.execute(f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {query}",
+                                ([stream],)).fetchone()
+    top = plan["Plan"]
+    return int(top["Shared Hit Blocks"] + top["Shared Read Blocks"])
+
+
+def test_finding_a_streams_head_does_not_grow_with_the_stream(store: Store, store_url: str
+                                                                ) -> None:
+    """Every append looks up the head of each stream it writes, to drop duplicates; an AMI
+    session's stream grows by every message of the connection, so that lookup must cost the
+    same at message 20,000 as at message 5 (it once read the whole stream: 4.5 ms an append
+    on SQLite and 21 ms on PostgreSQL at 50,000)."""
+    for start in range(0, 20_000, 2_000):
+        store.append(events("ami/long", start, 2_000))
+    store.append(events("ami/short", 0, 5))
+    long, short = _heads_work(store_url, "ami/long"), _heads_work(store_url, "ami/short")
+    assert long <= short + 10, (long, short)

@@ -21,6 +21,12 @@ from engine.store.base import GENESIS, ChainLink, RawRow, Store, dedupe_batch, l
 
 TABLE = "switchboard_events"
 CHAIN = "switchboard_chain"
+# Each stream's last version, one index probe per stream: `MAX(originator_version) ... GROUP BY`
+# reads every version of each stream (21 ms an append once an AMI session had 50,000 messages).
+HEADS = (
+    "SELECT s.id, (SELECT originator_version FROM {table} WHERE originator_id = s.id "
+    "ORDER BY originator_version DESC LIMIT 1) AS v FROM unnest(%s::text[]) AS s(id)"
+)
 
 
 class _Recorder(PostgresApplicationRecorder):
@@ -28,12 +34,8 @@ class _Recorder(PostgresApplicationRecorder):
         table = f'"{self.datastore.schema}"."{self.events_table_name}"'
         with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as curs:
             self._lock_table(curs)
-            curs.execute(
-                f"SELECT originator_id, MAX(originator_version) AS v FROM {table} "
-                "WHERE originator_id = ANY(%s) GROUP BY originator_id",
-                (list({e.stream for e in events}),),
-            )
-            heads = {r["originator_id"]: r["v"] for r in curs.fetchall()}
+            curs.execute(HEADS.format(table=table), (list({e.stream for e in events}),))
+            heads = {r["id"]: r["v"] for r in curs.fetchall() if r["v"] is not None}
             fresh = dedupe_batch(events, heads)
             if not fresh:
                 return []
