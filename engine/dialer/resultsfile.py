@@ -109,7 +109,7 @@ class ResultsFile:
                 self._open()
             written = 0
             while True:
-                rows = self.store.read_raw(self.position, BATCH)
+                rows = self.store.read_rows(self.position, BATCH)
                 if not rows:
                     return written
                 lines = [self._line(row) for row in rows if row[3] == ev.DIALING_ENDED]

@@ -42,6 +42,9 @@ def link_hash(prev_hash: str, rows: Sequence[RawRow]) -> str:
     return h.hexdigest()
 
 
+RECENT = 20_000  # rows of this process's latest commits kept in memory for its followers
+
+
 class Store(ABC):
     """Synchronous and thread-safe; `engine.log.EventLog` puts it behind a writer thread."""
 
@@ -50,6 +53,9 @@ class Store(ABC):
     def __init__(self) -> None:
         self._committed = threading.Condition()
         self._last_seen = 0
+        # The rows this process committed last, one run of consecutive positions (`read_rows`).
+        self._recent: list[RawRow] = []
+        self._recent_lock = threading.Lock()
 
     @abstractmethod
     def append(self, events: Sequence[NewEvent], urgent: bool = False) -> list[Event]:
@@ -66,9 +72,45 @@ class Store(ABC):
                  ) -> list[RawRow]:
         """Rows with `after < position <= until` exactly as stored (for verification)."""
 
+    def read_rows(self, after: int = 0, limit: int = 1000, until: int | None = None
+                  ) -> list[RawRow]:
+        """`read_raw`, from memory when this process committed those rows last.
+
+        The engine's followers (projector, dialer, results file) read each commit right after
+        it: from the database, every row fetched lets go of the GIL and takes it back, and
+        several threads fetching at once hand it to each other row by row (25 rows took 3.6 ms
+        under the dialer benchmark; 0.02 ms alone). `read_raw` stays the disk's word, for
+        verification."""
+        if until is not None and until <= after:
+            return []
+        with self._recent_lock:
+            recent = self._recent
+            if recent and recent[0][0] <= after + 1 <= recent[-1][0]:
+                start = after + 1 - recent[0][0]
+                stop = start + limit
+                if until is not None:
+                    stop = min(stop, until + 1 - recent[0][0])
+                return recent[start:stop]
+        return self.read_raw(after, limit, until)
+
     def read(self, after: int = 0, limit: int = 1000, until: int | None = None) -> list[Event]:
         """Events with `after < position <= until`, in order, at most `limit`."""
-        return [decode_event(*row) for row in self.read_raw(after, limit, until)]
+        return [decode_event(*row) for row in self.read_rows(after, limit, until)]
+
+    def _remember(self, rows: Sequence[RawRow]) -> None:
+        """Keep a commit's rows for `read_rows`. Called in commit order where this process
+        commits in turns (SQLite's write gate); a batch that does not follow the last one
+        (another process wrote between, or two threads finished out of order) starts over, so
+        what is kept is always one run of consecutive committed positions."""
+        if not rows:
+            return
+        with self._recent_lock:
+            recent = self._recent
+            if recent and rows[0][0] != recent[-1][0] + 1:
+                recent.clear()
+            recent.extend(rows)
+            if len(recent) > RECENT + RECENT // 4:
+                del recent[: len(recent) - RECENT]
 
     @abstractmethod
     def chain(self, after: int = 0, limit: int = 10_000) -> list[ChainLink]:

@@ -30,7 +30,8 @@ HEADS = (
 
 
 class _Recorder(PostgresApplicationRecorder):
-    def insert_batch(self, events: Sequence[NewEvent]) -> list[tuple[NewEvent, int]]:
+    def insert_batch(self, events: Sequence[NewEvent]
+                     ) -> tuple[list[tuple[NewEvent, int]], list[RawRow]]:
         table = f'"{self.datastore.schema}"."{self.events_table_name}"'
         with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as curs:
             self._lock_table(curs)
@@ -38,7 +39,7 @@ class _Recorder(PostgresApplicationRecorder):
             heads = {r["id"]: r["v"] for r in curs.fetchall() if r["v"] is not None}
             fresh = dedupe_batch(events, heads)
             if not fresh:
-                return []
+                return [], []
             self._notify_channel(curs)
             states = [encode_state(e) for e in fresh]
             curs.execute(
@@ -57,7 +58,7 @@ class _Recorder(PostgresApplicationRecorder):
                     for i, e, st in zip(ids, fresh, states, strict=True)]
             curs.execute(f"INSERT INTO {chain} VALUES (%s, %s, %s, %s)",
                          (ids[-1], ids[0], prev_hash, link_hash(prev_hash, rows)))
-        return list(zip(fresh, ids, strict=True))
+        return list(zip(fresh, ids, strict=True)), rows
 
 
 class PostgresStore(Store):
@@ -96,7 +97,8 @@ class PostgresStore(Store):
     def append(self, events: Sequence[NewEvent], urgent: bool = False) -> list[Event]:
         if not events:
             return []
-        pairs = self.recorder.insert_batch(events)
+        pairs, rows = self.recorder.insert_batch(events)
+        self._remember(rows)
         stored = [
             Event(pos, e.stream, e.version, e.type, e.recorded_at, e.server, e.data,
                   e.causation_id, e.correlation_id)

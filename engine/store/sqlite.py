@@ -8,7 +8,7 @@ import sqlite3
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
@@ -133,7 +133,8 @@ class _Recorder(SQLiteApplicationRecorder):
     def construct_create_table_statements(self) -> list[str]:
         return [*super().construct_create_table_statements(), CREATE_CHAIN]
 
-    def insert_batch(self, events: Sequence[NewEvent], urgent: bool = False
+    def insert_batch(self, events: Sequence[NewEvent], urgent: bool = False,
+                     committed: Callable[[list[RawRow]], None] | None = None
                      ) -> tuple[list[NewEvent], int]:
         # The gate first: the library's pool hands out its writer connection under a plain
         # lock, which would otherwise queue an urgent append behind the log's writer.
@@ -151,16 +152,18 @@ class _Recorder(SQLiteApplicationRecorder):
                 last = raw.execute(f"SELECT MAX(rowid) FROM {TABLE}").fetchone()[0] or 0
                 rows = [(e.stream, e.version, e.type, encoded[id(e)]) for e in fresh]
                 raw.executemany(f"INSERT INTO {TABLE} VALUES (?,?,?,?)", rows)
+                numbered: list[RawRow] = [(last + i + 1, *r) for i, r in enumerate(rows)]
                 if rows:
                     prev = raw.execute(
                         f"SELECT hash FROM {CHAIN} ORDER BY last_position DESC LIMIT 1"
                     ).fetchone()
                     prev_hash = prev[0] if prev else GENESIS
-                    numbered = [(last + i + 1, *r) for i, r in enumerate(rows)]
                     raw.execute(
                         f"INSERT INTO {CHAIN} VALUES (?,?,?,?)",
                         (last + len(rows), last + 1, prev_hash, link_hash(prev_hash, numbered)),
                     )
+            if committed is not None:  # still holding the gate: in commit order
+                committed(numbered)
         return fresh, last
 
 
@@ -178,7 +181,7 @@ class SQLiteStore(Store):
     def append(self, events: Sequence[NewEvent], urgent: bool = False) -> list[Event]:
         if not events:
             return []
-        fresh, last = self.recorder.insert_batch(events, urgent)
+        fresh, last = self.recorder.insert_batch(events, urgent, self._remember)
         stored = [
             Event(last + i + 1, e.stream, e.version, e.type, e.recorded_at, e.server, e.data,
                   e.causation_id, e.correlation_id)
