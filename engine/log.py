@@ -2,9 +2,16 @@
 
 The store is synchronous (the eventsourcing recorders are), so it runs on a thread of its own.
 Ingestion hands events over without waiting (`submit`), and they are committed in batches of up to
-`batch_size` per transaction; a caller that must not act before its event is durable (a command,
-a dialer decision) awaits `append`, which returns once the batch holding it has committed.
-Only one thread writes, so the order of submission is the order in the log.
+`batch_size` per transaction; a caller that must not act before its event is durable (a command)
+awaits `append`, which returns once the batch holding it has committed. Only one thread writes,
+so the order of submission is the order in the log.
+
+A process manager (the dialer) reacts on the writer thread itself (`set_reactor`): after every
+commit it reads what was committed, decides, and hands back the events of its decisions, which
+go first into the next batch, with whatever arrived meanwhile; once that batch is durable it is
+told which of them were stored, and acts. A freed agent's event and the decision it causes are
+two consecutive commits of one thread: no hand-off to another thread, no second writer waiting
+for the file, no decision waiting for its own fsync behind the writer's (scripts/bench_dialer.py).
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
 
 from engine.envelope import Event, NewEvent
 from engine.store import Store
@@ -22,6 +30,19 @@ from engine.store import Store
 log = logging.getLogger("switchboard.log")
 
 Listener = Callable[[list[Event]], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Reaction:
+    """What a reactor decided: `events` to append (first in the next batch), and `done`, called
+    on the writer thread once they are durable, with each one as stored (None: a duplicate, its
+    stream had moved on)."""
+
+    events: list[NewEvent]
+    done: Callable[[list[Event | None]], None]
+
+
+Reactor = Callable[[], Reaction | None]
 
 
 class EventLog:
@@ -40,6 +61,8 @@ class EventLog:
         self.duplicates = 0  # events dropped as already in the log
         self.last_error: str | None = None
         self._busy = False  # the writer holds a batch not yet committed
+        self._reactor: Reactor | None = None
+        self.idle_react = 0.2  # seconds: with a reactor, how often it looks when nothing is written
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -60,6 +83,14 @@ class EventLog:
     def add_listener(self, listener: Listener) -> None:
         """Called on the writer thread with each committed batch (keep it quick)."""
         self._listeners.append(listener)
+
+    def set_reactor(self, reactor: Reactor | None) -> None:
+        """Run `reactor` on the writer thread after every commit, and every `idle_react`
+        seconds while nothing is written (to see what other processes appended); None removes
+        it. Its reaction's events are committed in the next batch, before anything queued."""
+        with self._wake:
+            self._reactor = reactor
+            self._wake.notify()
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -94,36 +125,80 @@ class EventLog:
             await asyncio.sleep(0.001)
 
     def _writer(self) -> None:
+        reactions: list[Reaction] = []
+        unannounced = 0  # the last position committed, not yet announced to the followers
         while True:
             with self._wake:
-                while not self._pending and not self._closing:
-                    self._wake.wait()
-                if not self._pending and self._closing:
+                if unannounced and not self._pending and not reactions:
+                    self.store.announce(unannounced)
+                    unannounced = 0
+                while not self._pending and not reactions and not self._closing:
+                    if not self._wake.wait(self.idle_react if self._reactor else None):
+                        break  # idle: the reactor looks at the log
+                if not self._pending and not reactions and self._closing:
+                    if unannounced:
+                        self.store.announce(unannounced)
                     return
                 n = min(len(self._pending), self.batch_size)
                 batch = [self._pending.popleft() for _ in range(n)]
                 self._busy = True
                 if len(self._pending) < self.queue_size // 2 and self._loop is not None:
                     self._loop.call_soon_threadsafe(self._room.set)
+                reactor = self._reactor
             try:
-                stored = self._append_with_retry([e for e, _ in batch])
+                decided = [e for r in reactions for e in r.events]
+                news, results = _unique(decided + [e for e, _ in batch])
+                stored = self._append_with_retry(news, announce=reactor is None) if news else []
             finally:
                 self._busy = False
             self.appended += len(stored)
-            self.duplicates += len(batch) - len(stored)
-            self._resolve(batch, stored)
+            self.duplicates += len(decided) + len(batch) - len(stored)
+            by_key = {(e.stream, e.version): e for e in stored}
+            outcomes = [by_key.get(key) if key is not None else None for key in results]
+            at = 0
+            for reaction in reactions:
+                self._react_done(reaction, outcomes[at : at + len(reaction.events)])
+                at += len(reaction.events)
+            self._resolve(batch, outcomes[at:])
             for listener in self._listeners:
                 try:
                     listener(stored)
                 except Exception:  # a listener must never stop the log
                     log.exception("log listener failed")
+            reactions = []
+            if reactor is None:
+                continue
+            if stored:
+                unannounced = stored[-1].position
+            try:
+                reaction = reactor()
+            except Exception:  # a failed reaction must never stop the log
+                log.exception("log reactor failed")
+                reaction = None
+            if reaction is not None and reaction.events:
+                reactions.append(reaction)  # committed next, and announced after its actions
+                continue
+            if reaction is not None:
+                self._react_done(reaction, [])
+            if unannounced:
+                # Only now the other followers (projector, results file, index...) learn of
+                # the commit: they would compete for the interpreter while the dialer decides.
+                self.store.announce(unannounced)
+                unannounced = 0
 
-    def _append_with_retry(self, events: list[NewEvent]) -> list[Event]:
+    @staticmethod
+    def _react_done(reaction: Reaction, outcomes: list[Event | None]) -> None:
+        try:
+            reaction.done(outcomes)
+        except Exception:
+            log.exception("log reaction callback failed")
+
+    def _append_with_retry(self, events: list[NewEvent], announce: bool = True) -> list[Event]:
         """Never lose an event: a failing store is retried with backoff until it takes them."""
         delay = 0.05
         while True:
             try:
-                stored = self.store.append(events)
+                stored = self.store.append(events, announce)
                 if self.last_error:
                     log.warning("log store recovered")
                     self.last_error = None
@@ -137,12 +212,12 @@ class EventLog:
     def _resolve(
         self,
         batch: list[tuple[NewEvent, asyncio.Future[Event | None] | None]],
-        stored: list[Event],
+        outcomes: list[Event | None],
     ) -> None:
         if self._loop is None or all(f is None for _, f in batch):
             return
-        by_key = {(e.stream, e.version): e for e in stored}
-        results = [(f, by_key.get((e.stream, e.version))) for e, f in batch if f is not None]
+        results = [(f, stored) for (_, f), stored in zip(batch, outcomes, strict=True)
+                   if f is not None]
 
         def settle() -> None:
             for future, event in results:
@@ -163,3 +238,21 @@ class EventLog:
                 after = events[-1].position
                 continue
             await asyncio.to_thread(self.store.wait, after, 1.0)
+
+
+def _unique(events: list[NewEvent]) -> tuple[list[NewEvent], list[tuple[str, int] | None]]:
+    """The events to append, the first of each (stream, version) only, and for every event
+    its key, or None for a later one of the same key: it is a duplicate even if the first is
+    stored, and must not be answered as if it had been."""
+    seen: set[tuple[str, int]] = set()
+    news: list[NewEvent] = []
+    keys: list[tuple[str, int] | None] = []
+    for e in events:
+        key = (e.stream, e.version)
+        if key in seen:
+            keys.append(None)
+            continue
+        seen.add(key)
+        news.append(e)
+        keys.append(key)
+    return news, keys

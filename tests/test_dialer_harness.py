@@ -78,6 +78,13 @@ class Stack:
     def state(self) -> dict[str, Any]:
         return self.engine.projector.state("dialings")
 
+    async def projected(self) -> dict[str, Any]:
+        """The dialer's read model once the engine's projector has applied the whole log (it
+        follows the log a moment behind the dialer, which acts first)."""
+        last = self.engine.store.last_position()
+        await until(lambda: self.engine.projector.position >= last, 10, f"projected {last}")
+        return self.state()
+
     def events(self, *types: str) -> list[Event]:
         out = list(self.engine.store.iter_all())
         return [e for e in out if not types or e.type in types]

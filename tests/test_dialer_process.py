@@ -251,6 +251,7 @@ def test_retries_wait_retry_delay(tmp_path: Path) -> None:
             c = await s.campaign(dest={"type": 1, "application": "park"},
                                  numbers=[["300"], ["301"]], plan={"retry_delay": 1})
             await until(lambda: len(s.events(ev.DIALING_ENDED)) == 4, 10, "two tries each")
+            state = await s.projected()
             for dl in c["dls"]:
                 stream = ev.stream("dl", dl["uuid"])
                 mine = [e for e in s.events(ev.DIALING_CREATED, ev.DIALING_ENDED)
@@ -261,7 +262,7 @@ def test_retries_wait_retry_delay(tmp_path: Path) -> None:
                 waited = retried.timestamp() - hung_up.replace(tzinfo=UTC).timestamp()
                 assert 1.0 <= waited < 1.6, waited  # the timer fires when the delay is over
                 assert mine[2].data["dialing"]["dial_trycnt"] == 2
-                assert s.state()["dls"][dl["uuid"]].get("res_dial") == 4
+                assert state["dls"][dl["uuid"]].get("res_dial") == 4
             woken = s.events(ev.DIALER_WOKEN)
             assert 1 <= len(woken) <= 4  # a timer per retry due, not a polling loop
 

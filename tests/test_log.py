@@ -83,11 +83,11 @@ class FlakyStore:
     def __init__(self, inner: Store, failures: int) -> None:
         self.inner, self.failures = inner, failures
 
-    def append(self, events):  # noqa: ANN001, ANN201
+    def append(self, events, announce=True):  # noqa: ANN001, ANN201
         if self.failures:
             self.failures -= 1
             raise OSError("database is restarting")
-        return self.inner.append(events)
+        return self.inner.append(events, announce)
 
 
 def test_a_failing_store_is_retried_and_nothing_is_lost(store: Store) -> None:

@@ -1,4 +1,4 @@
-"""One writer at a time per SQLite file in a process: queued, woken on release, urgent first."""
+"""One writer at a time per SQLite file in a process: queued, woken on release, in order."""
 
 from __future__ import annotations
 
@@ -12,19 +12,18 @@ from engine.store.sqlite import WriteGate, derived_connection, write_gate, write
 from projections.runner import SQLiteCheckpoints
 
 
-def test_waiters_go_in_arrival_order_with_urgent_ones_first() -> None:
+def test_waiters_go_in_arrival_order() -> None:
     gate = WriteGate()
     order: list[str] = []
 
-    def writer(name: str, urgent: bool) -> None:
-        with gate.hold(urgent):
+    def writer(name: str) -> None:
+        with gate.hold():
             order.append(name)
 
     with gate.hold():
         threads = []
-        for name, urgent in [("bulk-1", False), ("bulk-2", False), ("urgent-1", True),
-                             ("urgent-2", True)]:
-            thread = threading.Thread(target=writer, args=(name, urgent))
+        for name in ["first", "second", "third", "fourth"]:
+            thread = threading.Thread(target=writer, args=(name,))
             thread.start()
             threads.append(thread)
             deadline = time.monotonic() + 5
@@ -32,7 +31,7 @@ def test_waiters_go_in_arrival_order_with_urgent_ones_first() -> None:
                 time.sleep(0.001)
     for thread in threads:
         thread.join(5)
-    assert order == ["urgent-1", "urgent-2", "bulk-1", "bulk-2"]
+    assert order == ["first", "second", "third", "fourth"]
 
 
 def test_one_gate_per_file(tmp_path: Path) -> None:

@@ -16,7 +16,9 @@ secret. Wrapping it would mean overriding most of it, so this client does the li
 - a callback that raises is logged and counted; the connection carries on;
 - a wrong secret is an `AuthenticationFailed` with Asterisk's message, shown in `status`,
   logged at ERROR, and retried with the same capped exponential backoff (0.5 s doubling to
-  `reconnect_max`, 30 s by default).
+  `reconnect_max`, 30 s by default);
+- an action can also be written from another thread (`send_threadsafe`): the dialer's Originate
+  leaves from the thread that made its decision durable, without waiting for the event loop.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ import contextlib
 import itertools
 import logging
 import secrets
+import socket
+import threading
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
@@ -106,6 +110,12 @@ class AmiClient:
         self._on_login = on_login
         self._backpressure = backpressure
         self._writer: asyncio.StreamWriter | None = None
+        self._sock: socket.socket | None = None  # the writer's socket, for send_threadsafe
+        self._loop: asyncio.AbstractEventLoop | None = None
+        # Every write takes this lock: the event loop's and `send_threadsafe`'s, whose bytes
+        # the socket did not take at once wait in `_tail` for the loop, ahead of later writes.
+        self._write_lock = threading.Lock()
+        self._tail = bytearray()
         self._pending: dict[str, _Pending] = {}
         self._ids = itertools.count(1)
         self._session_tag = ""
@@ -163,7 +173,44 @@ class AmiClient:
         event loop's thread; raises `ConnectionLost` at once when not connected."""
         if self._writer is None or not self.connected:
             raise ConnectionLost(f"{self.config.name}: not connected")
-        return self._answer(*self._write(headers), timeout)
+        return self.answer(*self._write(headers), timeout)
+
+    def send_threadsafe(self, headers: Headers, session: str) -> asyncio.Future[list[Message]]:
+        """Write an action now, from any thread, on the AMI session `session` (the stream name's
+        last part, `ServerStatus.session`) and on no other: raises `ConnectionLost` if that
+        session is not the connected one. Returns the future of its answer (an event loop
+        future: await it there).
+
+        The bytes go straight to the socket when nothing written before is still waiting to
+        be sent; otherwise after it, through the event loop. Every write holds one lock, and
+        the loop's own writes send this one's leftover first, so actions never interleave."""
+        with self._write_lock:
+            writer, sock, loop = self._writer, self._sock, self._loop
+            if (writer is None or sock is None or loop is None or not self.connected
+                    or self.status.session != session or writer.transport.is_closing()):
+                raise ConnectionLost(f"{self.config.name}: session {session} is not connected")
+            action_id, data = self._action_bytes(headers)
+            future: asyncio.Future[list[Message]] = loop.create_future()
+            self._pending[action_id] = _Pending(future)
+            sent = 0
+            if not self._tail and not writer.transport.get_write_buffer_size():
+                try:
+                    sent = sock.send(data)
+                except BlockingIOError:
+                    sent = 0
+                except OSError as exc:
+                    self._pending.pop(action_id, None)
+                    raise ConnectionLost(f"{self.config.name}: {exc}") from exc
+            if sent < len(data):
+                self._tail += data[sent:]
+                loop.call_soon_threadsafe(self._flush_tail)
+        return future
+
+    def _flush_tail(self) -> None:
+        with self._write_lock:
+            if self._tail and self._writer is not None:
+                self._writer.write(bytes(self._tail))
+            self._tail.clear()
 
     # -- one session ---------------------------------------------------------------------------
 
@@ -182,7 +229,13 @@ class AmiClient:
         except (OSError, TimeoutError) as exc:
             self.status.last_error = f"connect to {cfg.host}:{cfg.port} failed: {exc or 'timeout'}"
             return self.status.last_error
-        self._writer = writer
+        with self._write_lock:
+            self._writer, self._loop = writer, asyncio.get_running_loop()
+            # asyncio hands out only a wrapper of its socket, without send(): a duplicate of
+            # the descriptor, written only under the write lock and closed with the session
+            self._sock = writer.get_extra_info("socket").dup()
+            self._sock.setblocking(False)
+            self._tail.clear()
         self._session_tag = session[-6:]
         self.status.session = session
         self._callback(self._on_session_start, session)
@@ -218,8 +271,12 @@ class AmiClient:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
-            writer.transport.abort()
-            self._writer = None
+            with self._write_lock:
+                writer.transport.abort()
+                self._writer = None
+                if self._sock is not None:
+                    self._sock.close()
+                    self._sock = None
             self._fail_pending(reason)
             self.status.booted = False
             self.status.connected_since = None
@@ -279,23 +336,34 @@ class AmiClient:
             pending.future.set_result(pending.items)
 
     async def _send(self, headers: Headers, timeout: float | None) -> list[Message]:
-        return await self._answer(*self._write(headers), timeout)
+        return await self.answer(*self._write(headers), timeout)
 
     def _write(self, headers: Headers) -> tuple[str, asyncio.Future[list[Message]]]:
-        """Write one action now; its ActionID and the future its answer resolves."""
-        assert self._writer is not None
+        """Write one action now (on the event loop); its ActionID and the future its answer
+        resolves."""
+        with self._write_lock:
+            assert self._writer is not None
+            action_id, data = self._action_bytes(headers)
+            future: asyncio.Future[list[Message]] = asyncio.get_running_loop().create_future()
+            self._pending[action_id] = _Pending(future)
+            if self._tail:
+                self._writer.write(bytes(self._tail))
+                self._tail.clear()
+            self._writer.write(data)
+        return action_id, future
+
+    def _action_bytes(self, headers: Headers) -> tuple[str, bytes]:
+        """The action's ActionID (ours unless the caller set one) and its bytes."""
         headers = dict(headers)
         action_id = headers.get("ActionID")
         if not isinstance(action_id, str):
             action_id = f"sb-{self._session_tag}-{next(self._ids)}"
             headers = {"Action": headers.pop("Action"), "ActionID": action_id, **headers}
-        future: asyncio.Future[list[Message]] = asyncio.get_running_loop().create_future()
-        self._pending[action_id] = _Pending(future)
-        self._writer.write(serialize(headers))
-        return action_id, future
+        return action_id, serialize(headers)
 
-    async def _answer(self, action_id: str, future: asyncio.Future[list[Message]],
-                      timeout: float | None) -> list[Message]:
+    async def answer(self, action_id: str, future: asyncio.Future[list[Message]],
+                     timeout: float | None) -> list[Message]:
+        """The answer to an action written (`send_threadsafe`'s future), within `timeout`."""
         try:
             return await asyncio.wait_for(asyncio.shield(future), timeout)
         except TimeoutError:
@@ -343,7 +411,8 @@ class AmiClient:
                 raise _Dead(f"Ping failed: {error}")
 
     def _fail_pending(self, reason: str) -> None:
-        pending, self._pending = self._pending, {}
+        with self._write_lock:
+            pending, self._pending = self._pending, {}
         for p in pending.values():
             if not p.future.done():
                 p.future.set_exception(ConnectionLost(reason))

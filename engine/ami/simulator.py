@@ -172,11 +172,12 @@ class PbxSimulator(AmiTestServer):
         self.parked: dict[str, Call] = {}  # space -> call
         self.outcomes: dict[str, int] = dict.fromkeys(OUTCOMES, 0)
         self.originated = 0
-        self.member_freed_at: list[float] = []  # perf_counter when a member became free
         # For each Originate to a queue, what the queue looked like when it arrived: calls to
         # it not yet with an agent (ringing, or waiting) and free members (pacing tests).
         self.load_at_originate: list[dict[str, Any]] = []
-        self.originate_at: list[float] = []  # perf_counter when an Originate was handled
+        # ChannelId -> when its Originate was handled (epoch seconds, the clock of the events'
+        # Timestamp header): scripts/bench_dialer.py times the dialer from the PBX's side
+        self.originated_at: dict[str, float] = {}
         self._boot = int(time.time())
         self._uids = itertools.count(1)
         self._seq = itertools.count(0x100)
@@ -229,7 +230,7 @@ class PbxSimulator(AmiTestServer):
         return handler(headers, action_id) if handler is not None else None
 
     def _originate(self, headers: Headers, action_id: str) -> bytes:
-        self.originate_at.append(time.perf_counter())
+        self.originated_at[_get(headers, "ChannelId")] = time.time()
         dial = _get(headers, "Channel")
         tech, _, resource = dial.partition("/")
         if not dial or not resource:
@@ -520,7 +521,6 @@ class PbxSimulator(AmiTestServer):
         if took_call:
             member.calls_taken += 1
             member.last_call = int(time.time())
-        self.member_freed_at.append(time.perf_counter())
 
     # -- parking ----------------------------------------------------------------------------------
 

@@ -5,22 +5,27 @@
     ...
     await dialer.stop()              # before engine.stop()
 
-Three threads of control, each with one job:
-- the projector thread calls `_on_projected` after each event is applied to the read models.
-  For an event that can change a decision (`process.triggers`: an object written, a queue
-  member freed, a call of ours ending, a list answer after a reconnect, our own timer) it runs
-  `process.decide` right there, where the read models are consistent, appends the decisions to
-  the log, durably, and hands their actions to the event loop (outbox: nothing is sent for a
-  decision that is not in the log);
+Two threads of control, each with one job:
+- the log's writer thread runs the dialer as its reactor (`EventLog.set_reactor`): after every
+  commit the dialer applies what was committed to read models of its own, the two projections it
+  decides over (`projections/queues.py`, `projections/dialings.py`, loaded from their last
+  checkpoints). When an event may change a decision (`process.triggers`: an object written, a
+  queue member freed, a call of ours ending, a list answer after a reconnect, our own timer) it
+  runs `process.decide` on those read models, consistent at that position, and hands back its
+  decisions' events, which the writer commits first in its next batch. Once they are durable,
+  their actions go to the event loop (outbox: nothing is sent for a decision that is not in the
+  log). The dialer never waits for the engine's projector (every projection, their checkpoints,
+  the API's clients) nor for a write lock: a freed agent's event and the decision it causes are
+  two consecutive commits of one thread;
 - the event loop sends the actions: an `Originate` is sent once, on the AMI session the
   decision names, or not at all (a decision whose send outcome is unknown after a crash is
   reconciled from the channel list the next session answers, never re-sent). It also keeps one
   timer, set to the next instant at which time alone changes a decision (a schedule boundary,
-  a retry coming due, a dialing deadline), which appends a `DialerWoken` event when it fires;
-- the results file follows the log on a thread of its own.
+  a retry coming due, a dialing deadline), which appends a `DialerWoken` event when it fires.
+The results file follows the log on a thread of its own.
 
-Decisions begin only when the projections have reached this dialer's `DialerStarted` marker, so
-a restarted engine never dials from read models still catching up with the log.
+Decisions begin only when the dialer's read models have reached this dialer's `DialerStarted`
+marker, so a restarted engine never dials from read models still catching up with the log.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from engine.ami.client import ActionError, AmiClient, AmiError, ConnectionLost
@@ -48,8 +53,11 @@ from engine.dialer.objects import new_uuid
 from engine.dialer.process import Dial, End, Hangup, SetStatus
 from engine.dialer.resultsfile import ResultsFile
 from engine.envelope import Event, NewEvent
+from engine.log import Reaction
 from engine.values import iso
 from projections import dialings as dialings_projection
+from projections import queues as queues_projection
+from projections.runner import Projector
 
 if TYPE_CHECKING:  # engine.runtime may start a Dialer itself: no import cycle at run time
     from engine.runtime import Engine
@@ -63,12 +71,12 @@ class Sent(NamedTuple):
     """One Originate's way out, as `time.perf_counter()` instants (`Dialer.sent`, read by
     scripts/bench_dialer.py): where a decision's latency goes."""
 
-    trigger: str  # the type of the event the pass ran for
-    position: int  # its log position
-    seen: float  # the projections had applied it: the pass begins
+    causes: tuple[int, ...]  # log positions of the events the pass ran for
+    seen: float  # the dialer's read models had applied them: the pass begins
     decided: float  # `process.decide` returned
     durable: float  # the decisions were committed to the log
     sent: float  # the Originate was written to the AMI connection
+    dialing: str = ""  # its dialing's uuid (the Originate's ChannelId)
 
     @property
     def latency(self) -> float:
@@ -107,7 +115,7 @@ class Dialer:
         self.sent: collections.deque[Sent] = collections.deque(maxlen=200_000)
         self.decisions = 0  # passes run
         self.originates = 0  # Originates sent
-        self._lock = threading.Lock()  # pending + decide: projector thread vs event loop
+        self._lock = threading.Lock()  # pending + decide: the writer thread vs event loop
         self._loop: asyncio.AbstractEventLoop | None = None
         self._live = False
         self._live_event: asyncio.Event | None = None
@@ -119,6 +127,8 @@ class Dialer:
         self._min_wait = math.inf
         self._dialer_version: int | None = None
         self._registered = False
+        # the dialer's own read models, touched only on the log's writer thread
+        self.models: Projector | None = None
 
     # -- lifecycle --------------------------------------------------------------------------------
 
@@ -129,9 +139,13 @@ class Dialer:
         self._live_event = asyncio.Event()
         self._stopped = False
         if not self._registered:
-            self.engine.on_projected(self._on_projected, first=True)
+            self.engine.on_projected(self._on_projected)
             self._registered = True
         self.results.start()
+        # From the checkpoints the engine's projector last saved; `_react` catches them up.
+        self.models = Projector(self.engine.store, [queues_projection, dialings_projection],
+                                read_only=True)
+        self.engine.log.set_reactor(self._react)
         await self._append_dialer_event(ev.DIALER_STARTED, {
             "instance": self.instance, "node": socket.gethostname(), "pid": os.getpid(),
             "server": self.server})
@@ -145,6 +159,9 @@ class Dialer:
 
     async def stop(self) -> None:
         """Before `engine.stop()`. Calls in flight go on; the next start reconciles them."""
+        self.engine.log.set_reactor(None)
+        await self.engine.log.flush()  # the last decisions durable, their Originates sent
+        await asyncio.sleep(0)
         self._stopped = True
         if self._timer is not None:
             self._timer.cancel()
@@ -153,6 +170,8 @@ class Dialer:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if self.models is not None:
+            self.models.close()
         await asyncio.to_thread(self.results.stop)
         for _, future in self._waiters:
             if not future.done():
@@ -189,10 +208,17 @@ class Dialer:
     # -- reading ----------------------------------------------------------------------------------
 
     def _ob_state(self) -> dict[str, Any]:
+        """The dialer's read model as the engine's projector, and so the API, has it."""
         return self.engine.projector.state(dialings_projection.NAME)
 
+    def _decision_state(self) -> dict[str, Any]:
+        """The same read model as the dialer's own thread has it: what decisions are made on."""
+        assert self.models is not None
+        return self.models.state(dialings_projection.NAME)
+
     async def wait_projected(self, position: int, timeout: float = WAIT_PROJECTED) -> None:
-        """Until the read models have applied `position` (a write's answer must be readable)."""
+        """Until the engine's projector has applied `position` (a write's answer must be
+        readable through the API)."""
         if self.engine.projector.positions.get(dialings_projection.NAME, 0) >= position:
             return
         assert self._loop is not None, "Dialer.start() first"
@@ -215,43 +241,63 @@ class Dialer:
         self._waiters = keep
         self._min_wait = min((at for at, _ in keep), default=math.inf)
 
-    # -- the projector thread ---------------------------------------------------------------------
-
     def _on_projected(self, event: Event) -> None:
+        """The engine's projector thread, after each event: answer the writes waiting for it."""
         loop = self._loop
-        if loop is None:
-            return
-        if event.position >= self._min_wait:
+        if loop is not None and event.position >= self._min_wait:
             loop.call_soon_threadsafe(self._release, event.position)
-        if self._stopped:
-            return
+
+    # -- the log's writer thread -------------------------------------------------------------------
+
+    def _react(self) -> Reaction | None:
+        """After a commit: apply the log to the dialer's read models, then decide once for all
+        the events that may change a decision (one pass for a burst: a pass decides on the
+        state as it is, so one after the last of them sees what each would have). Every event
+        goes through `_wants_pass`, those before the start marker too: that is how the marker
+        is seen."""
+        models, store = self.models, self.engine.store
+        if models is None:
+            return None
+        causes: list[int] = []
+        last: Event | None = None
+        while True:
+            events = store.read(models.position, 2000)
+            if not events:
+                break
+            for event in events:
+                models.apply((event,))
+                if self._wants_pass(event):
+                    causes.append(event.position)
+            last = events[-1]
+        if not causes or last is None:
+            return None
+        return self._pass(last, tuple(causes), time.perf_counter())
+
+    def _wants_pass(self, event: Event) -> bool:
+        if self._stopped or self._loop is None:
+            return False
         if not self._live:
             if (event.type != ev.DIALER_STARTED
                     or event.data.get("instance") != self.instance):
-                return
+                return False
             self._live = True
             assert self._live_event is not None
-            loop.call_soon_threadsafe(self._live_event.set)
-        elif self.tick is not None:
-            if event.type != ev.DIALER_WOKEN:
-                return
-        elif not self._relevant(event):
-            return
-        self._pass(event, event.type, time.perf_counter())
+            self._loop.call_soon_threadsafe(self._live_event.set)
+            return True
+        if self.tick is not None:
+            return event.type == ev.DIALER_WOKEN
+        return self._relevant(event)
 
     def _relevant(self, event: Event) -> bool:
-        return process.triggers(event.type, event.header, self._ob_state())
+        return process.triggers(event.type, event.header, self._decision_state())
 
-    def _pass(self, seen: Event, trigger: str, started: float) -> None:
-        """Decide, commit the decisions, hand the actions to the event loop.
-
-        The decisions are appended here, on the projector thread, straight to the store, and
-        durable before anything is sent: through the log's writer thread they would take two
-        more thread hand-offs (to the writer and back), which under load cost 10-18 ms at the
-        median against 2 ms this way (scripts/bench_dialer.py). SQLite and PostgreSQL serialize
-        this commit with the writer's."""
-        ob = self._ob_state()
-        queues = self.engine.projector.state("queues")
+    def _pass(self, seen: Event, causes: tuple[int, ...], started: float) -> Reaction | None:
+        """Decide on the read models as `seen` (the last event applied) left them; the
+        decisions' events go back to the writer, and their actions to the event loop once the
+        writer has made them durable (`_recorded`)."""
+        assert self.models is not None
+        ob = self._decision_state()
+        queues = self.models.state(queues_projection.NAME)
         with self._lock:
             self.pending.prune(ob)
             decision = process.decide(
@@ -260,32 +306,32 @@ class Dialer:
         self.decisions += 1
         loop = self._loop
         assert loop is not None
-        if decision.commands:
-            decided = time.perf_counter()
-            recorded = [c for c in decision.commands if not isinstance(c, Hangup)]
-            outcome = self._record(recorded, seen)
-            stages = Sent(trigger, seen.position, started, decided, time.perf_counter(), 0.0)
-            hangups = [c for c in decision.commands if isinstance(c, Hangup)]
-            loop.call_soon_threadsafe(self._act, outcome, hangups, stages)
         if self.tick is None:
             loop.call_soon_threadsafe(self._arm, decision.next_wake)
-
-    def _record(self, recorded: list[Dial | End | SetStatus], seen: Event
-                ) -> list[tuple[Dial | End | SetStatus, bool]]:
-        """Append the decisions' events to the log, durably, ahead of the writes queued in
-        this process (`urgent`); each decision with whether its event was stored (False: its
-        stream moved on first)."""
+        if not decision.commands:
+            return None
+        decided = time.perf_counter()
+        hangups = [c for c in decision.commands if isinstance(c, Hangup)]
+        if hangups:
+            loop.call_soon_threadsafe(self._hang_up, hangups)
+        recorded = [c for c in decision.commands if not isinstance(c, Hangup)]
+        if not recorded:
+            return None
         news = [self._event_of(c, seen) for c in recorded]
-        try:
-            stored = self.engine.store.append(news, urgent=True) if news else []
-        except Exception:  # not durable, so not acted on: decided again next pass
-            log.exception("dialer: could not record %d decisions", len(news))
-            with self._lock:
-                for cmd in recorded:
-                    self._forget(cmd)
-            return []
-        kept = {(e.stream, e.version) for e in stored}
-        return [(c, (n.stream, n.version) in kept) for c, n in zip(recorded, news, strict=True)]
+
+        def done(stored: list[Event | None]) -> None:
+            """The decisions are durable (those stored): their Originates leave now, from
+            this thread; what is left to do goes to the event loop."""
+            if self._stopped:
+                return  # decided, never sent: the next start reconciles them
+            stages = Sent(causes, started, decided, time.perf_counter(), 0.0)
+            refused = [c for c, e in zip(recorded, stored, strict=True) if e is None]
+            dials = [c for c, e in zip(recorded, stored, strict=True)
+                     if e is not None and isinstance(c, Dial)]
+            sent = [(cmd, self._originate(cmd, stages)) for cmd in dials]
+            loop.call_soon_threadsafe(self._settle, refused, sent)
+
+        return Reaction(news, done)
 
     def _sessions(self) -> dict[str, str | None]:
         out: dict[str, str | None] = {}
@@ -308,17 +354,24 @@ class Dialer:
         if not task.cancelled() and task.exception() is not None:
             log.error("dialer task failed", exc_info=task.exception())
 
-    def _act(self, outcome: list[tuple[Dial | End | SetStatus, bool]], hangups: list[Hangup],
-             stages: Sent) -> None:
-        """On the event loop, each recorded decision's action; a refused one (its stream moved
-        on) goes to `_conflict`."""
+    def _settle(self, refused: list[Dial | End | SetStatus],
+                sent: list[tuple[Dial, asyncio.Future[list[Message]] | str]]) -> None:
+        """On the event loop, after the writer sent what it could: a decision whose stream had
+        moved on goes to `_conflict`; each Originate sent waits for its answer, each that could
+        not be sent (its AMI session is gone) is closed with the reason."""
         if self._stopped:
             return
-        for cmd, stored in outcome:
-            if not stored:
-                self._spawn(self._conflict(cmd))
-            elif isinstance(cmd, Dial):
-                self._originate(cmd, stages)
+        for cmd in refused:
+            self._spawn(self._conflict(cmd))
+        for dial, answer in sent:
+            if isinstance(answer, str):
+                self._spawn(self._close_unsent(dial, answer))
+            else:
+                self._spawn(self._answered(dial, answer))
+
+    def _hang_up(self, hangups: list[Hangup]) -> None:
+        if self._stopped:
+            return
         for hangup in hangups:
             self._spawn(self._hangup(hangup.server, hangup.channel, hangup.dialing))
 
@@ -341,7 +394,7 @@ class Dialer:
                           data, server=cmd.server, correlation_id=cmd.dialing["uuid"],
                           causation_id=cause)
         if isinstance(cmd, End):
-            version = self._ob_state()["dls"].get(cmd.dl, {}).get("_v", -1)
+            version = self._decision_state()["dls"].get(cmd.dl, {}).get("_v", -1)
             return ev.new(ev.stream("dl", cmd.dl), version + 1, ev.DIALING_ENDED, cmd.data,
                           correlation_id=cmd.dialing, causation_id=cause)
         data = {"status": cmd.status, "previous": cmd.previous, "reason": cmd.reason,
@@ -380,29 +433,30 @@ class Dialer:
                 return client
         return None
 
-    def _originate(self, cmd: Dial, stages: Sent) -> None:
-        """Write a recorded decision's Originate now, in `_act`'s callback, and leave only
-        the wait for its answer to a task: a task would write it a turn of the event loop
-        later, and that turn, queued behind whatever the loop does next, cost up to 1.8 ms
-        (p99) of the decision latency (scripts/bench_dialer.py)."""
+    def _originate(self, cmd: Dial, stages: Sent) -> asyncio.Future[list[Message]] | str:
+        """Write a durable decision's Originate, on the log's writer thread the moment its
+        batch committed: through the event loop it waited for the loop to get the GIL, behind
+        the projector and every other follower woken by the same commit (p50 2.5 ms, p99 up to
+        14 ms of the reaction latency, scripts/bench_dialer.py). Sent once, on the AMI session
+        the decision names, or not at all: then the reason, and it is closed."""
         client = self._client(cmd.server)
-        session = (f"ami/{cmd.server}/{client.status.session}"
-                   if client is not None and client.connected else None)
+        prefix = f"ami/{cmd.server}/"
         try:
-            if client is None or session != cmd.session:
+            if client is None or not cmd.session.startswith(prefix):
                 raise ConnectionLost(f"the AMI session {cmd.session} is gone")
-            answer = client.send(cmd.headers, timeout=self.config.originate_timeout)
+            answer = client.send_threadsafe(cmd.headers, cmd.session[len(prefix):])
         except ConnectionLost as exc:
-            # Not sent, and never will be: the connection it was decided for is gone.
-            self._spawn(self._close_unsent(cmd, f"Originate not sent: {exc}"))
-            return
-        self.sent.append(stages._replace(sent=time.perf_counter()))
+            return f"Originate not sent: {exc}"
+        self.sent.append(stages._replace(sent=time.perf_counter(), dialing=cmd.dialing["uuid"]))
         self.originates += 1
-        self._spawn(self._answered(cmd, answer))
+        return answer
 
-    async def _answered(self, cmd: Dial, answer: Awaitable[list[Message]]) -> None:
+    async def _answered(self, cmd: Dial, answer: asyncio.Future[list[Message]]) -> None:
+        client = self._client(cmd.server)
         try:
-            await answer
+            if client is None:
+                raise ConnectionLost(f"{cmd.server}: no such AMI server")
+            await client.answer(cmd.headers["ActionID"], answer, self.config.originate_timeout)
         except ActionError:
             pass  # `Response: Error` is in the log: the projection marks it refused
         except (ConnectionLost, TimeoutError) as exc:

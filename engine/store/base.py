@@ -56,15 +56,16 @@ class Store(ABC):
         # The rows this process committed last, one run of consecutive positions (`read_rows`).
         self._recent: list[RawRow] = []
         self._recent_lock = threading.Lock()
+        self._written = 0  # the last position this process committed, announced or not
 
     @abstractmethod
-    def append(self, events: Sequence[NewEvent], urgent: bool = False) -> list[Event]:
+    def append(self, events: Sequence[NewEvent], announce: bool = True) -> list[Event]:
         """Append in one transaction; return what was stored, with positions.
 
         Events whose (stream, version) is already in the log, or earlier in the same batch, are
-        duplicates: they are dropped, never stored twice, and absent from the result. `urgent`
-        (a dialer decision) goes before the writes this process has queued (SQLite's
-        `WriteGate`); PostgreSQL queues writers fairly on its own.
+        duplicates: they are dropped, never stored twice, and absent from the result. The
+        commit wakes this process's waiters (`wait`) unless `announce` is False: then the
+        caller announces it when it chooses (`EventLog` lets the dialer act first).
         """
 
     @abstractmethod
@@ -105,6 +106,7 @@ class Store(ABC):
         if not rows:
             return
         with self._recent_lock:
+            self._written = max(self._written, rows[-1][0])
             recent = self._recent
             if recent and rows[0][0] != recent[-1][0] + 1:
                 recent.clear()
@@ -142,7 +144,8 @@ class Store(ABC):
             yield from events
             after = events[-1].position
 
-    def _notify_committed(self, position: int) -> None:
+    def announce(self, position: int) -> None:
+        """Wake this process's waiters: the log holds `position`."""
         with self._committed:
             if position > self._last_seen:
                 self._last_seen = position
@@ -151,16 +154,17 @@ class Store(ABC):
     def wait(self, after: int, timeout: float) -> int:
         """Block until the log holds a position beyond `after`, at most `timeout` seconds.
 
-        Commits from this process wake the waiter at once (a condition variable); commits from
-        other processes are seen by the backend's own mechanism (LISTEN/NOTIFY on PostgreSQL,
-        a cheap poll of the WAL counter on SQLite).
+        Commits from this process wake the waiter when they are announced (at once, unless the
+        committer chose the moment: `append(announce=False)`); commits from other processes
+        are seen by the backend's own mechanism (LISTEN/NOTIFY on PostgreSQL, a cheap poll of
+        the WAL counter on SQLite).
         """
         with self._committed:
             if self._last_seen > after:
                 return self._last_seen
         last = self.last_position()
-        if last > after:
-            self._notify_committed(last)
+        if last > after and last > self._written:  # another process's (ours are announced)
+            self.announce(last)
             return last
         return self._wait_external(after, timeout)
 

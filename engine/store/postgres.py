@@ -10,6 +10,7 @@ NOTIFY a channel; `wait` LISTENs on it to wake followers in any process.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Sequence
 from urllib.parse import parse_qs, urlsplit
 
@@ -94,7 +95,7 @@ class PostgresStore(Store):
         self._listener: psycopg.Connection | None = None
         self._listener_lock = threading.Lock()
 
-    def append(self, events: Sequence[NewEvent], urgent: bool = False) -> list[Event]:
+    def append(self, events: Sequence[NewEvent], announce: bool = True) -> list[Event]:
         if not events:
             return []
         pairs, rows = self.recorder.insert_batch(events)
@@ -104,8 +105,8 @@ class PostgresStore(Store):
                   e.causation_id, e.correlation_id)
             for e, pos in pairs
         ]
-        if stored:
-            self._notify_committed(stored[-1].position)
+        if stored and announce:
+            self.announce(stored[-1].position)
         return stored
 
     def read_raw(self, after: int = 0, limit: int = 1000, until: int | None = None
@@ -149,7 +150,11 @@ class PostgresStore(Store):
             ]
 
     def _wait_external(self, after: int, timeout: float) -> int:
-        # One LISTEN connection per store; the waiter that holds it relays wake-ups to others.
+        """One LISTEN connection per store; the waiter that holds it relays other processes'
+        commits to the rest (`announce`). This process's own commits NOTIFY it too, but they are
+        announced by whoever committed them, when they choose (`append(announce=False)`), so
+        the listener looks at its condition every few ms rather than announcing them itself."""
+        deadline = time.monotonic() + timeout
         if not self._listener_lock.acquire(timeout=0.005):
             with self._committed:
                 self._committed.wait(timeout)
@@ -158,14 +163,22 @@ class PostgresStore(Store):
             if self._listener is None:
                 self._listener = psycopg.connect(self._conninfo, autocommit=True)
                 self._listener.execute(f'LISTEN "{self.recorder.channel_name}"')
-            last = self.last_position()
-            if last <= after:
-                for _ in self._listener.notifies(timeout=timeout, stop_after=1):
-                    break
-                last = self.last_position()
-            if last > after:
-                self._notify_committed(last)
-            return last
+            notified = True  # what was committed before LISTEN: look once
+            while True:
+                if notified:
+                    last = self.last_position()
+                    if last > after and last > self._written:  # another process's
+                        self.announce(last)
+                        return last
+                with self._committed:
+                    if self._last_seen > after:
+                        return self._last_seen
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return self._last_seen
+                notified = False
+                for _ in self._listener.notifies(timeout=min(remaining, 0.005), stop_after=1):
+                    notified = True
         finally:
             self._listener_lock.release()
 

@@ -37,34 +37,26 @@ class WriteGate:
 
     SQLite serializes writers with a file lock, and a connection that finds it taken polls:
     it sleeps 1, 2, 5, 10 ... 100 ms and tries again. Under load the log's writer commits
-    every millisecond or so, so a checkpoint save or a dialer decision polling for the lock
-    could wait seconds (measured: 1.1 s, and a 4.5 s stall of the projector with 200 SSE
-    clients holding the GIL). Waiting here instead is a queue, woken on release: first come,
-    first served, except that an `urgent` writer (a dialer decision, which holds up a call)
-    goes before the queued bulk writes. Other processes still meet SQLite's own lock.
+    every millisecond or so, so a checkpoint save polling for the lock could wait seconds
+    (measured: 1.1 s, and a 4.5 s stall of the projector with 200 SSE clients holding the
+    GIL). Waiting here instead is a queue, woken on release: first come, first served. Other
+    processes still meet SQLite's own lock.
     """
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
         self._held = False
-        self._queue: deque[object] = deque()  # waiting tickets; urgent ones first
-        self._urgent = 0  # urgent tickets at the front of the queue
+        self._queue: deque[object] = deque()  # waiting tickets, in arrival order
 
     @contextmanager
-    def hold(self, urgent: bool = False) -> Iterator[None]:
+    def hold(self) -> Iterator[None]:
         with self._cond:
             if self._held or self._queue:
                 ticket = object()
-                if urgent:
-                    self._queue.insert(self._urgent, ticket)
-                    self._urgent += 1
-                else:
-                    self._queue.append(ticket)
+                self._queue.append(ticket)
                 while self._held or self._queue[0] is not ticket:
                     self._cond.wait()
                 self._queue.popleft()
-                if urgent:
-                    self._urgent -= 1
             self._held = True
         try:
             yield
@@ -112,12 +104,11 @@ def immediate(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
 
 
 @contextmanager
-def write_transaction(conn: sqlite3.Connection, path: str, urgent: bool = False
-                      ) -> Iterator[sqlite3.Connection]:
+def write_transaction(conn: sqlite3.Connection, path: str) -> Iterator[sqlite3.Connection]:
     """A write transaction on `conn` (a connection to `path`) through the file's gate. Every
     writer of a switchboard SQLite file uses it (the log's own appends, which must take the
     gate before the library's pool, use its two halves)."""
-    with write_gate(path).hold(urgent), immediate(conn):
+    with write_gate(path).hold(), immediate(conn):
         yield conn
 
 
@@ -133,17 +124,14 @@ class _Recorder(SQLiteApplicationRecorder):
     def construct_create_table_statements(self) -> list[str]:
         return [*super().construct_create_table_statements(), CREATE_CHAIN]
 
-    def insert_batch(self, events: Sequence[NewEvent], urgent: bool = False,
+    def insert_batch(self, events: Sequence[NewEvent],
                      committed: Callable[[list[RawRow]], None] | None = None
                      ) -> tuple[list[NewEvent], int]:
-        # The gate first: the library's pool hands out its writer connection under a plain
-        # lock, which would otherwise queue an urgent append behind the log's writer.
-        # Encoded before, not while holding the file: the gate is what a dialer decision waits
-        # for.
+        # Encoded before, not while holding the file: the other writers wait for the gate.
         path = self.datastore.pool.db_name
         encoded = {id(e): encode_state(e) for e in events}
         streams = list({e.stream for e in events})
-        with write_gate(path).hold(urgent), self.datastore.get_connection(commit=True) as conn:
+        with write_gate(path).hold(), self.datastore.get_connection(commit=True) as conn:
             raw: sqlite3.Connection = conn._sqlite_conn  # the library exposes no IMMEDIATE begin
             with immediate(raw):
                 heads = {stream: version for stream, version
@@ -177,18 +165,19 @@ class SQLiteStore(Store):
         self.recorder.create_table()
         self._probe = sqlite3.connect(path, check_same_thread=False, timeout=30)
         self._probe_lock = threading.Lock()
+        self._polling = False  # a waiter is polling for other processes' commits
 
-    def append(self, events: Sequence[NewEvent], urgent: bool = False) -> list[Event]:
+    def append(self, events: Sequence[NewEvent], announce: bool = True) -> list[Event]:
         if not events:
             return []
-        fresh, last = self.recorder.insert_batch(events, urgent, self._remember)
+        fresh, last = self.recorder.insert_batch(events, self._remember)
         stored = [
             Event(last + i + 1, e.stream, e.version, e.type, e.recorded_at, e.server, e.data,
                   e.causation_id, e.correlation_id)
             for i, e in enumerate(fresh)
         ]
-        if stored:
-            self._notify_committed(stored[-1].position)
+        if stored and announce:
+            self.announce(stored[-1].position)
         return stored
 
     def read_raw(self, after: int = 0, limit: int = 1000, until: int | None = None
@@ -231,21 +220,52 @@ class SQLiteStore(Store):
         return [decode_event(*r) for r in rows]
 
     def _wait_external(self, after: int, timeout: float) -> int:
-        # Another process's commit bumps PRAGMA data_version: polling it costs no disk read.
+        """Another process's commit is seen by polling: `PRAGMA data_version` changes when
+        any other connection commits, and costs no disk read. One waiter polls at a time, every
+        4 ms, and wakes the others; each follower of the store polling on its own (projector,
+        results file, index, ...) made hundreds of queries a second each, and as many hand-offs
+        of the GIL, while nothing happened."""
         deadline = time.monotonic() + timeout
         while True:
             with self._committed:
                 if self._last_seen > after:
                     return self._last_seen
-                self._committed.wait(0.004)
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return self._last_seen
+                if self._polling:
+                    self._committed.wait(remaining)  # the poller, or a commit, wakes us
+                    continue
+                self._polling = True
+            try:
+                return self._poll(after, deadline)
+            finally:
+                with self._committed:
+                    self._polling = False
+                    self._committed.notify_all()  # another waiter takes over the polling
+
+    def _poll(self, after: int, deadline: float) -> int:
+        version = self._data_version()
+        while True:
+            with self._committed:
                 if self._last_seen > after:
                     return self._last_seen
-            last = self._probe_last()
-            if last > after:
-                self._notify_committed(last)
-                return last
+                self._committed.wait(min(0.004, max(0.0, deadline - time.monotonic())))
+                if self._last_seen > after:
+                    return self._last_seen
+            now = self._data_version()
+            if now != version:
+                version = now
+                last = self._probe_last()
+                if last > after and last > self._written:  # not only this process's own
+                    self.announce(last)
+                    return last
             if time.monotonic() >= deadline:
-                return last
+                return self._last_seen
+
+    def _data_version(self) -> int:
+        with self._probe_lock:
+            return int(self._probe.execute("PRAGMA data_version").fetchone()[0])
 
     def _probe_last(self) -> int:
         with self._probe_lock:
