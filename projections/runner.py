@@ -29,7 +29,7 @@ import msgspec
 
 from engine.background import Background
 from engine.envelope import MALFORMED, Event
-from engine.store import Store, split_schema, sqlite_path
+from engine.store import Store, derived_path, split_schema
 from engine.store.sqlite import derived_connection, write_transaction
 from projections.base import Handler, Row, handlers_of
 
@@ -168,9 +168,10 @@ class MemoryCheckpoints:
 
 
 def open_checkpoints(store: Store, read_only: bool = False) -> Checkpoints:
-    """The checkpoint table beside the store's log, in the same database."""
+    """The checkpoint table of the store's log: in the SQLite file of what is derived from it
+    (`engine.store.derived_path`), or beside the log in PostgreSQL."""
     url = store.url
-    path = sqlite_path(url)
+    path = derived_path(url)
     if path is not None:
         return SQLiteCheckpoints(path, read_only)
     if url.startswith(("postgresql://", "postgres://")):

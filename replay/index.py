@@ -26,12 +26,13 @@ Bump `VERSION` when the rules change: an index of another version is dropped and
 from __future__ import annotations
 
 import math
+import sqlite3
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from engine.envelope import Event
-from engine.store import split_schema, sqlite_path
+from engine.store import derived_path, split_schema, sqlite_path
 from engine.store.sqlite import derived_connection, write_transaction
 from projections.base import recorded_time
 from replay.reader import EVENTS, decode_rows
@@ -201,10 +202,15 @@ class LogIndex(ABC):
 
 
 class SQLiteIndex(LogIndex):
-    def __init__(self, path: str) -> None:
+    """The index's tables in the derived file (`path`); the events it indexes are read from the
+    log's file (`log_path`) through a read-only connection of its own."""
+
+    def __init__(self, path: str, log_path: str) -> None:
         self.path = path
         self._conn = derived_connection(path)
         self._conn.execute("PRAGMA cache_size=-65536")
+        self._log = sqlite3.connect(f"file:{log_path}?mode=ro", uri=True,
+                                    check_same_thread=False)
         self._ensure()
 
     def _ensure(self) -> None:
@@ -228,7 +234,7 @@ class SQLiteIndex(LogIndex):
         return position, (high if high > -1e300 else -math.inf)
 
     def _chunk(self, after: int, size: int) -> list[Event]:
-        rows = self._conn.execute(
+        rows = self._log.execute(
             f"SELECT rowid, originator_id, originator_version, topic, state FROM {EVENTS} "
             "WHERE rowid > ? ORDER BY rowid LIMIT ?", (after, size)
         ).fetchall()
@@ -261,6 +267,7 @@ class SQLiteIndex(LogIndex):
 
     def close(self) -> None:
         self._conn.close()
+        self._log.close()
 
 
 class PostgresIndex(LogIndex):
@@ -300,7 +307,7 @@ class PostgresIndex(LogIndex):
         return position, (high if high > -1e300 else -math.inf)
 
     def _chunk(self, after: int, size: int) -> list[Event]:
-        rows = self._conn.execute(
+        rows = self._log.execute(
             f"SELECT notification_id, originator_id, originator_version, topic, state FROM "
             f"{self._t(EVENTS)} WHERE notification_id > %s ORDER BY notification_id LIMIT %s",
             (after, size)
@@ -346,10 +353,10 @@ class PostgresIndex(LogIndex):
 
 
 def open_index(url: str) -> LogIndex:
-    """The index beside the log named by a store URL (its tables are created if missing)."""
-    path = sqlite_path(url)
-    if path is not None:
-        return SQLiteIndex(path)
+    """The index of the log named by a store URL (its tables are created if missing)."""
+    path, log_path = derived_path(url), sqlite_path(url)
+    if path is not None and log_path is not None:
+        return SQLiteIndex(path, log_path)
     if url.startswith(("postgresql://", "postgres://")):
         return PostgresIndex(url)
     raise ValueError(f"no index for store URL {url!r}")

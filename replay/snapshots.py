@@ -30,7 +30,7 @@ from functools import cache
 from pathlib import Path
 from types import TracebackType
 
-from engine.store import split_schema, sqlite_path
+from engine.store import derived_path, split_schema
 from engine.store.sqlite import derived_connection, write_transaction
 from projections.runner import TABLE as CHECKPOINTS
 from projections.runner import Checkpoints, PostgresCheckpoints, SQLiteCheckpoints
@@ -237,8 +237,8 @@ class PostgresSnapshots(Snapshots):
 
 
 def open_snapshots(url: str) -> Snapshots:
-    """The snapshot table beside the log named by a store URL."""
-    path = sqlite_path(url)
+    """The snapshot table of the log named by a store URL (`engine.store.derived_path`)."""
+    path = derived_path(url)
     if path is not None:
         return SQLiteSnapshots(path)
     if url.startswith(("postgresql://", "postgres://")):
@@ -248,7 +248,7 @@ def open_snapshots(url: str) -> Snapshots:
 
 def open_live_checkpoints(url: str) -> Checkpoints:
     """The live checkpoint table (`switchboard_projections`) of a store URL, read only."""
-    path = sqlite_path(url)
+    path = derived_path(url)
     if path is not None:
         return SQLiteCheckpoints(path, read_only=True)
     return PostgresCheckpoints(url, read_only=True)
@@ -259,7 +259,7 @@ def live_checkpoint(url: str, name: str, state: bool = False
     """(position, version, state if asked) of one projection's live checkpoint, reading that
     row only (the table holds every projection's state: megabytes)."""
     columns = "position, version" + (", state" if state else "")
-    path = sqlite_path(url)
+    path = derived_path(url)
     if path is not None:
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         try:

@@ -69,7 +69,7 @@ def test_checkpoint_and_state_live_in_one_row_of_the_log_database(tmp_path: Path
     with Projector(store) as projector:
         projector.catch_up()
     store.close()
-    with sqlite3.connect(tmp_path / "log.db") as conn:
+    with sqlite3.connect(tmp_path / "log.derived.db") as conn:
         rows = conn.execute(f"SELECT name, position, version, state FROM {TABLE}").fetchall()
     assert {name for name, *_ in rows} == {m.NAME for m in PROJECTIONS}
     assert all(position == 500 for _, position, _, _ in rows)

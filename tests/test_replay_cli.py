@@ -29,7 +29,7 @@ def make_log(tmp_path: Path) -> int:
 
 def test_replay_verbs(tmp_path: Path) -> None:
     last = make_log(tmp_path)
-    live_before = sqlite3.connect(tmp_path / "switchboard.db").execute(
+    live_before = sqlite3.connect(tmp_path / "switchboard.derived.db").execute(
         "SELECT name, position, state FROM switchboard_projections ORDER BY name").fetchall()
 
     rebuilt = sb("replay", "rebuild", "--to", "500", "--projection", "calls", cwd=tmp_path)
@@ -40,7 +40,7 @@ def test_replay_verbs(tmp_path: Path) -> None:
     assert rows == [("calls", 500)]
     refused = sb("replay", "rebuild", "--into", "switchboard.db", cwd=tmp_path)
     assert refused.returncode == 2 and "the log itself" in refused.stderr
-    live_after = sqlite3.connect(tmp_path / "switchboard.db").execute(
+    live_after = sqlite3.connect(tmp_path / "switchboard.derived.db").execute(
         "SELECT name, position, state FROM switchboard_projections ORDER BY name").fetchall()
     assert live_after == live_before
 

@@ -117,7 +117,7 @@ def test_a_snapshot_of_other_projection_code_is_never_used(tmp_path: Path) -> No
     store = open_store(f"sqlite:///{tmp_path / 'log.db'}")
     load(store)
     view_at(store.url, "calls", 500, interval=200)  # writes calls snapshots at 200 and 400
-    with sqlite3.connect(tmp_path / "log.db") as conn:
+    with sqlite3.connect(tmp_path / "log.derived.db") as conn:
         conn.execute("UPDATE switchboard_snapshots SET code='older', state=? ",
                      (zlib.compress(b'{"old":"shape"}'),))
     found = view_at(store.url, "calls", 450, interval=200, write_snapshots=False)

@@ -87,13 +87,13 @@ def test_rebuild_writes_a_separate_file_and_leaves_the_live_table_alone(tmp_path
     load_captures(store)
     with Projector(store) as live:
         live.catch_up(300)
-    with sqlite3.connect(tmp_path / "log.db") as conn:
+    with sqlite3.connect(tmp_path / "log.derived.db") as conn:
         before = conn.execute(f"SELECT name, position, state FROM {TABLE} ORDER BY name").fetchall()
     target = default_target(store.url)
     assert target == tmp_path / "log.rebuild.db"
     result = rebuild(store.url)
     write_states(target, result)
-    with sqlite3.connect(tmp_path / "log.db") as conn:
+    with sqlite3.connect(tmp_path / "log.derived.db") as conn:
         after = conn.execute(f"SELECT name, position, state FROM {TABLE} ORDER BY name").fetchall()
     assert after == before and {p for _, p, _ in before} == {300}
     with sqlite3.connect(target) as conn:

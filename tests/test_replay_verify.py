@@ -152,7 +152,7 @@ def test_a_projection_that_drifted_without_tampering_is_located(tmp_path: Path) 
     store = open_store(f"sqlite:///{tmp_path / 'log.db'}")
     load_in_batches(store)
     project_live(store)
-    with sqlite3.connect(tmp_path / "log.db") as conn:
+    with sqlite3.connect(tmp_path / "log.derived.db") as conn:
         state = conn.execute("SELECT state FROM switchboard_projections WHERE name='devices'"
                              ).fetchone()[0]
         conn.execute("UPDATE switchboard_projections SET state=? WHERE name='devices'",

@@ -214,7 +214,7 @@ def _heads_work(store_url: str, stream: str) -> int:
     steps, or PostgreSQL buffer pages touched."""
     path = sqlite_path(store_url)
     if path is not None:
-        from engine.store.sqlite import HEADS
+        from engine.store.sqlite import BEFORE_APPEND
 
         steps = 0
 
@@ -225,7 +225,8 @@ def _heads_work(store_url: str, stream: str) -> int:
 
         with sqlite3.connect(path) as conn:
             conn.set_progress_handler(count, 1)
-            assert conn.execute(HEADS, (json.dumps([stream]),)).fetchall()[0][1] is not None
+            [[_, _, versions]] = conn.execute(BEFORE_APPEND, (json.dumps([stream]),)).fetchall()
+            assert json.loads(versions)[0][1] is not None
         return steps
     from engine.store.postgres import HEADS as PG_HEADS
     from engine.store.postgres import TABLE

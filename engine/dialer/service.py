@@ -65,6 +65,7 @@ if TYPE_CHECKING:  # engine.runtime may start a Dialer itself: no import cycle a
 log = logging.getLogger("switchboard.dialer")
 
 WAIT_PROJECTED = 5.0  # seconds a write waits for its event to be projected before answering
+READ = 2000  # events the dialer's read models take from the log at a time
 
 
 class Sent(NamedTuple):
@@ -77,10 +78,6 @@ class Sent(NamedTuple):
     durable: float  # the decisions were committed to the log
     sent: float  # the Originate was written to the AMI connection
     dialing: str = ""  # its dialing's uuid (the Originate's ChannelId)
-
-    @property
-    def latency(self) -> float:
-        return self.sent - self.seen
 
 
 class Dialer:
@@ -261,14 +258,18 @@ class Dialer:
         causes: list[int] = []
         last: Event | None = None
         while True:
-            events = store.read(models.position, 2000)
-            if not events:
-                break
+            # From the store's memory of this commit; a short read is the end (asking the
+            # database for more would hand the GIL round once more on the way to the Originate;
+            # what another process wrote since is read at the next commit or idle look).
+            events = store.read(models.position, READ)
             for event in events:
                 models.apply((event,))
                 if self._wants_pass(event):
                     causes.append(event.position)
-            last = events[-1]
+            if events:
+                last = events[-1]
+            if len(events) < READ:
+                break
         if not causes or last is None:
             return None
         return self._pass(last, tuple(causes), time.perf_counter())

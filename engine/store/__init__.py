@@ -18,6 +18,23 @@ def sqlite_path(url: str) -> str | None:
     return url[len("sqlite:///"):] if url.startswith("sqlite:///") else None
 
 
+def derived_path(url: str) -> str | None:
+    """The SQLite file beside an `sqlite:///FILE` log that holds what is derived from it: the
+    projections' checkpoints, the replay snapshots and the timeline index (`switchboard.db` ->
+    `switchboard.derived.db`); None for any other URL (PostgreSQL keeps them in tables beside
+    the log). A file of its own, because SQLite has one writer per file: megabytes of
+    checkpoints or an index chunk written into the log's file held its write lock (and the
+    dialer's next decision) for up to tens of milliseconds, and the log's next commit synced
+    them to disk. Everything in it is rebuilt from the log: delete it and it is."""
+    path = sqlite_path(url)
+    if not path:
+        return None
+    head, dot, suffix = path.rpartition(".")
+    if not dot or "/" in suffix:
+        return path + ".derived"
+    return f"{head}.derived.{suffix}"
+
+
 def split_schema(url: str) -> tuple[str, str | None]:
     """A PostgreSQL store URL without its `schema` parameter, and that schema."""
     parts = urlsplit(url)
@@ -44,4 +61,5 @@ def open_store(url: str = DEFAULT_URL) -> Store:
     )
 
 
-__all__ = ["DEFAULT_URL", "Store", "StoreURLError", "open_store", "split_schema", "sqlite_path"]
+__all__ = ["DEFAULT_URL", "Store", "StoreURLError", "derived_path", "open_store", "split_schema",
+           "sqlite_path"]

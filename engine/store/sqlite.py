@@ -18,13 +18,17 @@ from engine.store.base import GENESIS, ChainLink, RawRow, Store, dedupe_batch, l
 
 TABLE = "switchboard_events"
 CHAIN = "switchboard_chain"
-# Each stream's last version, one index probe per stream. `MAX(originator_version) ... GROUP BY
-# originator_id` reads every version of a stream instead, and an AMI session's stream grows by
-# every message Asterisk sends: after 50,000 it cost 4.5 ms an append (against 7 us this way),
-# and it kept growing for as long as the connection lasted.
-HEADS = (
-    f"SELECT value, (SELECT originator_version FROM {TABLE} WHERE originator_id = value "
-    "ORDER BY originator_version DESC LIMIT 1) FROM json_each(?)"
+# What an append reads before it writes, in one statement (each statement lets go of the GIL and
+# waits to take it back): the last position, the hash chain's last link, and each stream's last
+# version as a JSON array of [stream, version]. The versions take one index probe per stream:
+# `MAX(originator_version) ... GROUP BY originator_id` read every version of a stream instead,
+# and an AMI session's stream grows by every message Asterisk sends: after 50,000 it cost 4.5 ms
+# an append (against 7 us this way), and it kept growing for as long as the connection lasted.
+BEFORE_APPEND = (
+    f"SELECT (SELECT MAX(rowid) FROM {TABLE}), "
+    f"(SELECT hash FROM {CHAIN} ORDER BY last_position DESC LIMIT 1), "
+    f"(SELECT json_group_array(json_array(value, (SELECT originator_version FROM {TABLE} "
+    "WHERE originator_id = value ORDER BY originator_version DESC LIMIT 1))) FROM json_each(?))"
 )
 CREATE_CHAIN = (
     f"CREATE TABLE IF NOT EXISTS {CHAIN} (last_position INTEGER PRIMARY KEY, "
@@ -81,11 +85,13 @@ def write_gate(path: str) -> WriteGate:
 
 
 def derived_connection(path: str) -> sqlite3.Connection:
-    """A connection for the tables derived from the log (checkpoints, snapshots, the index):
-    autocommit (write with `write_transaction`), and `synchronous=NORMAL`: their commits skip
-    the fsync, which the log's next commit (FULL) does for every frame in the WAL before it.
-    A power cut can lose the last of them; they are rebuilt from the log, never the reverse."""
+    """A connection to the file of the tables derived from the log (checkpoints, snapshots, the
+    index: `engine.store.derived_path`): autocommit (write with `write_transaction`), WAL, and
+    `synchronous=NORMAL`: their commits skip the fsync (the WAL is synced when it is
+    checkpointed). A power cut can lose the last of them; they are rebuilt from the log, never
+    the reverse."""
     conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     return conn
 
@@ -134,18 +140,16 @@ class _Recorder(SQLiteApplicationRecorder):
         with write_gate(path).hold(), self.datastore.get_connection(commit=True) as conn:
             raw: sqlite3.Connection = conn._sqlite_conn  # the library exposes no IMMEDIATE begin
             with immediate(raw):
-                heads = {stream: version for stream, version
-                         in raw.execute(HEADS, (json.dumps(streams),)) if version is not None}
+                last, prev, versions = raw.execute(
+                    BEFORE_APPEND, (json.dumps(streams),)).fetchone()
+                last = last or 0
+                heads = {stream: v for stream, v in json.loads(versions) if v is not None}
                 fresh = dedupe_batch(events, heads)
-                last = raw.execute(f"SELECT MAX(rowid) FROM {TABLE}").fetchone()[0] or 0
                 rows = [(e.stream, e.version, e.type, encoded[id(e)]) for e in fresh]
                 raw.executemany(f"INSERT INTO {TABLE} VALUES (?,?,?,?)", rows)
                 numbered: list[RawRow] = [(last + i + 1, *r) for i, r in enumerate(rows)]
                 if rows:
-                    prev = raw.execute(
-                        f"SELECT hash FROM {CHAIN} ORDER BY last_position DESC LIMIT 1"
-                    ).fetchone()
-                    prev_hash = prev[0] if prev else GENESIS
+                    prev_hash = prev or GENESIS
                     raw.execute(
                         f"INSERT INTO {CHAIN} VALUES (?,?,?,?)",
                         (last + len(rows), last + 1, prev_hash, link_hash(prev_hash, numbered)),
