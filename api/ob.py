@@ -209,14 +209,17 @@ def routes(ctx: ObContext) -> list[BaseRoute]:
         return ok(row)
 
     async def hangup_dialing(request: Request) -> Response:
+        """Like every `/ob` delete, answers the object: the dialing as it was when the hangup
+        was asked (it ends when Asterisk's Hangup arrives)."""
         uuid = request.path_params["uuid"]
+        row = ob_view.live_dialing(state(), uuid)
         try:
             found = await dialer.hangup(uuid)
         except AmiError as exc:
             raise ApiError(503, str(exc)) from None
-        if not found:
+        if not found or row is None:
             raise ApiError(404, f"no live dialing {uuid}")
-        return ok()
+        return ok(row)
 
     dialing = row_schema("dialings")
     add("/dialings", list_dialings, Operation("GET", "Live dialings", TAG, role=READ,
@@ -226,7 +229,7 @@ def routes(ctx: ObContext) -> list[BaseRoute]:
                                                    errors=(404,)))
     add("/dialings/{uuid}", hangup_dialing, Operation(
         "DELETE", "Hang up a dialing (it ends when Asterisk's Hangup arrives)", TAG,
-        role=WRITE, params=(uuid_param,), errors=(404, 503)))
+        role=WRITE, params=(uuid_param,), result=dialing, errors=(404, 503)))
 
     # -- results -----------------------------------------------------------------------------------
 

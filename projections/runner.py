@@ -42,9 +42,34 @@ _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder(dict)
 
 
+PIECE = 512  # entries of a state's collection encoded in one call (`encode_state`)
+
+
 def encode_state(state: dict) -> bytes:
-    """The checkpoint form of a state; two equal histories give equal bytes."""
-    return _encoder.encode(state)
+    """The checkpoint form of a state; two equal histories give equal bytes.
+
+    Encoded in pieces, with a pause for other threads between two: msgspec holds the GIL for
+    the whole of one call, and the dialer's state (10,000 dial list entries, 4 MB) took 10 ms
+    in one, every 5 s, while the dialer's next decision waited. The bytes are the same as one
+    call's (`msgspec.json.encode(state)`): each top-level collection larger than PIECE is
+    written a slice of its entries at a time."""
+    parts = [b"{"]
+    for i, (key, value) in enumerate(state.items()):
+        if i:
+            parts.append(b",")
+        if type(value) is not dict or len(value) <= PIECE:
+            parts.append(_encoder.encode({key: value})[1:-1])
+            continue
+        parts.append(_encoder.encode({key: None})[1:-5])  # '"key":'
+        items = list(value.items())
+        for start in range(0, len(items), PIECE):
+            time.sleep(0)  # lets a waiting thread take the GIL
+            piece = _encoder.encode(dict(items[start:start + PIECE]))
+            parts.append(b"{" if start == 0 else b",")
+            parts.append(piece[1:-1])
+        parts.append(b"}")
+    parts.append(b"}")
+    return b"".join(parts)
 
 
 # ------------------------------------------------------------------------------ checkpoints

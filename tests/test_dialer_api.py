@@ -5,6 +5,7 @@ the aggregates' streams in the log, do-not-call lists and live dialings.
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from engine.ami.simulator import Timings
@@ -97,6 +98,12 @@ def test_delete_refuses_referenced_objects_unless_forced(tmp_path: Path) -> None
             await until(lambda: s.camp_status(camp["uuid"]) == 0, 5, "stopped")
             reasons = [e.data["reason"] for e in s.events(ev.CAMPAIGN_STATUS_CHANGED)]
             assert reasons == ["plan missing", "plan missing"]
+            # A stop of a stopped campaign changes nothing; a pause of one is refused.
+            writes = len(s.events(ev.updated("campaign")))
+            assert (await s.put(f"campaigns/{camp['uuid']}", {"status": 0}))["status"] == 0
+            assert len(s.events(ev.updated("campaign"))) == writes
+            refused = await s.put(f"campaigns/{camp['uuid']}", {"status": 2}, expect=400)
+            assert "nothing to pause" in refused["message"]
             await s.delete(f"campaigns/{camp['uuid']}")
 
     run(main())
@@ -135,11 +142,47 @@ def test_live_dialings_can_be_read_and_hung_up(tmp_path: Path) -> None:
             assert live["dial_context"] == "dialer" and live["dial_exten"] == "hold"
             assert live["dial_priority"] == "1" and live["info_plan"]["uuid"] == c["plan"]["uuid"]
             assert (await s.get(f"dialings/{live['uuid']}"))["channel"] == live["channel"]
-            await s.delete(f"dialings/{live['uuid']}")
+            # The customer being called keeps status 1 until the call ends: set back to idle
+            # now, they would be dialed a second time during this call.
+            dl = c["dls"][0]["uuid"]
+            refused = await s.put(f"dls/{dl}", {"status": 0}, expect=400)
+            assert "is being dialed" in refused["message"]
+            assert (await s.put(f"dls/{dl}", {"name": "renamed"}))["name"] == "renamed"
+            refused = await s.post("dls", {"dlma_uuid": c["dlma"]["uuid"], "status": 1},
+                                   expect=400)
+            assert "set by the dialer" in refused["message"]
+            asked = await s.delete(f"dialings/{live['uuid']}")
+            assert asked["uuid"] == live["uuid"] and asked["channel"] == live["channel"]
             await until(lambda: not s.state()["dialings"], 5, "hung up")
             (result,) = (await s.get("results"))["list"]
             assert result["uuid"] == live["uuid"] and result["res_hangup"] == 16
             await s.get(f"dialings/{live['uuid']}", expect=404)
             await s.delete(f"dialings/{live['uuid']}", expect=404)
+
+    run(main())
+
+
+def test_deleting_a_running_campaigns_list_stops_it_without_starting_the_next(
+        tmp_path: Path) -> None:
+    """`DELETE /ob/dlmas/<uuid>?force=1&delete_dls=1` under a running campaign: the campaign
+    stops because its list is gone ("dlma missing"), not because its list ended, so its
+    `next_campaign` is not started."""
+    async def main() -> None:
+        async with stack(tmp_path, timings=Timings(ring=0.02, talk=30.0)) as s:
+            nxt = await s.campaign(dest={"type": 1, "application": "park"},
+                                   numbers=[["500"]], start=False)
+            c = await s.campaign(dest={"type": 1, "application": "park"},
+                                 numbers=[["501"], ["502"]],
+                                 campaign={"next_campaign": nxt["campaign"]["uuid"]})
+            await until(lambda: s.state()["dialings"], 5, "calls up")
+            await s.delete(f"dlmas/{c['dlma']['uuid']}?force=1&delete_dls=1")
+            for live in (await s.get("dialings"))["list"]:
+                await s.delete(f"dialings/{live['uuid']}")
+            await until(lambda: s.camp_status(c["campaign"]["uuid"]) == 0, 10, "stopped")
+            reasons = [e.data["reason"] for e in s.events(ev.CAMPAIGN_STATUS_CHANGED)
+                       if e.stream == ev.stream("campaign", c["campaign"]["uuid"])]
+            assert reasons == ["dlma missing", "dlma missing"], reasons
+            await asyncio.sleep(0.3)
+            assert s.camp_status(nxt["campaign"]["uuid"]) == 0  # never started
 
     run(main())

@@ -73,9 +73,10 @@ class Book:
                 self.apply(ev.stream("dl", cmd.dl), ev.DIALING_ENDED, cmd.data)
 
     def setup(self, *, plan: dict[str, Any] | None = None, campaign: dict[str, Any] | None = None,
-              numbers: tuple[str, ...] = ("100",)) -> dict[str, Any]:
+              numbers: tuple[str, ...] = ("100",),
+              dest: dict[str, Any] | None = None) -> dict[str, Any]:
         p = self.create("plan", **{"dial_mode": 1, **(plan or {})})
-        d = self.create("destination", type=1, application="park")
+        d = self.create("destination", **(dest or {"type": 1, "application": "park"}))
         m = self.create("dlma")
         for number in numbers:
             self.create("dl", dlma_uuid=m["uuid"], number_1=number)
@@ -144,6 +145,18 @@ def test_a_campaign_that_cannot_dial_is_stopped_with_the_reason() -> None:
     camp = book2.setup(campaign={"status": codes.CAMPAIGN_START})
     book2.apply(ev.stream("plan", camp["plan"]), ev.deleted("plan"), {"tm_delete": None})
     assert [c.reason for c in book2.decide(0.0).commands] == ["plan missing"]
+
+
+def test_an_ended_list_stops_the_campaign_even_when_no_agent_is_free() -> None:
+    """The end of the list is not a pacing question: a queue with nobody free (room 0) still
+    stops a campaign whose customers are all spent; one with a customer left stays."""
+    for numbers, moves in ((("",), [(codes.CAMPAIGN_STOPPING, process.REASON_LIST_ENDED)]),
+                           (("100",), [])):
+        book = Book()
+        book.setup(numbers=numbers, campaign={"status": codes.CAMPAIGN_START},
+                   dest={"type": 1, "application": "queue", "data": "sales"})
+        decision = book.decide(0.0)  # the queue projection has no member: nobody is free
+        assert [(c.status, c.reason) for c in decision.commands] == moves
 
 
 def test_no_dial_while_the_ami_session_is_down() -> None:

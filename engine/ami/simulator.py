@@ -73,6 +73,9 @@ class Timings:
     patience: float = 30.0  # a customer waits this long in a queue, then hangs up
     park_timeout: float = 6.0  # a parked call times out after this
     noanswer: float | None = None
+    # Each ring and talk lasts its time give or take this fraction, drawn uniformly (seeded):
+    # with 0, calls placed together all end together, and agents stay in lockstep for ever.
+    jitter: float = 0.0
 
 
 def capture_dialplan(number: str) -> str:
@@ -327,14 +330,14 @@ class PbxSimulator(AmiTestServer):
             timeout = self.timings.noanswer
             if timeout is None:
                 timeout = int(_get(headers, "Timeout") or 30000) / 1000.0
-            await asyncio.sleep(timeout)
+            await asyncio.sleep(self._lasting(timeout))
             _, reason, cause, text = FAILURES["noanswer"]
             await self._emit("OriginateResponse", self._response(call, headers, False, reason))
             for leg in call.legs:
                 await self._hangup_leg(leg, cause, text)
             call.done = True
             return
-        await asyncio.sleep(self.timings.ring)
+        await asyncio.sleep(self._lasting(self.timings.ring))
         for leg in reversed(call.legs):
             await self._state(leg, 6)
         await self._emit("DialEnd", [*self._chan(one, "Dest"), ("DialStatus", "ANSWER")])
@@ -348,7 +351,7 @@ class PbxSimulator(AmiTestServer):
             one.application, one.app_data = _get(headers, "Application") or "Wait", ""
             if not app:
                 one.context, one.exten = _get(headers, "Context"), _get(headers, "Exten")
-            await asyncio.sleep(self.timings.talk)
+            await asyncio.sleep(self._lasting(self.timings.talk))
             await self._finish(call, *NORMAL)
 
     async def _refused(self, call: Call, headers: Headers,
@@ -458,8 +461,13 @@ class PbxSimulator(AmiTestServer):
         except TimeoutError:
             await self._finish(call, *NORMAL)  # the customer gave up waiting
             return
-        await asyncio.sleep(self.timings.agent_talk)
+        await asyncio.sleep(self._lasting(self.timings.agent_talk))
         await self._finish(call, *NORMAL)
+
+    def _lasting(self, seconds: float) -> float:
+        """`seconds`, give or take `Timings.jitter` of it."""
+        jitter = self.timings.jitter
+        return seconds * (1.0 + self.random.uniform(-jitter, jitter)) if jitter else seconds
 
     def _dispatch(self, queue: Queue) -> None:
         """Ring a free member for each waiting caller nobody rings yet (oldest last call
@@ -492,7 +500,7 @@ class PbxSimulator(AmiTestServer):
         await self._emit("DialBegin", [*self._chan(one), *self._chan(agent, "Dest"),
                                        ("DialString", member.interface)])
         await self._emit("QueueMemberStatus", self._member_fields(member), "agent,all")
-        await asyncio.sleep(self.timings.agent_ring)
+        await asyncio.sleep(self._lasting(self.timings.agent_ring))
         if call.done or call not in queue.waiting:
             return
         await self._state(agent, 6)
@@ -530,15 +538,16 @@ class PbxSimulator(AmiTestServer):
         one = call.legs[0]
         one.application, one.app_data, one.context, one.exten = "Park", self.lot, "dialer", "park"
         if not space:  # a full lot: Park fails and the call goes on in the dialplan
-            await asyncio.sleep(self.timings.talk)
+            await asyncio.sleep(self._lasting(self.timings.talk))
             await self._finish(call, *NORMAL)
             return
         call.parked = space
         self.parked[space] = call
         timeout = self.timings.park_timeout
         await self._emit("ParkedCall", self._parkee(call, space, int(timeout)), "call,all")
-        if self.timings.talk < timeout:
-            await asyncio.sleep(self.timings.talk)
+        talk = self._lasting(self.timings.talk)
+        if talk < timeout:
+            await asyncio.sleep(talk)
             await self._finish(call, *NORMAL)
             return
         await asyncio.sleep(timeout)

@@ -53,9 +53,29 @@ def check(campaign: Mapping[str, Any]) -> None:
         raise Invalid(f"sc_day_list: {exc}") from None
 
 
-def client_status(value: Any) -> int:
-    """The status a client's write becomes (`codes.CLIENT_STATUS`), or Invalid."""
+# A client's write that asks for what the campaign is already doing, or has done, changes
+# nothing: a stop of a stopped (or stopping) campaign, a start of a started (or starting) one...
+_ALREADY = {
+    codes.CAMPAIGN_STOP: {codes.CAMPAIGN_STOP, codes.CAMPAIGN_STOPPING,
+                          codes.CAMPAIGN_STOPPING_FORCED},
+    codes.CAMPAIGN_START: {codes.CAMPAIGN_START, codes.CAMPAIGN_STARTING},
+    codes.CAMPAIGN_PAUSE: {codes.CAMPAIGN_PAUSE, codes.CAMPAIGN_PAUSING},
+    codes.CAMPAIGN_STOPPING_FORCED: {codes.CAMPAIGN_STOP, codes.CAMPAIGN_STOPPING_FORCED},
+}
+
+
+def client_status(value: Any, current: int = codes.CAMPAIGN_STOP) -> int:
+    """The status a client's write makes of a campaign now in `current` (`codes.CLIENT_STATUS`;
+    `current` itself when it asks for what the campaign already is or is becoming), or
+    Invalid: a stopped campaign has nothing to pause."""
     if isinstance(value, bool) or not isinstance(value, int) or value not in codes.CLIENT_STATUS:
         raise Invalid(f"status: a client may write 0 (stop), 1 (start), 2 (pause) or "
                       f"30 (stop forcedly), not {value!r}")
+    if current in _ALREADY[value]:
+        return current
+    if value == codes.CAMPAIGN_PAUSE and current in (codes.CAMPAIGN_STOP,
+                                                    codes.CAMPAIGN_STOPPING,
+                                                    codes.CAMPAIGN_STOPPING_FORCED):
+        raise Invalid(f"status: campaign is {codes.CAMPAIGN_STATUSES[current]}: there is "
+                      "nothing to pause (start it, or stop it)")
     return codes.CLIENT_STATUS[value]

@@ -117,6 +117,8 @@ class ObCommands:
             obj["dl_table"] = dlmas.dl_table(uuid)
         if kind == "campaign" and isinstance(body, dict) and "status" in body:
             obj["status"] = campaigns.client_status(body["status"])
+        if kind == "dl":
+            dls.check_client_status(None, obj["status"])
         self._check(kind, obj)
         event = ev.new(ev.stream(kind, uuid), 0, ev.created(kind), {"object": obj})
         stored = await self._append(event)
@@ -132,10 +134,12 @@ class ObCommands:
             obj, version = await self._live(kind, uuid)
             diff = changes(fields, obj, body)
             if kind == "campaign" and isinstance(body, dict) and "status" in body:
-                status = campaigns.client_status(body["status"])
+                status = campaigns.client_status(body["status"], obj["status"])
                 diff.pop("status", None)
                 if status != obj["status"]:
                     diff["status"] = status
+            if kind == "dl" and "status" in diff:
+                dls.check_client_status(obj, diff["status"])
             if not diff:
                 return public(obj)
             self._check(kind, {**obj, **diff})
@@ -158,16 +162,17 @@ class ObCommands:
             if users and not force:
                 raise Invalid(f"{kind} {uuid} is used by campaign(s) {', '.join(users)} "
                               "(force=1 removes the reference)")
-            if kind == "dlma":
-                entries = [d["uuid"] for d in list(state["dls"].values())
-                           if d.get("in_use") == 1 and d.get("dlma_uuid") == uuid]
-                if entries and not delete_dls:
-                    raise Invalid(f"dlma {uuid} has {len(entries)} dial list entries "
-                                  "(delete_dls=1 deletes them)")
-                for entry in entries:
-                    await self._delete_one("dl", entry, force=True)
+            entries = [d["uuid"] for d in list(state["dls"].values())
+                       if kind == "dlma" and d.get("in_use") == 1 and d.get("dlma_uuid") == uuid]
+            if entries and not delete_dls:
+                raise Invalid(f"dlma {uuid} has {len(entries)} dial list entries "
+                              "(delete_dls=1 deletes them)")
+            # The references go first: a running campaign whose entries vanished while it
+            # still pointed at them would see its list end, and start its next campaign.
             for camp in users:
                 await self.update("campaign", camp, {ref: None})
+            for entry in entries:
+                await self._delete_one("dl", entry, force=True)
         elif kind == "dl" and obj.get("status") == codes.DL_DIALING and not force:
             raise Invalid(f"dl {uuid} is being dialed (force=1 deletes it anyway)")
         elif (kind == "campaign" and obj.get("status") != codes.CAMPAIGN_STOP

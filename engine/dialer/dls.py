@@ -80,6 +80,19 @@ def check(dl: Mapping[str, Any]) -> None:
             raise Invalid(f"trycnt_{n}: must be >= 0")
 
 
+def check_client_status(dl: Mapping[str, Any] | None, status: Any) -> None:
+    """A client's write of `status` (to `dl`, None when creating it), or Invalid: 1 (dialing)
+    is the dialer's own, set and cleared by its calls (written by hand it would hide the
+    customer for ever), and an entry being dialed keeps its status until its call ends (set
+    back to idle mid-call, it would be dialed a second time while the first call goes on)."""
+    if status == codes.DL_DIALING:
+        raise Invalid("status: 1 (dialing) is set by the dialer; a client writes 0 (idle) or "
+                      "2 (reserved)")
+    if dl is not None and dl.get("dialing_uuid") and status != dl.get("status"):
+        raise Invalid(f"status: dl {dl['uuid']} is being dialed (dialing "
+                      f"{dl['dialing_uuid']}); its status changes when the call ends")
+
+
 def total_tries(dl: Mapping[str, Any]) -> int:
     return sum(int(dl.get(f"trycnt_{n}") or 0) for n in NUMBERS)
 

@@ -312,24 +312,28 @@ def decide(ob: Mapping[str, Any], queues: Mapping[str, Any], now: float, *,
             room = pacing.seed_available(None, service_level, live, settings.unlimited_cap)
         if settings.tick:
             room = min(room, 1)
-        if room <= 0:
-            continue
+
         def blocked(number: str, dlma_uuid: str = dlma["uuid"],
                     lists: Mapping[str, Any] = ob["dnc"]) -> bool:
             return dncs.blocked(number, dlma_uuid, lists)
 
         index = ob["idle"].get(dlma["uuid"], {})
         busy = set(pending.dials)
-        for nth in range(room):
+        # The list has ended when nothing is left to dial, now or later, and no call of it is
+        # in flight (its customer may need a retry): seen whether or not pacing has room now.
+        may_end = (live_by_dlma.get(dlma["uuid"], 0) == 0
+                   and not any(c == uuid for _, c, _ in pending.dials.values())
+                   and int(plan.get("dl_end_handle", 1)) == 1)
+        for nth in range(max(room, 1 if may_end else 0)):
             scan = picking.scan(index, ob["dls"], plan, now, blocked=blocked, busy=busy,
                                 default_timezone=settings.default_timezone)
             if scan.pick is None:
                 wake = _earliest(wake, scan.next_due)
-                if (not scan.remaining and live_by_dlma.get(dlma["uuid"], 0) == 0
-                        and not any(c == uuid for _, c, _ in pending.dials.values())
-                        and int(plan.get("dl_end_handle", 1)) == 1):
+                if not scan.remaining and may_end:
                     move(codes.CAMPAIGN_STOPPING, REASON_LIST_ENDED)
                 break
+            if nth >= room:
+                break  # something is left to dial, but pacing has no room for it now
             dl = dls.expand(ob["dls"][scan.pick.dl_uuid])
             dialing_uuid, other, action_id = new_id(), new_id(), new_id()
             dialing, dl_changes, headers = dialing_model.build(
