@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -251,3 +252,25 @@ def test_finding_a_streams_head_does_not_grow_with_the_stream(store: Store, stor
     store.append(events("ami/short", 0, 5))
     long, short = _heads_work(store_url, "ami/long"), _heads_work(store_url, "ami/short")
     assert long <= short + 10, (long, short)
+
+
+def test_sqlite_wal_is_checkpointed_off_the_commit_path(tmp_path: Path) -> None:
+    """The log's commits never copy the WAL back into the file themselves (that would add
+    milliseconds to a dialer decision's commit): a thread of the store does, within about a
+    second."""
+    from engine.store.sqlite import CHECKPOINT_EVERY
+
+    path = tmp_path / "log.db"
+    store = open_store(f"sqlite:///{path}")
+    try:
+        for start in range(0, 6000, 2000):  # ~6 MB: past SQLite's own 1,000-page threshold
+            store.append([NewEvent("big", v, "VarSet", utc_now(), "pbx1", {"Value": "x" * 1000})
+                          for v in range(start, start + 2000)])
+        before = path.stat().st_size
+        assert (tmp_path / "log.db-wal").stat().st_size > 5_000_000
+        deadline = time.monotonic() + CHECKPOINT_EVERY + 5
+        while path.stat().st_size <= before + 2_000_000 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert path.stat().st_size > before + 2_000_000, "the WAL was copied into the file"
+    finally:
+        store.close()
