@@ -40,6 +40,13 @@ class IngestConfig(msgspec.Struct, forbid_unknown_fields=True):
     queue_size: int = 20_000  # events buffered before readers of the socket wait for the log
 
 
+class ProjectionsConfig(msgspec.Struct, forbid_unknown_fields=True):
+    """When the live read models save their checkpoints (README "Projections")."""
+
+    checkpoint_seconds: float = 30.0  # at most this long between two saves while events arrive
+    checkpoint_events: int = 100_000  # or after this many events, whichever comes first
+
+
 class ApiConfig(msgspec.Struct, forbid_unknown_fields=True):
     host: str = "127.0.0.1"
     port: int = 8080
@@ -85,6 +92,7 @@ class Config(msgspec.Struct, forbid_unknown_fields=True):
     store: str = DEFAULT_URL
     servers: list[ServerConfig] = msgspec.field(default_factory=list)
     ingest: IngestConfig = msgspec.field(default_factory=IngestConfig)
+    projections: ProjectionsConfig = msgspec.field(default_factory=ProjectionsConfig)
     api: ApiConfig = msgspec.field(default_factory=ApiConfig)
     auth: AuthConfig = msgspec.field(default_factory=AuthConfig)
     dialer: DialerConfig = msgspec.field(default_factory=DialerConfig)
@@ -97,6 +105,9 @@ _NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 def _validate(config: Config) -> None:
     if config.replay.snapshot_interval < 0 or config.replay.workers < 0:
         raise ConfigError("replay.snapshot_interval, replay.workers: must be >= 0")
+    if config.projections.checkpoint_seconds <= 0 or config.projections.checkpoint_events <= 0:
+        raise ConfigError("projections.checkpoint_seconds, projections.checkpoint_events: "
+                          "must be > 0")
     names: set[str] = set()
     for i, server in enumerate(config.servers):
         key = f"servers[{i}]"

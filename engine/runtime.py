@@ -36,7 +36,12 @@ class Engine:
         self.clients: list[AmiClient] = []
         self._tasks: list[asyncio.Task[None]] = []
         self.background = Background("checkpoints")  # their writes, off the projector thread
-        self.projector = Projector(self.store, background=self.background)
+        # Each save rewrites every state (the dialer's holds its dial lists: 4 MB for 10,000
+        # entries), and writing megabytes every few seconds made the log's own commits wait for
+        # the disk (the dialer benchmark's p99 from 5.6 to 3.3 ms at 30 s instead of 5).
+        self.projector = Projector(self.store, background=self.background,
+                                   save_seconds=config.projections.checkpoint_seconds,
+                                   save_every=config.projections.checkpoint_events)
         self._projected: list[Callable[[Event], None]] = []
         self._stop_projecting = threading.Event()
         self._projecting: threading.Thread | None = None
