@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import inspect
 import logging
 import random
 import signal
@@ -41,35 +40,12 @@ TIMINGS = {"ring": 0.8, "talk": 3.0, "agent_ring": 0.5, "agent_talk": 4.0, "pati
 
 
 def build_app(engine: Engine, dialer: Dialer) -> Any:
-    """The API with the dialer's routes: the whole application (`api.app.create_app`) once it
-    serves `api.ob`; until then the `/ob` routes (bare and under `/v1`) and `/status` alone."""
-    from starlette.applications import Starlette
-    from starlette.requests import Request
-    from starlette.routing import Mount, Route
+    """The whole API (`api.app.create_app`), its `/ob` routes served by `dialer`."""
+    from api import app as api_app
 
-    from api import ob
-    from api.envelope import JSON
-
-    try:
-        from api import app as api_app
-    except ImportError:
-        api_app = None  # type: ignore[assignment]
-    if api_app is not None and "dialer" in inspect.signature(api_app.create_app).parameters:
-        return api_app.create_app(engine, dialer=dialer)  # type: ignore[call-arg]
-    ctx: Any
-    try:
-        ctx = api_app.build_context(engine)  # type: ignore[union-attr]
-        ctx.dialer = dialer
-    except (AttributeError, TypeError):
-        ctx = argparse.Namespace(engine=engine, dialer=dialer, access=None)
-    if api_app is not None and ob in getattr(api_app, "MODULES", ()):
-        return api_app.create_app(engine, ctx)
-
-    async def status(request: Request) -> JSON:
-        return JSON({**engine.status(), "dialer": dialer.status()})
-
-    routes = [Route("/status", status), *ob.routes(ctx)]
-    return Starlette(routes=[*routes, Mount("/v1", routes=routes)])
+    ctx = api_app.build_context(engine)
+    ctx.dialer = dialer
+    return api_app.create_app(engine, ctx)
 
 
 async def sample_campaign(dialer: Dialer, customers: int = CUSTOMERS,
@@ -101,7 +77,6 @@ async def serve(config: Config, host: str, port: int, *, simulate: bool = True,
     import uvicorn
 
     from engine.ami.simulator import PbxSimulator, Timings
-    from engine.dialer.service import Dialer
     from engine.runtime import Engine, tune_gc
 
     sim: PbxSimulator | None = None
@@ -112,23 +87,16 @@ async def serve(config: Config, host: str, port: int, *, simulate: bool = True,
         config.servers = [ServerConfig(name="sim", port=sim.port, username="admin",
                                        secret="admin", reconnect_max=2.0)]
         config.dialer.server = "sim"
-    owned = "dialer" in inspect.signature(Engine).parameters  # the engine runs its own
-    engine = Engine(config, dialer=True) if owned else Engine(config)  # type: ignore[call-arg]
+    engine = Engine(config, dialer=True)
     tune_gc()
     await engine.start()
-    if owned:
-        dialer = engine.dialer  # type: ignore[attr-defined]
-    else:
-        dialer = Dialer(engine)
-        await dialer.start()
+    dialer: Dialer = engine.dialer
     server = uvicorn.Server(uvicorn.Config(build_app(engine, dialer), host=host, port=port,
                                            log_level="warning", lifespan="off"))
     serving = asyncio.create_task(server.serve())
     while not server.started and not serving.done():
         await asyncio.sleep(0.01)
     if serving.done():
-        if not owned:
-            await dialer.stop()
         await engine.stop()
         return 1
     bound = server.servers[0].sockets[0].getsockname()[1] if server.servers else port
@@ -157,8 +125,6 @@ async def serve(config: Config, host: str, port: int, *, simulate: bool = True,
                        return_when=asyncio.FIRST_COMPLETED)
     server.should_exit = True
     await serving
-    if not owned:
-        await dialer.stop()
     await engine.stop()
     if sim is not None:
         await sim.close()

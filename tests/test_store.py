@@ -162,6 +162,9 @@ def test_reads_from_memory_never_skip_what_another_writer_put_between(store_url:
 def test_bad_store_url_names_the_problem() -> None:
     with pytest.raises(StoreURLError, match="mysql://x"):
         open_store("mysql://x")
+    with pytest.raises(StoreURLError, match="folder 'no/such' does not exist; an absolute path "
+                                           "takes four slashes: sqlite:////no/such/x.db"):
+        open_store("sqlite:///no/such/x.db")
 
 
 def test_event_is_what_the_store_returns(store: Store) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from engine.store.base import Store
@@ -51,6 +52,11 @@ def open_store(url: str = DEFAULT_URL) -> Store:
 
         if not path:
             raise StoreURLError(f"store URL {url!r} names no file (sqlite:///path/to/file.db)")
+        folder = os.path.dirname(path) or "."
+        if not os.path.isdir(folder):
+            hint = (f"; an absolute path takes four slashes: sqlite:///{'/' + path}"
+                    if not path.startswith("/") else "")
+            raise StoreURLError(f"store URL {url!r}: folder {folder!r} does not exist{hint}")
         return SQLiteStore(url, path)
     if url.startswith(("postgresql://", "postgres://")):
         from engine.store.postgres import PostgresStore
