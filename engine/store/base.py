@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -43,6 +44,7 @@ def link_hash(prev_hash: str, rows: Sequence[RawRow]) -> str:
 
 
 RECENT = 20_000  # rows of this process's latest commits kept in memory for its followers
+WATCH_STEP = 0.004  # seconds between two looks for other processes' commits
 
 
 class Store(ABC):
@@ -57,6 +59,7 @@ class Store(ABC):
         self._recent: list[RawRow] = []
         self._recent_lock = threading.Lock()
         self._written = 0  # the last position this process committed, announced or not
+        self._watching = False  # a waiter is watching for other processes' commits (`wait`)
 
     @abstractmethod
     def append(self, events: Sequence[NewEvent], announce: bool = True) -> list[Event]:
@@ -129,8 +132,9 @@ class Store(ABC):
     def read_stream(self, stream: str, after_version: int = -1) -> list[Event]: ...
 
     @abstractmethod
-    def _wait_external(self, after: int, timeout: float) -> int:
-        """Block until another process commits past `after` (or timeout); return last position."""
+    def _external_commit(self, timeout: float) -> bool:
+        """Wait at most `timeout` seconds for a sign that some connection may have committed
+        (SQLite: `PRAGMA data_version` moved; PostgreSQL: a NOTIFY came); True if one came."""
 
     def close(self) -> None:  # noqa: B027 - optional hook
         pass
@@ -159,14 +163,44 @@ class Store(ABC):
         are seen by the backend's own mechanism (LISTEN/NOTIFY on PostgreSQL, a cheap poll of
         the WAL counter on SQLite).
         """
-        with self._committed:
-            if self._last_seen > after:
-                return self._last_seen
-        last = self.last_position()
-        if last > after and last > self._written:  # another process's (ours are announced)
-            self.announce(last)
-            return last
-        return self._wait_external(after, timeout)
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._committed:
+                if self._done(after, deadline):
+                    return self._last_seen
+                if self._watching:  # the watcher, or a commit, wakes us
+                    self._committed.wait(max(0.0, deadline - time.monotonic()))
+                    continue
+                self._watching = True
+            try:
+                return self._watch(after, deadline)
+            finally:
+                with self._committed:
+                    self._watching = False
+                    self._committed.notify_all()  # another waiter takes over the watch
+
+    def _watch(self, after: int, deadline: float) -> int:
+        """One waiter at a time watches for other processes' commits and announces them to
+        the rest: each follower watching on its own (projector, results file, index, ...)
+        made hundreds of queries a second each, and as many hand-offs of the GIL, while
+        nothing happened. This process's own commits are announced by whoever made them,
+        when they choose (`append(announce=False)`), so the watcher does not announce them."""
+        signalled = True  # whatever was committed before the watch began: look once
+        while True:
+            if signalled:
+                last = self.last_position()
+                if last > after and last > self._written:  # not only this process's own
+                    self.announce(last)
+                    return last
+            with self._committed:
+                if self._done(after, deadline):
+                    return self._last_seen
+            left = max(0.0, deadline - time.monotonic())
+            signalled = self._external_commit(min(left, WATCH_STEP))
+
+    def _done(self, after: int, deadline: float) -> bool:
+        """(Holding the condition.) A position past `after` is announced, or time is up."""
+        return self._last_seen > after or time.monotonic() >= deadline
 
 
 def dedupe_batch(events: Sequence[NewEvent], heads: dict[str, int]) -> list[NewEvent]:

@@ -9,8 +9,6 @@ NOTIFY a channel; `wait` LISTENs on it to wake followers in any process.
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Sequence
 from urllib.parse import parse_qs, urlsplit
 
@@ -93,7 +91,6 @@ class PostgresStore(Store):
             )
         self._schema = schema
         self._listener: psycopg.Connection | None = None
-        self._listener_lock = threading.Lock()
 
     def append(self, events: Sequence[NewEvent], announce: bool = True) -> list[Event]:
         if not events:
@@ -149,38 +146,14 @@ class PostgresStore(Store):
                 for r in curs.fetchall()
             ]
 
-    def _wait_external(self, after: int, timeout: float) -> int:
-        """One LISTEN connection per store; the waiter that holds it relays other processes'
-        commits to the rest (`announce`). This process's own commits NOTIFY it too, but they are
-        announced by whoever committed them, when they choose (`append(announce=False)`), so
-        the listener looks at its condition every few ms rather than announcing them itself."""
-        deadline = time.monotonic() + timeout
-        if not self._listener_lock.acquire(timeout=0.005):
-            with self._committed:
-                self._committed.wait(timeout)
-            return max(self._last_seen, self.last_position())
-        try:
-            if self._listener is None:
-                self._listener = psycopg.connect(self._conninfo, autocommit=True)
-                self._listener.execute(f'LISTEN "{self.recorder.channel_name}"')
-            notified = True  # what was committed before LISTEN: look once
-            while True:
-                if notified:
-                    last = self.last_position()
-                    if last > after and last > self._written:  # another process's
-                        self.announce(last)
-                        return last
-                with self._committed:
-                    if self._last_seen > after:
-                        return self._last_seen
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return self._last_seen
-                notified = False
-                for _ in self._listener.notifies(timeout=min(remaining, 0.005), stop_after=1):
-                    notified = True
-        finally:
-            self._listener_lock.release()
+    def _external_commit(self, timeout: float) -> bool:
+        """A NOTIFY on the log's channel (every commit sends one, ours too) within `timeout`;
+        one LISTEN connection per store, used by the one waiter watching at a time."""
+        if self._listener is None:
+            self._listener = psycopg.connect(self._conninfo, autocommit=True)
+            self._listener.execute(f'LISTEN "{self.recorder.channel_name}"')
+            return True  # what was committed before LISTEN: look once more
+        return any(True for _ in self._listener.notifies(timeout=timeout, stop_after=1))
 
     def close(self) -> None:
         if self._listener is not None:

@@ -7,7 +7,6 @@ import logging
 import os
 import sqlite3
 import threading
-import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -175,7 +174,7 @@ class SQLiteStore(Store):
         self.recorder.create_table()
         self._probe = sqlite3.connect(path, check_same_thread=False, timeout=30)
         self._probe_lock = threading.Lock()
-        self._polling = False  # a waiter is polling for other processes' commits
+        self._version: int | None = None  # PRAGMA data_version when last looked at
         self._checkpointing: threading.Thread | None = None
         self._closing = threading.Event()
 
@@ -220,7 +219,8 @@ class SQLiteStore(Store):
         return [ChainLink(*r) for r in rows]
 
     def last_position(self) -> int:
-        return self.recorder.max_notification_id() or 0
+        with self._probe_lock:
+            return self._probe.execute(f"SELECT MAX(rowid) FROM {TABLE}").fetchone()[0] or 0
 
     def stream_version(self, stream: str) -> int | None:
         events = self.recorder.select_events(stream, desc=True, limit=1)
@@ -235,57 +235,18 @@ class SQLiteStore(Store):
             ).fetchall()
         return [decode_event(*r) for r in rows]
 
-    def _wait_external(self, after: int, timeout: float) -> int:
-        """Another process's commit is seen by polling: `PRAGMA data_version` changes when
-        any other connection commits, and costs no disk read. One waiter polls at a time, every
-        4 ms, and wakes the others; each follower of the store polling on its own (projector,
-        results file, index, ...) made hundreds of queries a second each, and as many hand-offs
-        of the GIL, while nothing happened."""
-        deadline = time.monotonic() + timeout
-        while True:
-            with self._committed:
-                if self._last_seen > after:
-                    return self._last_seen
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return self._last_seen
-                if self._polling:
-                    self._committed.wait(remaining)  # the poller, or a commit, wakes us
-                    continue
-                self._polling = True
-            try:
-                return self._poll(after, deadline)
-            finally:
-                with self._committed:
-                    self._polling = False
-                    self._committed.notify_all()  # another waiter takes over the polling
-
-    def _poll(self, after: int, deadline: float) -> int:
+    def _external_commit(self, timeout: float) -> bool:
+        """`PRAGMA data_version` changes when any other connection commits, and costs no disk
+        read; waiting on the condition first lets this process's announcements wake us."""
+        with self._committed:
+            self._committed.wait(timeout)
         version = self._data_version()
-        while True:
-            with self._committed:
-                if self._last_seen > after:
-                    return self._last_seen
-                self._committed.wait(min(0.004, max(0.0, deadline - time.monotonic())))
-                if self._last_seen > after:
-                    return self._last_seen
-            now = self._data_version()
-            if now != version:
-                version = now
-                last = self._probe_last()
-                if last > after and last > self._written:  # not only this process's own
-                    self.announce(last)
-                    return last
-            if time.monotonic() >= deadline:
-                return self._last_seen
+        changed, self._version = version != self._version, version
+        return changed
 
     def _data_version(self) -> int:
         with self._probe_lock:
             return int(self._probe.execute("PRAGMA data_version").fetchone()[0])
-
-    def _probe_last(self) -> int:
-        with self._probe_lock:
-            return self._probe.execute(f"SELECT MAX(rowid) FROM {TABLE}").fetchone()[0] or 0
 
     def _checkpoint(self) -> None:
         """Copy the WAL back into the log's file every CHECKPOINT_EVERY seconds, on this thread.
