@@ -277,3 +277,35 @@ def test_sqlite_wal_is_checkpointed_off_the_commit_path(tmp_path: Path) -> None:
         assert path.stat().st_size > before + 2_000_000, "the WAL was copied into the file"
     finally:
         store.close()
+
+
+def test_sqlite_wal_starts_over_under_a_steady_stream_of_appends(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Appends back to back never begin with the whole WAL copied, so without help it never
+    starts over and grows with the log (a million events left 570 MB). The checkpoint thread
+    finishes the copy under the file's gate once the WAL is past WAL_LIMIT, and the file is cut
+    back: it stays a few times the limit, however much is written."""
+    from engine.store import sqlite as backend
+
+    monkeypatch.setattr(backend, "WAL_LIMIT", 1_000_000)
+    monkeypatch.setattr(backend, "CHECKPOINT_EVERY", 0.05)
+    path = tmp_path / "log.db"
+    store = open_store(f"sqlite:///{path}")
+    wal = tmp_path / "log.db-wal"
+    largest = 0
+    try:
+        for start in range(0, 30_000, 500):  # ~30 MB, back to back
+            store.append([NewEvent("big", v, "VarSet", utc_now(), "pbx1", {"Value": "x" * 1000})
+                          for v in range(start, start + 500)])
+            largest = max(largest, wal.stat().st_size)
+        deadline, version = time.monotonic() + 5, 0
+        while wal.stat().st_size > 4_000_000 and time.monotonic() < deadline:
+            store.append([NewEvent("small", version, "VarSet", utc_now(), "pbx1", {})])
+            version += 1  # a write: the WAL starts over only when something is written
+            time.sleep(0.1)
+        assert path.stat().st_size > 25_000_000, "the log's file holds what was written"
+        assert wal.stat().st_size <= 4_000_000, wal.stat().st_size
+        assert largest < 15_000_000, f"the WAL grew to {largest:,} bytes"
+        assert len(store.read_raw(0, 40_000)) >= 30_000
+    finally:
+        store.close()
