@@ -45,6 +45,7 @@ class Engine:
         self._projected: list[Callable[[Event], None]] = []
         self._stop_projecting = threading.Event()
         self._projecting: threading.Thread | None = None
+        self.projector_error: str | None = None  # why the projector cannot read the log now
         self._replay: Any = None  # replay.live.LiveReplay: snapshots and the timeline index
         self._with_dialer = dialer  # opt-in: tests and replays must not dial or write results
         self.dialer: Any = None  # engine.dialer.service.Dialer when started with dialer=True
@@ -97,30 +98,46 @@ class Engine:
         self.store.close()
 
     def _project(self) -> None:
-        """Keep the read models live: apply each commit as it lands, in log order."""
-        projector, store = self.projector, self.store
+        """Keep the read models live: apply each commit as it lands, in log order. A database
+        that goes away (a PostgreSQL restart) is retried every second: this thread ending would
+        leave the read models frozen while everything else ran on."""
         while not self._stop_projecting.is_set():
-            events = store.read(projector.position, 2000)
-            if not events:
-                store.wait(projector.position, 0.5)
-                projector.apply(())  # saves the checkpoint when it is due
-                continue
-            if not self._projected:
-                projector.apply(events)
-                continue
-            for event in events:
-                projector.apply((event,))
-                for listener in self._projected:
-                    try:
-                        listener(event)
-                    except Exception:
-                        log.exception("projection listener failed on %d", event.position)
-        projector.catch_up()
+            try:
+                self._project_next()
+                self.projector_error = None
+            except Exception as exc:
+                if self.projector_error is None:
+                    log.exception("projector: reading the log failed, retrying every second")
+                self.projector_error = f"{type(exc).__name__}: {exc}"
+                self._stop_projecting.wait(1.0)
+        self.projector.catch_up()
+
+    def _project_next(self) -> None:
+        projector, store = self.projector, self.store
+        events = store.read(projector.position, 2000)
+        if not events:
+            store.wait(projector.position, 0.5)
+            projector.apply(())  # saves the checkpoint when it is due
+            return
+        if not self._projected:
+            projector.apply(events)
+            return
+        for event in events:
+            projector.apply((event,))
+            for listener in self._projected:
+                try:
+                    listener(event)
+                except Exception:
+                    log.exception("projection listener failed on %d", event.position)
 
     def status(self) -> dict[str, Any]:
+        try:
+            last: int | None = self.store.last_position()
+        except Exception:  # the database is away: say so rather than fail the status page
+            last = None
         return {
             "store": _redact(self.store.url),
-            "last_position": self.store.last_position(),
+            "last_position": last,
             "projected_position": self.projector.position,
             "projection_errors": self.projector.errors,
             "malformed_events": self.projector.malformed,
@@ -128,6 +145,7 @@ class Engine:
             "appended": self.log.appended,
             "duplicates": self.log.duplicates,
             "store_error": self.log.last_error,
+            "projector_error": self.projector_error,
             "servers": [asdict(c.status) for c in self.clients],
         }
 

@@ -445,17 +445,6 @@ class Projector:
             self._malformed = 0
             return self.catch_up(until)
 
-    def follow(self, stop: threading.Event, wait: float = 1.0) -> None:
-        """Keep applying new events until `stop` is set (run it in a thread)."""
-        if self.store is None:
-            raise ValueError("follow needs a store")
-        while not stop.is_set():
-            self.catch_up()
-            self.store.wait(self.position, wait)
-            if time.monotonic() - self._saved_at >= self.save_seconds and self._unsaved:
-                with self._lock:
-                    self.save()
-
     # -------------------------------------------------------------- persistence
 
     def _load(self) -> None:

@@ -77,14 +77,14 @@ class LiveReplay:
             while not self._stop.is_set():
                 try:
                     index.catch_up(size=FOLLOW_CHUNK)
-                except Exception:  # noqa: BLE001 - retried at the next commit
+                    # Batched: every question catches the index up first, so committing it
+                    # after each log commit (a second fsync'd write per batch, through the same
+                    # gate) would buy nothing but contention with the log's writer.
+                    if not self._stop.wait(FOLLOW_INTERVAL):
+                        store.wait(index.state()[0], 0.5)
+                except Exception:  # noqa: BLE001 - a database away: retried every second
                     log.exception("timeline index catch-up failed")
                     self._stop.wait(1.0)
-                # Batched: every question catches the index up first, so committing it after
-                # each log commit (a second fsync'd write per batch, through the same gate)
-                # would buy nothing but contention with the log's writer.
-                if not self._stop.wait(FOLLOW_INTERVAL):
-                    store.wait(index.state()[0], 0.5)
         finally:
             index.close()
 

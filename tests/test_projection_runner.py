@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import sqlite3
 import string
-import threading
-import time
 from pathlib import Path
 from types import ModuleType
 
@@ -273,29 +271,6 @@ def test_absurd_timestamps_never_reach_state_or_views(stamp: str) -> None:
             for row in projector.rows(view, now=NOW):
                 for name in TIMES & row.keys():
                     assert row[name] is None or row[name][:2] == "20", (view, name, row[name])
-
-
-def test_follow_applies_what_is_appended_while_it_runs(tmp_path: Path) -> None:
-    store = open_store(f"sqlite:///{tmp_path / 'log.db'}")
-    projector = Projector(store, save_seconds=0.05)
-    stop = threading.Event()
-    follower = threading.Thread(target=projector.follow, args=(stop, 0.05))
-    follower.start()
-    try:
-        news = _news(EVENTS)
-        store.append(news[:400])
-        store.append(news[400:])
-        deadline = time.monotonic() + 10
-        while projector.position < len(news) and time.monotonic() < deadline:
-            time.sleep(0.01)
-    finally:
-        stop.set()
-        follower.join()
-    projector.close()
-    assert _states(projector) == REFERENCE
-    with Projector(store, read_only=True) as resumed:
-        assert resumed.position == len(EVENTS)
-    store.close()
 
 
 def test_views_are_listed_and_unknown_ones_refused() -> None:

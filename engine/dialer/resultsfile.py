@@ -64,13 +64,13 @@ class ResultsFile:
         while not self._stop.is_set():
             try:
                 self.sync()
-            except Exception:  # a full disk must not stop the dialer; retried next wake
+                # A few lines a second: written in batches, not woken by every commit of the
+                # log (each wake-up competes for the GIL with the dialer's next decision).
+                if not self._stop.wait(FOLLOW_INTERVAL):
+                    self.store.wait(self.position, 0.5)
+            except Exception:  # a full disk or a database away must not stop it; retried
                 log.exception("results file %s: write failed", self.path)
                 self._stop.wait(1.0)
-            # A few lines a second: written in batches, not woken by every commit of the log
-            # (each wake-up competes for the GIL with the dialer's next decision).
-            if not self._stop.wait(FOLLOW_INTERVAL):
-                self.store.wait(self.position, 0.5)
 
     # -- catching up ------------------------------------------------------------------------------
 

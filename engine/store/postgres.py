@@ -9,6 +9,8 @@ NOTIFY a channel; `wait` LISTENs on it to wake followers in any process.
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Sequence
 from urllib.parse import parse_qs, urlsplit
 
@@ -18,6 +20,7 @@ from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastor
 from engine.envelope import Event, NewEvent, decode_event, encode_state
 from engine.store.base import GENESIS, ChainLink, RawRow, Store, dedupe_batch, link_hash
 
+log = logging.getLogger("switchboard.store")
 TABLE = "switchboard_events"
 CHAIN = "switchboard_chain"
 # Each stream's last version, one index probe per stream: `MAX(originator_version) ... GROUP BY`
@@ -67,6 +70,7 @@ class PostgresStore(Store):
         parts = urlsplit(url)
         schema = parse_qs(parts.query).get("schema", ["public"])[0]
         self._conninfo = parts._replace(query="").geturl()
+        self._server = f"{parts.hostname}:{parts.port or 5432}"
         if schema != "public":
             with psycopg.connect(self._conninfo, autocommit=True) as conn:
                 conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
@@ -148,12 +152,24 @@ class PostgresStore(Store):
 
     def _external_commit(self, timeout: float) -> bool:
         """A NOTIFY on the log's channel (every commit sends one, ours too) within `timeout`;
-        one LISTEN connection per store, used by the one waiter watching at a time."""
-        if self._listener is None:
-            self._listener = psycopg.connect(self._conninfo, autocommit=True)
-            self._listener.execute(f'LISTEN "{self.recorder.channel_name}"')
-            return True  # what was committed before LISTEN: look once more
-        return any(True for _ in self._listener.notifies(timeout=timeout, stop_after=1))
+        one LISTEN connection per store, used by the one waiter watching at a time. A listener
+        the server dropped (a restart, a failover, `pg_terminate_backend`) is replaced on the
+        next call: it used to raise at every wait from then on, and the projector's thread,
+        waiting there, died with the read models frozen."""
+        try:
+            if self._listener is None:
+                self._listener = psycopg.connect(self._conninfo, autocommit=True)
+                self._listener.execute(f'LISTEN "{self.recorder.channel_name}"')
+                return True  # what was committed before LISTEN: look once more
+            return any(True for _ in self._listener.notifies(timeout=timeout, stop_after=1))
+        except psycopg.Error as exc:
+            log.warning("listening for commits on %s failed, listening again: %s",
+                        self._server, exc)
+            listener, self._listener = self._listener, None
+            if listener is not None:
+                listener.close()
+            time.sleep(timeout)  # the server may be away: no tighter loop than the watch's
+            return True  # whatever came meanwhile went unheard: look
 
     def close(self) -> None:
         if self._listener is not None:
