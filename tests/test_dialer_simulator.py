@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from engine.ami.simulator import PbxSimulator, Timings, capture_dialplan
 from engine.capture import action_times
 from engine.config import ServerConfig
 from tests.captures import SERVER, envelopes
+from tests.conftest import CAPTURES
 from tests.test_dialer_harness import run, until
 
 CALL_TYPES = {"Newchannel", "DialBegin", "Newstate", "DialState", "DialEnd",
@@ -178,11 +180,15 @@ def test_list_answers_show_what_is_up_and_hangup_ends_a_call() -> None:
             (chan,) = sim.channels.values()
             assert chan.uniqueid == "live-1" and chan.state == 6
             messages = await simulate([{"Action": "CoreShowChannels"},
+                                       {"Action": "CoreStatus", "ActionID": "cs"},
                                        {"Action": "Hangup", "Channel": chan.name},
                                        {"Action": "Hangup", "Channel": "SIP/none-1"}], sim,
                                       wait=0.1)
         listed = [h for t, h in messages if t == "CoreShowChannel"]
         assert [h["Uniqueid"] for h in listed] == ["live-1"]
+        (core,) = [h for t, h in messages if t == "Response" and h.get("ActionID") == "cs"]
+        assert set(core) == captured_core_status_headers()
+        assert (core["CoreCurrentCalls"], core["CoreProcessedCalls"]) == ("1", "1")
         responses = [h.get("Message") for t, h in messages
                      if t == "Response" and h.get("ActionID", "").startswith("sb-")]
         assert "Channel Hungup" in responses and "No such channel" in responses
@@ -191,6 +197,15 @@ def test_list_answers_show_what_is_up_and_hangup_ends_a_call() -> None:
         assert sim.live_calls() == 0
 
     run(main())
+
+
+def captured_core_status_headers() -> set[str]:
+    """The headers of a real Asterisk's CoreStatus answer, from the captures."""
+    for line in (CAPTURES / "control-actions.jsonl").read_text().splitlines():
+        raw = json.loads(line).get("raw", "")
+        if "ActionID: corestatus" in raw and raw.startswith("Response: Success"):
+            return {h.split(": ", 1)[0] for h in raw.strip().split("\r\n")}
+    raise AssertionError("no CoreStatus answer in the captures")
 
 
 def test_unknown_technology_fails_like_asterisk() -> None:

@@ -221,6 +221,7 @@ class PbxSimulator(AmiTestServer):
             "originate": self._originate,
             "hangup": self._hangup_action,
             "coreshowchannels": self._core_show_channels,
+            "corestatus": self._core_status,
             "status": self._status,
             "queuestatus": self._queue_status,
             "queuesummary": self._queue_summary,
@@ -648,6 +649,19 @@ class PbxSimulator(AmiTestServer):
                 ("ApplicationData", chan.app_data), ("Duration", duration),
                 ("BridgeId", chan.bridge)]))
         return self._list(action_id, "Channels will follow", "CoreShowChannelsComplete", items)
+
+    def _core_status(self, headers: Headers, action_id: str) -> bytes:
+        """As a real Asterisk 22 answers it (control-actions.jsonl): the engine sends it on
+        every connect, and the `systems` projection reads the call counts from it."""
+        boot = time.gmtime(self._boot)
+        return _response(
+            "Success", action_id,
+            f"CoreStartupDate: {time.strftime('%Y-%m-%d', boot)}",
+            f"CoreStartupTime: {time.strftime('%H:%M:%S', boot)}",
+            f"CoreReloadDate: {time.strftime('%Y-%m-%d', boot)}",
+            f"CoreReloadTime: {time.strftime('%H:%M:%S', boot)}",
+            f"CoreCurrentCalls: {self.live_calls()}",
+            f"CoreProcessedCalls: {self.originated}")
 
     def _status(self, headers: Headers, action_id: str) -> bytes:
         name = _get(headers, "Channel")
