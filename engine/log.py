@@ -202,12 +202,32 @@ class EventLog:
                 if self.last_error:
                     log.warning("log store recovered")
                     self.last_error = None
+                    stored = self._own_commits(events, stored)
                 return stored
             except Exception as exc:
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 log.error("append failed, retrying in %.2fs: %s", delay, self.last_error)
                 time.sleep(delay)
                 delay = min(delay * 2, 5.0)
+
+    def _own_commits(self, events: list[NewEvent], stored: list[Event]) -> list[Event]:
+        """After a failed attempt, the events the retry skipped as already in the log: those
+        the failed attempt itself committed (the connection dropped after COMMIT, before its
+        answer) are this batch's, not duplicates. Taken for duplicates, a dialer's decision
+        would never have sent its Originate, and a command's caller would have been told it
+        was a duplicate of itself."""
+        taken = {(e.stream, e.version) for e in stored}
+        mine: list[Event] = []
+        for new in events:
+            if (new.stream, new.version) in taken:
+                continue
+            found = self.store.read_stream(new.stream, new.version - 1)[:1]
+            if found and found[0].version == new.version and _same(found[0], new):
+                mine.append(found[0])
+        if mine:
+            log.warning("%d events committed by the failed attempt: kept as this batch's",
+                        len(mine))
+        return sorted([*stored, *mine], key=lambda e: e.position)
 
     def _resolve(
         self,
@@ -256,3 +276,10 @@ def _unique(events: list[NewEvent]) -> tuple[list[NewEvent], list[tuple[str, int
         news.append(e)
         keys.append(key)
     return news, keys
+
+
+def _same(event: Event, new: NewEvent) -> bool:
+    """The stored event is this one (not another writer's at the same stream and version)."""
+    return (event.type, event.recorded_at, event.server, event.data, event.causation_id,
+            event.correlation_id) == (new.type, new.recorded_at, new.server, new.data,
+                                      new.causation_id, new.correlation_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from engine.envelope import NewEvent, utc_now
+from engine.envelope import Event, NewEvent, utc_now
 from engine.log import EventLog
 from engine.store import Store, open_store
 
@@ -88,6 +88,41 @@ class FlakyStore:
             self.failures -= 1
             raise OSError("database is restarting")
         return self.inner.append(events, announce)
+
+
+class LostAnswerStore(FlakyStore):
+    """A real store whose first append commits and then fails, as when the connection drops
+    after COMMIT reached the server but before its answer came back."""
+
+    def append(self, events, announce=True):  # noqa: ANN001, ANN201
+        if self.failures:
+            self.failures -= 1
+            self.inner.append(events, announce)
+            raise OSError("server closed the connection unexpectedly")
+        return self.inner.append(events, announce)
+
+    def read_stream(self, stream, after_version=-1):  # noqa: ANN001, ANN201
+        return self.inner.read_stream(stream, after_version)
+
+
+def test_events_committed_by_a_failed_attempt_are_the_batchs_own(store: Store) -> None:
+    """The retry finds them in the log: they are answered as stored, at their positions (a
+    dialer's decision then sends its Originate), while a real duplicate is still one."""
+    other = NewEvent("s", 0, "Ping", utc_now(), "pbx2", {"Response": "Success"})
+    store.append([other])  # another writer's, before the batch: a true duplicate below
+
+    async def main() -> list[Event | None]:
+        log = EventLog(LostAnswerStore(store, 1))  # type: ignore[arg-type]
+        log.start()
+        try:
+            return await log.append([ev("s", 0), ev("s", 1), ev("s", 2)])
+        finally:
+            await log.close()
+
+    answers = asyncio.run(main())
+    assert answers[0] is None  # someone else's, before the batch
+    assert [(a.version, a.position) for a in answers[1:] if a] == [(1, 2), (2, 3)]
+    assert [e.version for e in store.iter_all()] == [0, 1, 2]
 
 
 def test_a_failing_store_is_retried_and_nothing_is_lost(store: Store) -> None:
