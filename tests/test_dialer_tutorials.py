@@ -94,11 +94,13 @@ def test_basic_tutorial_customer_answers_and_is_parked(tmp_path: Path) -> None:
     run(main())
 
 
-def test_normal_call_distribute_tutorial_queue_sales_1(tmp_path: Path) -> None:
+def test_normal_call_distribute_tutorial_queue_sales_1(tmp_path: Path, store_url: str) -> None:
+    """On both backends: the dialer on a shared PostgreSQL log is where it is heading."""
     agents = ["SIP/agent-01", "SIP/agent-02", "SIP/agent-03"]
 
     async def main() -> None:
-        async with stack(tmp_path, queues={"sales_1": agents}, prefix="/v1/ob") as s:
+        async with stack(tmp_path, queues={"sales_1": agents}, prefix="/v1/ob",
+                         store=store_url) as s:
             await until(lambda: len([m for m in s.engine.projector.state("queues")["members"]
                                      .values() if m["status"] == 1]) == 3, 5, "members known")
             plan = await s.post("plans", {"name": "normal call distribute plan",
