@@ -37,7 +37,7 @@ from engine.envelope import Event
 from projections.base import Row, dispatch, event_time
 
 NAME = "dialings"
-VERSION = 1
+VERSION = 2  # 2: the picking index groups entries alike (engine.dialer.dls)
 
 OUTCOMES_KEEP = 200  # answers and waits per campaign kept for the adaptive ratio
 

@@ -11,17 +11,22 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.dialer import dls, dncs, picking
+from engine.dialer import dls, dncs, picking, schedule
 from engine.values import iso
 
 NOW = 1_800_000_000.0
 NUMBERS = [f"55{n:02d}" for n in range(12)]
+ZONES = [None, "UTC", "America/New_York", "Asia/Kolkata"]
 
 
 @st.composite
 def lists(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, dict[str, Any]], set[str],
                                     set[str]]:
     plan = {"retry_delay": draw(st.integers(0, 120)), "dial_timeout": 30000}
+    if draw(st.booleans()):  # a call window, open or not depending on the customer's zone
+        start = draw(st.integers(0, 23))
+        plan["call_time_start"] = f"{start:02d}:00:00"
+        plan["call_time_end"] = f"{(start + draw(st.integers(1, 12))) % 24:02d}:00:00"
     for n in range(1, 9):
         plan[f"max_retry_cnt_{n}"] = draw(st.integers(0, 3))
     entries = {}
@@ -32,6 +37,7 @@ def lists(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, dict[str, Any]], s
         for n in range(1, 9):
             dl[f"number_{n}"] = draw(st.none() | st.sampled_from(NUMBERS)) if n <= 3 else None
             dl[f"trycnt_{n}"] = draw(st.integers(0, 4)) if n <= 3 else 0
+        dl["timezone"] = draw(st.sampled_from(ZONES))
         ago = draw(st.none() | st.floats(0, 300))
         dl["tm_last_hangup"] = None if ago is None else iso(NOW - ago)
         entries[dl["uuid"]] = dl
@@ -47,7 +53,22 @@ def eligible(plan: dict[str, Any], dl: dict[str, Any], blocked: set[str],
     if picking.qualifying_index(dl, plan, lambda n: n in blocked) is None:
         return False
     t = dls.hangup_time(dl)
-    return t is None or NOW - t > plan["retry_delay"]
+    return (t is None or NOW - t > plan["retry_delay"]) and window_open(plan, dl)
+
+
+def window_open(plan: dict[str, Any], dl: dict[str, Any]) -> bool:
+    return schedule.call_window(plan, dl.get("timezone"), NOW)[0]
+
+
+def waits_until(plan: dict[str, Any], dl: dict[str, Any]) -> float | None:
+    """When a qualifying entry that is not eligible now may be looked at again: once its
+    retry delay is over and its window (closed now) has opened."""
+    t = dls.hangup_time(dl)
+    due = t + plan["retry_delay"] if t is not None and NOW - t <= plan["retry_delay"] else None
+    open_now, opens_at = schedule.call_window(plan, dl.get("timezone"), NOW)
+    if open_now or opens_at is None:
+        return due
+    return opens_at if due is None else max(due, opens_at)
 
 
 @settings(max_examples=300, deadline=None)
@@ -68,22 +89,25 @@ def test_the_pick_follows_the_rules(case: Any, order: list[int]) -> None:
         assert scan.pick is not None
         chosen = entries[scan.pick.dl_uuid]
         assert chosen in candidates
-        assert dls.total_tries(chosen) == min(dls.total_tries(d) for d in candidates)
+        fewest = min(dls.total_tries(d) for d in candidates)
+        assert dls.total_tries(chosen) == fewest
+        assert dls.hangup_key(dls.hangup_time(chosen)) == min(  # the longest wait first
+            dls.hangup_key(dls.hangup_time(d)) for d in candidates
+            if dls.total_tries(d) == fewest)
         n = scan.pick.index
         assert chosen[f"number_{n}"] == scan.pick.number and scan.pick.number not in blocked
         assert chosen[f"trycnt_{n}"] < plan[f"max_retry_cnt_{n}"]
         assert scan.pick.trycnt == chosen[f"trycnt_{n}"] + 1
         assert all(not chosen[f"number_{k}"] or chosen[f"number_{k}"] in blocked
                    or chosen[f"trycnt_{k}"] >= plan[f"max_retry_cnt_{k}"] for k in range(1, n))
-    waiting = [dls.hangup_time(dl) + plan["retry_delay"] for dl in entries.values()
+    waiting = [waits_until(plan, dl) for dl in entries.values()
                if dls.pickable(dl) and dl["uuid"] not in busy
                and picking.qualifying_index(dl, plan, lambda n: n in blocked) is not None
                and not eligible(plan, dl, blocked, busy)]
     if scan.pick is None:
-        assert scan.next_due == (min(waiting) if waiting else None)
+        assert scan.next_due == min([w for w in waiting if w is not None], default=None)
         dialable_later = bool(waiting) or any(
-            u in index.get("m", {}).get(str(dls.total_tries(entries[u])), {})
-            for u in busy if u in entries)
+            u in where and u in entries and where[u] == dls.place_of(entries[u]) for u in busy)
         assert scan.remaining == dialable_later
 
 
@@ -99,9 +123,8 @@ def test_call_window_in_the_customers_time_zone(start_h: int, hours: int, tz: st
     now = NOW + offset
     dl = {"uuid": "a", "dlma_uuid": "m", "in_use": 1, "status": 0, "res_dial": 0,
           "timezone": tz, "number_1": "1", "trycnt_1": 0, "tm_last_hangup": None}
-    scan = picking.scan({"0": {"a": None}}, {"a": dl}, plan, now, blocked=lambda n: False)
-    from engine.dialer import schedule
-
+    scan = picking.scan({"0": {dls.group_of(dl): {"a": None}}}, {"a": dl}, plan, now,
+                        blocked=lambda n: False)
     open_now, opens_at = schedule.call_window(plan, tz, now)
     assert (scan.pick is not None) == open_now
     if not open_now:
@@ -123,9 +146,29 @@ def test_the_index_keeps_each_bucket_in_hangup_order() -> None:
     where: dict = {}
     for uuid, t in (("a", 30.0), ("b", 10.0), ("c", None), ("d", 20.0)):
         dls.index_put(index, where, {"uuid": uuid, "dlma_uuid": "m", "in_use": 1, "status": 0,
-                                     "res_dial": 0, "trycnt_1": 1,
+                                     "res_dial": 0, "number_1": "5", "trycnt_1": 1,
                                      "tm_last_hangup": iso(t) if t else None})
-    assert list(index["m"]["1"]) == ["c", "b", "d", "a"]
+    assert list(index["m"]["1"]["|1:1"]) == ["c", "b", "d", "a"]
     dls.index_put(index, where, {"uuid": "b", "dlma_uuid": "m", "in_use": 1, "status": 1,
-                                 "res_dial": 0, "trycnt_1": 1})
-    assert list(index["m"]["1"]) == ["c", "d", "a"] and "b" not in where
+                                 "res_dial": 0, "number_1": "5", "trycnt_1": 1})
+    assert list(index["m"]["1"]["|1:1"]) == ["c", "d", "a"] and "b" not in where
+
+
+def test_a_closed_window_and_a_retry_delay_wake_the_picker_at_the_later_of_the_two() -> None:
+    """A customer whose window opens in 30 s but who hung up 10 s ago with a 120 s retry delay
+    is next looked at in 110 s, and one whose delay is over at the opening."""
+    now = 1_800_003_570.0  # 30 s before a full hour, UTC
+    opening = now + 30
+    hour = int(opening // 3600 % 24)
+    plan = {"retry_delay": 120, "call_time_start": f"{hour:02d}:00:00",
+            "call_time_end": f"{(hour + 1) % 24:02d}:00:00",
+            **{f"max_retry_cnt_{n}": 5 for n in range(1, 9)}}
+    for ago, wake in ((10.0, now - 10 + 120), (500.0, opening)):
+        dl = {"uuid": "a", "dlma_uuid": "m", "in_use": 1, "status": 0, "res_dial": 0,
+              "timezone": "UTC", "number_1": "1", "trycnt_1": 1,
+              "tm_last_hangup": iso(now - ago)}
+        index: dict = {}
+        dls.index_put(index, {}, dl)
+        scan = picking.scan(index["m"], {"a": dl}, plan, now, blocked=lambda n: False)
+        assert scan.pick is None and scan.remaining
+        assert scan.next_due == wake

@@ -108,9 +108,28 @@ def hangup_time(dl: Mapping[str, Any]) -> float | None:
 
 
 # -- the picking index ----------------------------------------------------------------------------
+#
+# index[dlma][total tries][group] = {dl uuid: last hangup}, each group in hangup order. A group
+# holds the entries alike to the picker: the same time zone and the same tries on the same numbers
+# (`group_of`). Whether an entry has tries left under a plan, and whether its call window is open,
+# is then one question per group, not one per entry: at the end of a campaign most of a list is
+# exhausted, and a walk over them cost 13 ms per decision at 10,000 entries, 142 ms at 100,000.
 
 
-def _key(t: float | None) -> float:
+def group_of(dl: Mapping[str, Any]) -> str:
+    """`<timezone>|<n>:<tries>,...` over the numbers the entry has."""
+    tries = ",".join(f"{n}:{int(dl.get(f'trycnt_{n}') or 0)}" for n in NUMBERS
+                     if dl.get(f"number_{n}"))
+    return f"{dl.get('timezone') or ''}|{tries}"
+
+
+def place_of(dl: Mapping[str, Any]) -> list[Any]:
+    """Where the entry sits in the index: [dlma, total tries, group]."""
+    return [dl.get("dlma_uuid"), str(total_tries(dl)), group_of(dl)]
+
+
+def hangup_key(t: float | None) -> float:
+    """The index's order: never hung up first, then the longest ago."""
     return float("-inf") if t is None else t
 
 
@@ -118,15 +137,17 @@ def index_remove(index: dict, where: dict, uuid: str) -> None:
     place = where.pop(uuid, None)
     if place is None:
         return
-    dlma, tries = place
-    buckets = index.get(dlma)
-    if buckets is None:
+    dlma, tries, group = place
+    buckets = index.get(dlma, {})
+    groups = buckets.get(tries, {})
+    entries = groups.get(group)
+    if entries is None:
         return
-    bucket = buckets.get(tries)
-    if bucket is not None:
-        bucket.pop(uuid, None)
-        if not bucket:
-            del buckets[tries]
+    entries.pop(uuid, None)
+    if not entries:
+        del groups[group]
+    if not groups:
+        del buckets[tries]
     if not buckets:
         del index[dlma]
 
@@ -135,22 +156,20 @@ def index_put(index: dict, where: dict, dl: Mapping[str, Any]) -> None:
     """(Re)place an entry where the picker must find it, or out of the index if not pickable."""
     uuid = dl["uuid"]
     t = hangup_time(dl)
-    place = [dl.get("dlma_uuid"), str(total_tries(dl))]
-    current = where.get(uuid)
-    if current == place and pickable(dl):
-        bucket = index[place[0]][place[1]]
-        if bucket.get(uuid) == t:
-            return
-    index_remove(index, where, uuid)
-    if not pickable(dl) or not place[0]:
+    place = place_of(dl)
+    dlma, tries, group = place
+    if where.get(uuid) == place and pickable(dl) and index[dlma][tries][group].get(uuid) == t:
         return
-    buckets = index.setdefault(place[0], {})
-    bucket = buckets.get(place[1])
-    if bucket is None:
-        buckets[place[1]] = {uuid: t}
-    elif _key(t) >= _key(bucket[next(reversed(bucket))]):
-        bucket[uuid] = t  # the usual case: the latest hangup goes last
+    index_remove(index, where, uuid)
+    if not pickable(dl) or not dlma:
+        return
+    groups = index.setdefault(dlma, {}).setdefault(tries, {})
+    entries = groups.get(group)
+    if entries is None:
+        groups[group] = {uuid: t}
+    elif hangup_key(t) >= hangup_key(entries[next(reversed(entries))]):
+        entries[uuid] = t  # the usual case: the latest hangup goes last
     else:
-        items = sorted([*bucket.items(), (uuid, t)], key=lambda item: _key(item[1]))
-        buckets[place[1]] = dict(items)
+        items = sorted([*entries.items(), (uuid, t)], key=lambda item: hangup_key(item[1]))
+        groups[group] = dict(items)
     where[uuid] = place

@@ -17,11 +17,15 @@ then) and whether anything is left to dial later (if not, the list has ended).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Container, Mapping
+import functools
+import heapq
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from engine.dialer import schedule
+from engine.dialer.dls import hangup_key
+from engine.dialer.dls import place_of as dl_place
 from engine.dialer.plans import NUMBERS, max_retry
 
 Blocked = Callable[[str], bool]
@@ -57,41 +61,96 @@ def qualifying_index(dl: Mapping[str, Any], plan: Mapping[str, Any],
     return None
 
 
-def scan(index: Mapping[str, Mapping[str, float | None]], dls: Mapping[str, Mapping[str, Any]],
-         plan: Mapping[str, Any], now: float, *, blocked: Blocked,
-         busy: Container[str] = (), default_timezone: str = "UTC") -> Scan:
-    """Pick from one dlma's index (`{total tries: {dl uuid: last hangup}}`).
+@functools.lru_cache(maxsize=4096)
+def _parse_group(group: str) -> tuple[str | None, tuple[tuple[int, int], ...]]:
+    """`dls.group_of`'s key back as (time zone, ((number N, tries), ...))."""
+    timezone, _, tries = group.partition("|")
+    numbers = tuple((int(n), int(t)) for n, _, t in (x.partition(":") for x in tries.split(",")
+                                                      if x))
+    return timezone or None, numbers
+
+
+def scan(index: Mapping[str, Mapping[str, Mapping[str, float | None]]],
+         dls: Mapping[str, Mapping[str, Any]], plan: Mapping[str, Any], now: float, *,
+         blocked: Blocked, busy: Collection[str] = (), default_timezone: str = "UTC") -> Scan:
+    """Pick from one dlma's index (`{total tries: {group: {dl uuid: last hangup}}}`).
 
     `busy` holds entries already decided but not yet seen in the projection: never picked
-    again, and counted as remaining (their call may fail and need a retry).
+    again, and counted as remaining (their call may fail and need a retry). Within the fewest
+    tries, entries are taken in hangup order (the longest ago first) across the groups whose
+    window is open; a group without tries left under the plan is passed over whole.
     """
     retry_delay = float(plan.get("retry_delay") or 0)
     next_due: float | None = None
-    remaining = False
+    remaining = _busy_remaining(index, dls, busy)
+    windows: dict[str | None, tuple[bool, float | None]] = {}  # time zone -> call window
     for tries in sorted(index, key=int):
-        bucket = index[tries]
-        for uuid, hung_up_at in bucket.items():
+        open_groups: list[Mapping[str, float | None]] = []
+        for group, entries in index[tries].items():
+            timezone, numbers = _parse_group(group)
+            if all(t >= max_retry(plan, n) for n, t in numbers):
+                continue  # exhausted under this plan: never dialable again
+            window = windows.get(timezone)
+            if window is None:
+                window = windows[timezone] = schedule.call_window(plan, timezone, now,
+                                                                  default_timezone)
+            open_now, opens_at = window
+            if open_now:
+                open_groups.append(entries)
+                continue
+            first = _first(entries, dls, plan, blocked, busy)
+            if first is None:
+                continue
+            remaining = True
+            due = opens_at  # or its retry delay's end, whichever is later (the first's is
+            hung_up_at = first[1]  # the group's earliest: hangup order)
+            if due is not None and hung_up_at is not None:
+                due = max(due, hung_up_at + retry_delay)
+            if due is not None:
+                next_due = due if next_due is None else min(next_due, due)
+        in_order = heapq.merge(*(iter(g.items()) for g in open_groups),
+                               key=lambda item: hangup_key(item[1]))
+        for uuid, hung_up_at in in_order:
             if uuid in busy:
-                remaining = True
                 continue
             dl = dls.get(uuid)
             if dl is None:
                 continue
             n = qualifying_index(dl, plan, blocked)
             if n is None:
-                continue  # exhausted (or every number barred): never dialable again
+                continue  # every number with tries left is barred
             remaining = True
             if hung_up_at is not None and now - hung_up_at <= retry_delay:
                 due = hung_up_at + retry_delay
                 next_due = due if next_due is None else min(next_due, due)
-                break  # the bucket is sorted by hangup time: the rest are not due either
-            open_now, opens_at = schedule.call_window(plan, dl.get("timezone"), now,
-                                                      default_timezone)
-            if not open_now:
-                if opens_at is not None:
-                    next_due = opens_at if next_due is None else min(next_due, opens_at)
-                continue
+                break  # in hangup order: the rest are not due either
             number = str(dl[f"number_{n}"])
             pick = Pick(uuid, n, number, int(dl.get(f"trycnt_{n}") or 0) + 1)
             return Scan(pick, next_due, True)
     return Scan(None, next_due, remaining)
+
+
+def _first(entries: Mapping[str, float | None], dls: Mapping[str, Mapping[str, Any]],
+           plan: Mapping[str, Any], blocked: Blocked, busy: Collection[str]
+           ) -> tuple[str, float | None] | None:
+    """A closed window's group: its first entry (in hangup order) that may be dialed once
+    it opens, or None."""
+    for uuid, hung_up_at in entries.items():
+        dl = dls.get(uuid)
+        if uuid in busy or dl is None or qualifying_index(dl, plan, blocked) is None:
+            continue
+        return uuid, hung_up_at
+    return None
+
+
+def _busy_remaining(index: Mapping[str, Mapping[str, Mapping[str, float | None]]],
+                    dls: Mapping[str, Mapping[str, Any]], busy: Collection[str]) -> bool:
+    """An entry being dialed that is in this index: its call may need a retry."""
+    for uuid in busy:
+        dl = dls.get(uuid)
+        if dl is None:
+            continue
+        _, tries, group = dl_place(dl)
+        if uuid in index.get(tries, {}).get(group, {}):
+            return True
+    return False
