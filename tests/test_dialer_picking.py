@@ -123,7 +123,7 @@ def test_call_window_in_the_customers_time_zone(start_h: int, hours: int, tz: st
     now = NOW + offset
     dl = {"uuid": "a", "dlma_uuid": "m", "in_use": 1, "status": 0, "res_dial": 0,
           "timezone": tz, "number_1": "1", "trycnt_1": 0, "tm_last_hangup": None}
-    scan = picking.scan({"0": {dls.group_of(dl): {"a": None}}}, {"a": dl}, plan, now,
+    scan = picking.scan({"0": {dls.group_of(dl): [[0.0, "a"]]}}, {"a": dl}, plan, now,
                         blocked=lambda n: False)
     open_now, opens_at = schedule.call_window(plan, tz, now)
     assert (scan.pick is not None) == open_now
@@ -148,10 +148,11 @@ def test_the_index_keeps_each_bucket_in_hangup_order() -> None:
         dls.index_put(index, where, {"uuid": uuid, "dlma_uuid": "m", "in_use": 1, "status": 0,
                                      "res_dial": 0, "number_1": "5", "trycnt_1": 1,
                                      "tm_last_hangup": iso(t) if t else None})
-    assert list(index["m"]["1"]["|1:1"]) == ["c", "b", "d", "a"]
+    assert [uuid for _, uuid in index["m"]["1"]["|1:1"]] == ["c", "b", "d", "a"]
     dls.index_put(index, where, {"uuid": "b", "dlma_uuid": "m", "in_use": 1, "status": 1,
                                  "res_dial": 0, "number_1": "5", "trycnt_1": 1})
-    assert list(index["m"]["1"]["|1:1"]) == ["c", "d", "a"] and "b" not in where
+    assert [uuid for _, uuid in index["m"]["1"]["|1:1"]] == ["c", "d", "a"]
+    assert "b" not in where
 
 
 def test_a_closed_window_and_a_retry_delay_wake_the_picker_at_the_later_of_the_two() -> None:
@@ -172,3 +173,31 @@ def test_a_closed_window_and_a_retry_delay_wake_the_picker_at_the_later_of_the_t
         scan = picking.scan(index["m"], {"a": dl}, plan, now, blocked=lambda n: False)
         assert scan.pick is None and scan.remaining
         assert scan.next_due == wake
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 7), st.sampled_from([0, 0, 1, 2]), st.integers(0, 2),
+                          st.none() | st.integers(0, 5)), max_size=60))
+def test_any_history_of_changes_leaves_the_index_as_the_final_entries_build_it(
+        changes: list[tuple[int, int, int, int | None]]) -> None:
+    """Entries paused, resumed, retried and hung up in any order: the index is the one built
+    from scratch from where they ended, each group sorted, `where` pointing at every entry."""
+    index: dict = {}
+    where: dict = {}
+    final: dict[str, dict[str, Any]] = {}
+    for i, status, tries, hung_up in changes:
+        dl = {"uuid": f"dl-{i}", "dlma_uuid": "m", "in_use": 1, "status": status,
+              "res_dial": 0, "number_1": "1", "trycnt_1": tries,
+              "tm_last_hangup": None if hung_up is None else iso(NOW - hung_up)}
+        dls.index_put(index, where, dl)
+        final[dl["uuid"]] = dl
+    fresh: dict = {}
+    fresh_where: dict = {}
+    for dl in final.values():
+        dls.index_put(fresh, fresh_where, dl)
+    assert index == fresh and where == fresh_where
+    for groups in index.get("m", {}).values():
+        for entries in groups.values():
+            assert entries == sorted(entries) and entries
+    for uuid, place in where.items():
+        assert dls.indexed(index[place[0]][place[1]][place[2]], place[3], uuid) is not None

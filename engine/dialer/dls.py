@@ -12,6 +12,7 @@ still inside its retry delay tells the picker the rest of that bucket is too.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Mapping
 from typing import Any
 
@@ -109,11 +110,13 @@ def hangup_time(dl: Mapping[str, Any]) -> float | None:
 
 # -- the picking index ----------------------------------------------------------------------------
 #
-# index[dlma][total tries][group] = {dl uuid: last hangup}, each group in hangup order. A group
-# holds the entries alike to the picker: the same time zone and the same tries on the same numbers
-# (`group_of`). Whether an entry has tries left under a plan, and whether its call window is open,
-# is then one question per group, not one per entry: at the end of a campaign most of a list is
-# exhausted, and a walk over them cost 13 ms per decision at 10,000 entries, 142 ms at 100,000.
+# index[dlma][total tries][group] = [[last hangup, dl uuid], ...], sorted (0.0: never hung up).
+# A group holds the entries alike to the picker: the same time zone and the same tries on the
+# same numbers (`group_of`). Whether an entry has tries left under a plan, and whether its call
+# window is open, is then one question per group, not one per entry: at the end of a campaign
+# most of a list is exhausted, and a walk over them cost 18 ms per pick at 10,000 entries and
+# 235 ms at 100,000. Kept sorted by bisection: an entry paused and resumed goes back in its
+# place in microseconds (re-sorting a dict took 1.6 ms at 10,000 entries, 21 ms at 100,000).
 
 
 def group_of(dl: Mapping[str, Any]) -> str:
@@ -123,27 +126,35 @@ def group_of(dl: Mapping[str, Any]) -> str:
     return f"{dl.get('timezone') or ''}|{tries}"
 
 
-def place_of(dl: Mapping[str, Any]) -> list[Any]:
-    """Where the entry sits in the index: [dlma, total tries, group]."""
-    return [dl.get("dlma_uuid"), str(total_tries(dl)), group_of(dl)]
-
-
 def hangup_key(t: float | None) -> float:
-    """The index's order: never hung up first, then the longest ago."""
-    return float("-inf") if t is None else t
+    """The index's order: never hung up first (0.0), then the longest ago."""
+    return 0.0 if t is None else t
+
+
+def place_of(dl: Mapping[str, Any]) -> list[Any]:
+    """Where the entry sits in the index: [dlma, total tries, group, hangup key]."""
+    return [dl.get("dlma_uuid"), str(total_tries(dl)), group_of(dl), hangup_key(hangup_time(dl))]
+
+
+def indexed(group: list[list[Any]], key: float, uuid: str) -> int | None:
+    """The entry's position in its group, or None."""
+    at = bisect.bisect_left(group, [key, uuid])
+    return at if at < len(group) and group[at][1] == uuid else None
 
 
 def index_remove(index: dict, where: dict, uuid: str) -> None:
     place = where.pop(uuid, None)
     if place is None:
         return
-    dlma, tries, group = place
+    dlma, tries, group, key = place
     buckets = index.get(dlma, {})
     groups = buckets.get(tries, {})
     entries = groups.get(group)
     if entries is None:
         return
-    entries.pop(uuid, None)
+    at = indexed(entries, key, uuid)
+    if at is not None:
+        del entries[at]
     if not entries:
         del groups[group]
     if not groups:
@@ -155,21 +166,13 @@ def index_remove(index: dict, where: dict, uuid: str) -> None:
 def index_put(index: dict, where: dict, dl: Mapping[str, Any]) -> None:
     """(Re)place an entry where the picker must find it, or out of the index if not pickable."""
     uuid = dl["uuid"]
-    t = hangup_time(dl)
     place = place_of(dl)
-    dlma, tries, group = place
-    if where.get(uuid) == place and pickable(dl) and index[dlma][tries][group].get(uuid) == t:
+    if where.get(uuid) == place and pickable(dl):
         return
     index_remove(index, where, uuid)
+    dlma, tries, group, key = place
     if not pickable(dl) or not dlma:
         return
-    groups = index.setdefault(dlma, {}).setdefault(tries, {})
-    entries = groups.get(group)
-    if entries is None:
-        groups[group] = {uuid: t}
-    elif hangup_key(t) >= hangup_key(entries[next(reversed(entries))]):
-        entries[uuid] = t  # the usual case: the latest hangup goes last
-    else:
-        items = sorted([*entries.items(), (uuid, t)], key=lambda item: hangup_key(item[1]))
-        groups[group] = dict(items)
+    bisect.insort(index.setdefault(dlma, {}).setdefault(tries, {}).setdefault(group, []),
+                  [key, uuid])
     where[uuid] = place

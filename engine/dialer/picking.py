@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.dialer import schedule
-from engine.dialer.dls import hangup_key
+from engine.dialer.dls import indexed
 from engine.dialer.dls import place_of as dl_place
 from engine.dialer.plans import NUMBERS, max_retry
 
@@ -70,10 +70,10 @@ def _parse_group(group: str) -> tuple[str | None, tuple[tuple[int, int], ...]]:
     return timezone or None, numbers
 
 
-def scan(index: Mapping[str, Mapping[str, Mapping[str, float | None]]],
+def scan(index: Mapping[str, Mapping[str, list[list[Any]]]],
          dls: Mapping[str, Mapping[str, Any]], plan: Mapping[str, Any], now: float, *,
          blocked: Blocked, busy: Collection[str] = (), default_timezone: str = "UTC") -> Scan:
-    """Pick from one dlma's index (`{total tries: {group: {dl uuid: last hangup}}}`).
+    """Pick from one dlma's index (`{total tries: {group: [[last hangup, dl uuid], ...]}}`).
 
     `busy` holds entries already decided but not yet seen in the projection: never picked
     again, and counted as remaining (their call may fail and need a retry). Within the fewest
@@ -85,7 +85,7 @@ def scan(index: Mapping[str, Mapping[str, Mapping[str, float | None]]],
     remaining = _busy_remaining(index, dls, busy)
     windows: dict[str | None, tuple[bool, float | None]] = {}  # time zone -> call window
     for tries in sorted(index, key=int):
-        open_groups: list[Mapping[str, float | None]] = []
+        open_groups: list[list[list[Any]]] = []
         for group, entries in index[tries].items():
             timezone, numbers = _parse_group(group)
             if all(t >= max_retry(plan, n) for n, t in numbers):
@@ -102,15 +102,10 @@ def scan(index: Mapping[str, Mapping[str, Mapping[str, float | None]]],
             if first is None:
                 continue
             remaining = True
-            due = opens_at  # or its retry delay's end, whichever is later (the first's is
-            hung_up_at = first[1]  # the group's earliest: hangup order)
-            if due is not None and hung_up_at is not None:
-                due = max(due, hung_up_at + retry_delay)
-            if due is not None:
-                next_due = due if next_due is None else min(next_due, due)
-        in_order = heapq.merge(*(iter(g.items()) for g in open_groups),
-                               key=lambda item: hangup_key(item[1]))
-        for uuid, hung_up_at in in_order:
+            if opens_at is not None:  # or its retry delay's end, whichever is later (the
+                due = max(opens_at, first + retry_delay) if first else opens_at  # first's is
+                next_due = due if next_due is None else min(next_due, due)  # the earliest)
+        for hung_up_at, uuid in heapq.merge(*open_groups):
             if uuid in busy:
                 continue
             dl = dls.get(uuid)
@@ -120,7 +115,7 @@ def scan(index: Mapping[str, Mapping[str, Mapping[str, float | None]]],
             if n is None:
                 continue  # every number with tries left is barred
             remaining = True
-            if hung_up_at is not None and now - hung_up_at <= retry_delay:
+            if hung_up_at and now - hung_up_at <= retry_delay:  # 0.0: never hung up
                 due = hung_up_at + retry_delay
                 next_due = due if next_due is None else min(next_due, due)
                 break  # in hangup order: the rest are not due either
@@ -130,27 +125,26 @@ def scan(index: Mapping[str, Mapping[str, Mapping[str, float | None]]],
     return Scan(None, next_due, remaining)
 
 
-def _first(entries: Mapping[str, float | None], dls: Mapping[str, Mapping[str, Any]],
-           plan: Mapping[str, Any], blocked: Blocked, busy: Collection[str]
-           ) -> tuple[str, float | None] | None:
-    """A closed window's group: its first entry (in hangup order) that may be dialed once
-    it opens, or None."""
-    for uuid, hung_up_at in entries.items():
+def _first(entries: list[list[Any]], dls: Mapping[str, Mapping[str, Any]],
+           plan: Mapping[str, Any], blocked: Blocked, busy: Collection[str]) -> float | None:
+    """A closed window's group: the hangup time (0.0: never) of its first entry that may be
+    dialed once the window opens, or None."""
+    for hung_up_at, uuid in entries:
         dl = dls.get(uuid)
         if uuid in busy or dl is None or qualifying_index(dl, plan, blocked) is None:
             continue
-        return uuid, hung_up_at
+        return float(hung_up_at)
     return None
 
 
-def _busy_remaining(index: Mapping[str, Mapping[str, Mapping[str, float | None]]],
+def _busy_remaining(index: Mapping[str, Mapping[str, list[list[Any]]]],
                     dls: Mapping[str, Mapping[str, Any]], busy: Collection[str]) -> bool:
     """An entry being dialed that is in this index: its call may need a retry."""
     for uuid in busy:
         dl = dls.get(uuid)
         if dl is None:
             continue
-        _, tries, group = dl_place(dl)
-        if uuid in index.get(tries, {}).get(group, {}):
+        _, tries, group, key = dl_place(dl)
+        if indexed(index.get(tries, {}).get(group, []), key, uuid) is not None:
             return True
     return False
