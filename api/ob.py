@@ -16,6 +16,7 @@ object kept changing under the write), 503 (no AMI connection for a hangup).
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -139,16 +140,14 @@ def routes(ctx: ObContext) -> list[BaseRoute]:
 
         async def read_all(request: Request, kind: str = kind,
                            collection: str = collection) -> Response:
-            rows = [r for r in ob_view.listing(state(), collection) if r.get("in_use") == 1]
-            if kind == "campaign":  # the seed lists campaigns by uuid only
-                return listing([{"uuid": r["uuid"]} for r in rows])
             if kind == "dl":
-                dlma = request.query_params.get("dlma_uuid")
-                if dlma is not None:
-                    rows = [r for r in ob_view.dls_of(state(), dlma) if r.get("in_use") == 1]
+                rows = ob_view.in_use(state(), collection,
+                                      request.query_params.get("dlma_uuid"))
                 count = _int_param(request, "count", DEFAULT_DL_COUNT)
-                rows = rows[:count]
-            return listing(rows)
+                return listing(list(itertools.islice(rows, count)))
+            if kind == "campaign":  # the seed lists campaigns by uuid only
+                return listing([{"uuid": r["uuid"]} for r in ob_view.in_use(state(), collection)])
+            return listing(list(ob_view.in_use(state(), collection)))
 
         async def read_one(request: Request, kind: str = kind,
                            collection: str = collection) -> Response:

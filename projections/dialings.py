@@ -20,7 +20,7 @@ becomes known, for the adaptive predictive ratio.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from engine.dialer import campaigns as campaign_model
@@ -247,14 +247,18 @@ def get(state: dict, collection: str, uuid: str) -> dict[str, Any] | None:
     return _public(collection, row) if row is not None else None
 
 
-def listing(state: dict, collection: str) -> list[dict[str, Any]]:
-    return [_public(collection, row) for row in list(state[collection].values())]
-
-
-def dls_of(state: dict, dlma_uuid: str) -> list[dict[str, Any]]:
-    uuids = list(state["dls_by_dlma"].get(dlma_uuid, {}))
-    rows = state["dls"]
-    return [_public("dls", rows[u]) for u in uuids if u in rows]
+def in_use(state: dict, collection: str, dlma_uuid: str | None = None
+           ) -> Iterator[dict[str, Any]]:
+    """The rows in use (of one dlma, for dls), in the public shape, one at a time: the first
+    100 entries of a 100,000-entry list are answered without expanding the other 99,900."""
+    if dlma_uuid is None:
+        rows: Iterable[dict[str, Any]] = list(state[collection].values())
+    else:
+        table = state["dls"]
+        rows = (table[u] for u in list(state["dls_by_dlma"].get(dlma_uuid, {})) if u in table)
+    for row in rows:
+        if row.get("in_use") == 1:
+            yield _public(collection, row)
 
 
 def live_dialing(state: dict, uuid: str) -> dict[str, Any] | None:
@@ -302,7 +306,8 @@ COLUMNS: dict[str, dict[str, str]] = {
 def _rows(collection: str) -> Callable[[dict, float], list[Row]]:
     def rows(state: dict, now: float) -> list[Row]:
         names = COLUMNS[collection]
-        return [{name: row.get(name) for name in names} for row in listing(state, collection)]
+        public_rows = (_public(collection, r) for r in list(state[collection].values()))
+        return [{name: row.get(name) for name in names} for row in public_rows]  # deleted too
 
     rows.__name__ = f"{collection}_rows"
     return rows
