@@ -102,9 +102,9 @@ def scan(index: Mapping[str, Mapping[str, list[list[Any]]]],
             if first is None:
                 continue
             remaining = True
-            if opens_at is not None:  # or its retry delay's end, whichever is later (the
-                due = max(opens_at, first + retry_delay) if first else opens_at  # first's is
-                next_due = due if next_due is None else min(next_due, due)  # the earliest)
+            if opens_at is not None:
+                due = _reopens(first, opens_at, retry_delay)
+                next_due = due if next_due is None else min(next_due, due)
         for hung_up_at, uuid in heapq.merge(*open_groups):
             if uuid in busy:
                 continue
@@ -135,6 +135,12 @@ def _first(entries: list[list[Any]], dls: Mapping[str, Mapping[str, Any]],
             continue
         return float(hung_up_at)
     return None
+
+
+def _reopens(hung_up_at: float, opens_at: float, retry_delay: float) -> float:
+    """When a closed window's group is next worth a look: the window's opening, or the end of
+    its earliest entry's retry delay if that is later (0.0: never hung up, no delay)."""
+    return max(opens_at, hung_up_at + retry_delay) if hung_up_at else opens_at
 
 
 def _busy_remaining(index: Mapping[str, Mapping[str, list[list[Any]]]],
