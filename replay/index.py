@@ -307,7 +307,7 @@ class PostgresIndex(LogIndex):
         return position, (high if high > -1e300 else -math.inf)
 
     def _chunk(self, after: int, size: int) -> list[Event]:
-        rows = self._log.execute(
+        rows = self._conn.execute(
             f"SELECT notification_id, originator_id, originator_version, topic, state FROM "
             f"{self._t(EVENTS)} WHERE notification_id > %s ORDER BY notification_id LIMIT %s",
             (after, size)

@@ -21,8 +21,9 @@ from tests.captures import CAPTURE_FILES
 
 
 @pytest.fixture
-def log(tmp_path: Path) -> Store:
-    store = open_store(f"sqlite:///{tmp_path / 'log.db'}")
+def log(store_url: str) -> Store:
+    """The captures in a log, on both backends (the index's tables differ)."""
+    store = open_store(store_url)
     for path in CAPTURE_FILES:
         store.append(list(capture_events(path, path.stem)))
     yield store
@@ -146,8 +147,8 @@ def test_keys_of_an_event() -> None:
     assert keys_of(own) == {"d-9", "u-7"}
 
 
-def test_the_index_is_incremental_and_knows_when(tmp_path: Path) -> None:
-    store = open_store(f"sqlite:///{tmp_path / 'log.db'}")
+def test_the_index_is_incremental_and_knows_when(store_url: str) -> None:
+    store = open_store(store_url)
     news = [e for p in CAPTURE_FILES for e in capture_events(p, p.stem)]
     store.append(news[:300])
     index = open_index(store.url)
