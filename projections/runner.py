@@ -23,7 +23,7 @@ import time
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from types import ModuleType, TracebackType
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import msgspec
 
@@ -32,6 +32,9 @@ from engine.envelope import MALFORMED, Event
 from engine.store import Store, derived_path, split_schema
 from engine.store.sqlite import derived_connection, write_transaction
 from projections.base import Handler, Row, handlers_of
+
+if TYPE_CHECKING:
+    import psycopg
 
 log = logging.getLogger(__name__)
 
@@ -138,19 +141,24 @@ class PostgresCheckpoints:
     URL has one, names the schema)."""
 
     def __init__(self, url: str, read_only: bool = False) -> None:
-        import psycopg
+        from engine.store.postgres import Reconnecting, creating
 
         conninfo, schema = split_schema(url)
         self.table = f'"{schema}".{TABLE}' if schema else TABLE
-        self._conn = psycopg.connect(conninfo, autocommit=True)
+        self._link = Reconnecting(conninfo)
         if not read_only:
-            if schema:
-                self._conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
-            self._conn.execute(
-                f"CREATE TABLE IF NOT EXISTS {self.table} (name text PRIMARY KEY, "
-                "position bigint NOT NULL, version integer NOT NULL, state bytea NOT NULL, "
-                "saved_at timestamptz NOT NULL DEFAULT now())"
-            )
+            with creating(self._conn) as conn:
+                if schema:
+                    conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+                conn.execute(
+                    f"CREATE TABLE IF NOT EXISTS {self.table} (name text PRIMARY KEY, "
+                    "position bigint NOT NULL, version integer NOT NULL, state bytea NOT NULL, "
+                    "saved_at timestamptz NOT NULL DEFAULT now())"
+                )
+
+    @property
+    def _conn(self) -> psycopg.Connection:
+        return self._link.conn
 
     def load(self) -> dict[str, tuple[int, int, bytes]]:
         exists = self._conn.execute("SELECT to_regclass(%s)", (self.table,)).fetchone()
@@ -170,7 +178,7 @@ class PostgresCheckpoints:
             )
 
     def close(self) -> None:
-        self._conn.close()
+        self._link.close()
 
 
 class MemoryCheckpoints:

@@ -283,14 +283,17 @@ class PostgresIndex(LogIndex):
         return f'"{self.schema}".{table}'
 
     def _ensure(self) -> None:
+        from engine.store.postgres import creating
+
+        with creating(self._conn) as conn:
+            conn.execute(f"CREATE TABLE IF NOT EXISTS {self._t(KEYS)} (key text NOT NULL, "
+                         "position bigint NOT NULL, PRIMARY KEY (key, position))")
+            conn.execute(f"CREATE TABLE IF NOT EXISTS {self._t(MARKS)} (position bigint "
+                         "PRIMARY KEY, high double precision NOT NULL)")
+            conn.execute(f"CREATE TABLE IF NOT EXISTS {self._t(STATE)} (id integer PRIMARY "
+                         "KEY CHECK (id = 1), position bigint NOT NULL, version integer NOT "
+                         "NULL, high double precision NOT NULL)")
         conn = self._conn
-        conn.execute(f"CREATE TABLE IF NOT EXISTS {self._t(KEYS)} (key text NOT NULL, position "
-                     "bigint NOT NULL, PRIMARY KEY (key, position))")
-        conn.execute(f"CREATE TABLE IF NOT EXISTS {self._t(MARKS)} (position bigint PRIMARY "
-                     "KEY, high double precision NOT NULL)")
-        conn.execute(f"CREATE TABLE IF NOT EXISTS {self._t(STATE)} (id integer PRIMARY KEY "
-                     "CHECK (id = 1), position bigint NOT NULL, version integer NOT NULL, "
-                     "high double precision NOT NULL)")
         with conn.transaction():
             conn.execute(f"INSERT INTO {self._t(STATE)} VALUES (1, 0, %s, %s) "
                          "ON CONFLICT DO NOTHING", (VERSION, -1e300))

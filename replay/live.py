@@ -14,12 +14,13 @@ them, and the index is caught up at the first question.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from typing import TYPE_CHECKING
 
 from engine.envelope import Event
-from replay.index import open_index
+from replay.index import LogIndex, open_index
 from replay.rebuild import select, version_of
 from replay.snapshots import Snapshots, open_snapshots
 
@@ -42,6 +43,7 @@ class LiveReplay:
             self._thread = threading.Thread(target=self._follow, name="replay-index",
                                             daemon=True)
         self.written = 0  # snapshots written (positions)
+        self.indexed = 0  # the timeline index's position, as last seen by its follower
 
     def start(self) -> None:
         if self._snapshots is not None:
@@ -71,22 +73,32 @@ class LiveReplay:
             log.exception("snapshot at position %d failed", position)
 
     def _follow(self) -> None:
+        """Keep the timeline index caught up. On a failure (a database restarting) the index is
+        opened again a second later: its PostgreSQL connection does not survive the server."""
         store = self.engine.store
-        index = open_index(store.url)
+        index: LogIndex | None = None
         try:
             while not self._stop.is_set():
                 try:
+                    if index is None:
+                        index = open_index(store.url)
                     index.catch_up(size=FOLLOW_CHUNK)
+                    self.indexed = index.state()[0]
                     # Batched: every question catches the index up first, so committing it
                     # after each log commit (a second fsync'd write per batch, through the same
                     # gate) would buy nothing but contention with the log's writer.
                     if not self._stop.wait(FOLLOW_INTERVAL):
-                        store.wait(index.state()[0], 0.5)
+                        store.wait(self.indexed, 0.5)
                 except Exception:  # noqa: BLE001 - a database away: retried every second
-                    log.exception("timeline index catch-up failed")
+                    log.exception("timeline index catch-up failed; opening it again")
+                    if index is not None:
+                        with contextlib.suppress(Exception):
+                            index.close()
+                        index = None
                     self._stop.wait(1.0)
         finally:
-            index.close()
+            if index is not None:
+                index.close()
 
     def close(self) -> None:
         """Stop following; call it before the engine closes its store."""

@@ -29,11 +29,15 @@ from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from engine.store import derived_path, split_schema
 from engine.store.sqlite import derived_connection, write_transaction
 from projections.runner import TABLE as CHECKPOINTS
 from projections.runner import Checkpoints, PostgresCheckpoints, SQLiteCheckpoints
+
+if TYPE_CHECKING:
+    import psycopg
 
 TABLE = "switchboard_snapshots"
 LEVEL = 1  # zlib: most of the gain of level 6 for a fifth of its time
@@ -203,12 +207,16 @@ class PostgresSnapshots(Snapshots):
     SAVED_AT = "saved_at::text"
 
     def __init__(self, url: str) -> None:
-        import psycopg
+        from engine.store.postgres import Reconnecting
 
         super().__init__()
         conninfo, schema = split_schema(url)
         self.table = f'"{schema or "public"}".{TABLE}'
-        self._conn = psycopg.connect(conninfo, autocommit=True)
+        self._link = Reconnecting(conninfo)
+
+    @property
+    def _conn(self) -> psycopg.Connection:
+        return self._link.conn
 
     def _rows(self, sql: str, params: Sequence[object]) -> list[tuple]:
         return self._conn.execute(sql, params).fetchall()
@@ -218,12 +226,15 @@ class PostgresSnapshots(Snapshots):
         return bool(row and row[0])
 
     def _create(self) -> None:
-        self._conn.execute(
-            f"CREATE TABLE IF NOT EXISTS {self.table} (name text NOT NULL, version integer "
-            "NOT NULL, code text NOT NULL, position bigint NOT NULL, source text NOT NULL, "
-            "state bytea NOT NULL, saved_at timestamptz NOT NULL DEFAULT now(), "
-            "PRIMARY KEY (name, version, code, position))"
-        )
+        from engine.store.postgres import creating
+
+        with creating(self._conn) as conn:
+            conn.execute(
+                f"CREATE TABLE IF NOT EXISTS {self.table} (name text NOT NULL, version integer "
+                "NOT NULL, code text NOT NULL, position bigint NOT NULL, source text NOT NULL, "
+                "state bytea NOT NULL, saved_at timestamptz NOT NULL DEFAULT now(), "
+                "PRIMARY KEY (name, version, code, position))"
+            )
 
     def _insert(self, rows: list[tuple]) -> None:
         with self._conn.transaction(), self._conn.cursor() as cur:
@@ -233,7 +244,7 @@ class PostgresSnapshots(Snapshots):
             )
 
     def close(self) -> None:
-        self._conn.close()
+        self._link.close()
 
 
 def open_snapshots(url: str) -> Snapshots:

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from urllib.parse import parse_qs, urlsplit
 
 import psycopg
@@ -29,6 +30,45 @@ HEADS = (
     "SELECT s.id, (SELECT originator_version FROM {table} WHERE originator_id = s.id "
     "ORDER BY originator_version DESC LIMIT 1) AS v FROM unnest(%s::text[]) AS s(id)"
 )
+
+
+DDL_LOCK = 0x5377_6264  # advisory lock key: one creator of switchboard's tables at a time
+
+
+@contextmanager
+def creating(conn: psycopg.Connection) -> Iterator[psycopg.Connection]:
+    """Hold the table creators' advisory lock on `conn` (autocommit) while creating tables.
+
+    `CREATE ... IF NOT EXISTS` is not safe against another connection creating the same thing
+    at the same moment: the loser fails on a unique index of the catalog. An engine starting
+    its timeline index while an API request opened it too did exactly that, and the index's
+    thread died."""
+    conn.execute("SELECT pg_advisory_lock(%s)", (DDL_LOCK,))
+    try:
+        yield conn
+    finally:
+        conn.execute("SELECT pg_advisory_unlock(%s)", (DDL_LOCK,))
+
+
+class Reconnecting:
+    """One autocommit connection, opened again when the server dropped it: the operation that
+    met the dropped connection fails, the next one gets a new connection. Without it a
+    checkpoint or snapshot table held a dead connection for as long as the engine ran, after
+    any PostgreSQL restart."""
+
+    def __init__(self, conninfo: str) -> None:
+        self._conninfo = conninfo
+        self._conn = psycopg.connect(conninfo, autocommit=True)
+
+    @property
+    def conn(self) -> psycopg.Connection:
+        if self._conn.broken or self._conn.closed:
+            log.warning("PostgreSQL connection lost: connecting again")
+            self._conn = psycopg.connect(self._conninfo, autocommit=True)
+        return self._conn
+
+    def close(self) -> None:
+        self._conn.close()
 
 
 class _Recorder(PostgresApplicationRecorder):
@@ -71,27 +111,27 @@ class PostgresStore(Store):
         schema = parse_qs(parts.query).get("schema", ["public"])[0]
         self._conninfo = parts._replace(query="").geturl()
         self._server = f"{parts.hostname}:{parts.port or 5432}"
-        if schema != "public":
-            with psycopg.connect(self._conninfo, autocommit=True) as conn:
+        with psycopg.connect(self._conninfo, autocommit=True) as conn, creating(conn):
+            if schema != "public":
                 conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
-        self.datastore = PostgresDatastore(
-            dbname=parts.path.lstrip("/") or "postgres",
-            host=parts.hostname or "127.0.0.1",
-            port=str(parts.port or 5432),
-            user=parts.username or "postgres",
-            password=parts.password or "",
-            originator_id_type="text",
-            pool_size=4,
-            max_overflow=4,
-            lock_timeout=30,
-            schema=schema,
-        )
-        self.recorder = _Recorder(self.datastore, events_table_name=TABLE)
-        self.recorder.create_table()
-        with self.datastore.get_connection() as conn:
+            self.datastore = PostgresDatastore(
+                dbname=parts.path.lstrip("/") or "postgres",
+                host=parts.hostname or "127.0.0.1",
+                port=str(parts.port or 5432),
+                user=parts.username or "postgres",
+                password=parts.password or "",
+                originator_id_type="text",
+                pool_size=4,
+                max_overflow=4,
+                lock_timeout=30,
+                schema=schema,
+            )
+            self.recorder = _Recorder(self.datastore, events_table_name=TABLE)
+            self.recorder.create_table()
             conn.execute(
-                f'CREATE TABLE IF NOT EXISTS "{schema}"."{CHAIN}" (last_position bigint PRIMARY '
-                "KEY, first_position bigint NOT NULL, prev_hash text NOT NULL, hash text NOT NULL)"
+                f'CREATE TABLE IF NOT EXISTS "{schema}"."{CHAIN}" (last_position bigint '
+                "PRIMARY KEY, first_position bigint NOT NULL, prev_hash text NOT NULL, "
+                "hash text NOT NULL)"
             )
         self._schema = schema
         self._listener: psycopg.Connection | None = None
