@@ -113,10 +113,7 @@ def case(size: int, moment: str, rng: random.Random, picks: int) -> str:
     pick = scan.pick.dl_uuid if scan.pick else None
     same = (pick is None) == (flat is None) and (pick is None or (
         dls.total_tries(entries[pick]) == dls.total_tries(entries[flat])))
-    return (f"| {size:,} | {moment} | {pct(ours, .5):.3f} / {pct(ours, .99):.3f} | "
-            f"{pct(theirs, .5):.3f} / {pct(theirs, .99):.3f} | "
-            f"{statistics.median(theirs) / max(statistics.median(ours), 1e-9):,.1f}x | "
-            f"{'yes' if same else 'NO'} |")
+    return row(size, moment, ours, theirs, "yes" if same else "NO")
 
 
 def resume_case(size: int, rng: random.Random, picks: int) -> str:
@@ -147,9 +144,13 @@ def resume_case(size: int, rng: random.Random, picks: int) -> str:
         else:
             group = dict(sorted([*group.items(), (dl["uuid"], t)], key=lambda item: item[1]))
         theirs.append((time.perf_counter() - start) * 1000)
-    return (f"| {size:,} | an entry resumed | {pct(ours, .5):.3f} / {pct(ours, .99):.3f} | "
+    return row(size, "an entry resumed", ours, theirs, "")
+
+
+def row(size: int, what: str, ours: list[float], theirs: list[float], same: str) -> str:
+    return (f"| {size:,} | {what} | {pct(ours, .5):.3f} / {pct(ours, .99):.3f} | "
             f"{pct(theirs, .5):.3f} / {pct(theirs, .99):.3f} | "
-            f"{statistics.median(theirs) / max(statistics.median(ours), 1e-9):,.1f}x | |")
+            f"{statistics.median(theirs) / max(statistics.median(ours), 1e-9):,.1f}x | {same} |")
 
 
 def main() -> int:
