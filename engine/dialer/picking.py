@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import functools
 import heapq
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -98,22 +98,16 @@ def scan(index: Mapping[str, Mapping[str, list[list[Any]]]],
             if open_now:
                 open_groups.append(entries)
                 continue
-            first = _first(entries, dls, plan, blocked, busy)
+            # The group's first entry that may be dialed once the window opens (hangup order)
+            first = next(_qualifying(entries, dls, plan, blocked, busy), None)
             if first is None:
                 continue
             remaining = True
             if opens_at is not None:
-                due = _reopens(first, opens_at, retry_delay)
+                due = _reopens(first[0], opens_at, retry_delay)
                 next_due = due if next_due is None else min(next_due, due)
-        for hung_up_at, uuid in heapq.merge(*open_groups):
-            if uuid in busy:
-                continue
-            dl = dls.get(uuid)
-            if dl is None:
-                continue
-            n = qualifying_index(dl, plan, blocked)
-            if n is None:
-                continue  # every number with tries left is barred
+        merged = heapq.merge(*open_groups)
+        for hung_up_at, uuid, dl, n in _qualifying(merged, dls, plan, blocked, busy):
             remaining = True
             if hung_up_at and now - hung_up_at <= retry_delay:  # 0.0: never hung up
                 due = hung_up_at + retry_delay
@@ -125,16 +119,19 @@ def scan(index: Mapping[str, Mapping[str, list[list[Any]]]],
     return Scan(None, next_due, remaining)
 
 
-def _first(entries: list[list[Any]], dls: Mapping[str, Mapping[str, Any]],
-           plan: Mapping[str, Any], blocked: Blocked, busy: Collection[str]) -> float | None:
-    """A closed window's group: the hangup time (0.0: never) of its first entry that may be
-    dialed once the window opens, or None."""
+def _qualifying(entries: Iterable[list[Any]], dls: Mapping[str, Mapping[str, Any]],
+                plan: Mapping[str, Any], blocked: Blocked, busy: Collection[str]
+                ) -> Iterator[tuple[float, str, Mapping[str, Any], int]]:
+    """(hangup time, uuid, entry, number N) of the index entries, in their order, that may be
+    dialed: not being dialed already, and with a number that has tries left and is not
+    barred."""
     for hung_up_at, uuid in entries:
         dl = dls.get(uuid)
-        if uuid in busy or dl is None or qualifying_index(dl, plan, blocked) is None:
+        if uuid in busy or dl is None:
             continue
-        return float(hung_up_at)
-    return None
+        n = qualifying_index(dl, plan, blocked)
+        if n is not None:
+            yield float(hung_up_at), uuid, dl, n
 
 
 def _reopens(hung_up_at: float, opens_at: float, retry_delay: float) -> float:
