@@ -162,8 +162,9 @@ class ObCommands:
             if users and not force:
                 raise Invalid(f"{kind} {uuid} is used by campaign(s) {', '.join(users)} "
                               "(force=1 removes the reference)")
-            entries = [d["uuid"] for d in list(state["dls"].values())
-                       if kind == "dlma" and d.get("in_use") == 1 and d.get("dlma_uuid") == uuid]
+            rows = state["dls"]  # the dlma's entries, through the projection's index of them
+            entries = [u for u in list(state["dls_by_dlma"].get(uuid, {}))
+                       if rows.get(u, {}).get("in_use") == 1] if kind == "dlma" else []
             if entries and not delete_dls:
                 raise Invalid(f"dlma {uuid} has {len(entries)} dial list entries "
                               "(delete_dls=1 deletes them)")
