@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from urllib.parse import parse_qs, urlsplit
 
@@ -56,15 +56,29 @@ class Reconnecting:
     checkpoint or snapshot table held a dead connection for as long as the engine ran, after
     any PostgreSQL restart."""
 
-    def __init__(self, conninfo: str) -> None:
+    def __init__(self, conninfo: str,
+                 setup: Callable[[psycopg.Connection], object] | None = None) -> None:
         self._conninfo = conninfo
-        self._conn = psycopg.connect(conninfo, autocommit=True)
+        self._setup = setup  # run on every new connection (a LISTEN, ...)
+        self._conn = self._connect()
+
+    def _connect(self) -> psycopg.Connection:
+        conn = psycopg.connect(self._conninfo, autocommit=True)
+        if self._setup is not None:
+            self._setup(conn)
+        return conn
+
+    def reconnect(self) -> bool:
+        """Open a new connection if the server dropped this one; whether it did."""
+        if not (self._conn.broken or self._conn.closed):
+            return False
+        log.warning("PostgreSQL connection lost: connecting again")
+        self._conn = self._connect()
+        return True
 
     @property
     def conn(self) -> psycopg.Connection:
-        if self._conn.broken or self._conn.closed:
-            log.warning("PostgreSQL connection lost: connecting again")
-            self._conn = psycopg.connect(self._conninfo, autocommit=True)
+        self.reconnect()
         return self._conn
 
     def close(self) -> None:
@@ -134,7 +148,7 @@ class PostgresStore(Store):
                 "hash text NOT NULL)"
             )
         self._schema = schema
-        self._listener: psycopg.Connection | None = None
+        self._listener: Reconnecting | None = None
 
     def append(self, events: Sequence[NewEvent], announce: bool = True) -> list[Event]:
         if not events:
@@ -192,22 +206,23 @@ class PostgresStore(Store):
 
     def _external_commit(self, timeout: float) -> bool:
         """A NOTIFY on the log's channel (every commit sends one, ours too) within `timeout`;
-        one LISTEN connection per store, used by the one waiter watching at a time. A listener
-        the server dropped (a restart, a failover, `pg_terminate_backend`) is replaced on the
-        next call: it used to raise at every wait from then on, and the projector's thread,
-        waiting there, died with the read models frozen."""
+        one LISTEN connection per store, used by the one waiter watching at a time, opened
+        again (`Reconnecting`) when the server dropped it (a restart, a failover,
+        `pg_terminate_backend`): a dead listener used to raise at every wait, and the
+        projector's thread, waiting there, died with the read models frozen."""
         try:
             if self._listener is None:
-                self._listener = psycopg.connect(self._conninfo, autocommit=True)
-                self._listener.execute(f'LISTEN "{self.recorder.channel_name}"')
+                channel = self.recorder.channel_name
+                self._listener = Reconnecting(
+                    self._conninfo, setup=lambda conn: conn.execute(f'LISTEN "{channel}"'))
                 return True  # what was committed before LISTEN: look once more
-            return any(True for _ in self._listener.notifies(timeout=timeout, stop_after=1))
+            if self._listener.reconnect():
+                return True  # listening again: what came while it was down went unheard
+            conn = self._listener.conn
+            return any(True for _ in conn.notifies(timeout=timeout, stop_after=1))
         except psycopg.Error as exc:
             log.warning("listening for commits on %s failed, listening again: %s",
                         self._server, exc)
-            listener, self._listener = self._listener, None
-            if listener is not None:
-                listener.close()
             time.sleep(timeout)  # the server may be away: no tighter loop than the watch's
             return True  # whatever came meanwhile went unheard: look
 
