@@ -283,17 +283,21 @@ def rss_mb(field: str = "VmHWM") -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def write_log(store: Store, n: int) -> float:
+def write_log(store: Store, n: int, wal: str) -> tuple[float, int]:
+    """Seconds taken, and the largest the SQLite WAL (`wal`) grew meanwhile, in bytes: with
+    appends back to back it must still start over (`SQLiteStore._checkpoint`)."""
     start = time.perf_counter()
+    largest = 0
     batch: list[NewEvent] = []
     for event in generate(n):
         batch.append(event)
         if len(batch) == 2000:
             store.append(batch)
             batch = []
+            largest = max(largest, os.path.getsize(wal) if os.path.exists(wal) else 0)
     if batch:
         store.append(batch)
-    return time.perf_counter() - start
+    return time.perf_counter() - start, largest
 
 
 # ------------------------------------------------------------------------------ runs
@@ -500,9 +504,10 @@ def main() -> None:
         fresh = not os.path.exists(path)
         store = open_store(f"sqlite:///{path}")
         if fresh:
-            took = write_log(store, args.events)
+            took, wal = write_log(store, args.events, f"{path}-wal")
             print(f"log: {store.last_position():,} events generated from the captures' calls "
-                  f"and appended in batches of 2,000 in {took:.1f} s ({path})")
+                  f"and appended in batches of 2,000 in {took:.1f} s ({path}); its WAL at most "
+                  f"{wal / 1e6:.0f} MB")
         else:
             print(f"log: {store.last_position():,} events ({path})")
         if "1" in only:
