@@ -1,4 +1,4 @@
-"""Capture files (`../shared/ami-captures/*.jsonl`) turned into what a live session would log.
+"""Capture files (`tests/ami-captures/*.jsonl`) turned into what a live session would log.
 
 A capture line is `{"t", "wall", "dir", "raw"}`; inbound bytes are concatenated and fed to the same
 parser a live connection uses, so the envelopes are exactly those of a live session: one stream

@@ -45,7 +45,7 @@ from engine.config import parse  # noqa: E402
 from engine.envelope import Event, NewEvent, utc_now  # noqa: E402
 from engine.runtime import Engine, tune_gc  # noqa: E402
 
-CAPTURES = Path(__file__).resolve().parents[2] / "shared" / "ami-captures"
+CAPTURES = Path(__file__).resolve().parents[1] / "tests" / "ami-captures"
 SENTINEL = b"Event: UserEvent\r\nUserEvent: bench-end\r\n\r\n"
 BENCH = "bench"  # the server name of the synthetic channels
 

@@ -33,7 +33,7 @@ from engine.log import EventLog
 from engine.runtime import tune_gc
 from engine.store import open_store
 
-CAPTURES = Path(__file__).resolve().parents[2] / "shared" / "ami-captures"
+CAPTURES = Path(__file__).resolve().parents[1] / "tests" / "ami-captures"
 SENTINEL = b"Event: UserEvent\r\nUserEvent: bench-end\r\n\r\n"
 
 

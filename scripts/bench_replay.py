@@ -1,7 +1,7 @@
 """Replay benchmark: rebuilding every projection from a 1,000,000-event SQLite log, point-in-time
 views, timelines, verification and the calls report, each against a baseline in the same run.
 
-The log is generated from the real AMI sessions in `shared/ami-captures/`: every call there
+The log is generated from the real AMI sessions in `tests/ami-captures/`: every call there
 (its channels' events, the bridges they entered, their devices' state changes and Originate
 answers) becomes a template, instantiated thousands of times with fresh ids, channel names and
 times, a few hundred calls in flight per server, on three servers, interleaved by time as
@@ -51,7 +51,7 @@ from projections.runner import Projector  # noqa: E402
 
 T = TypeVar("T")
 
-CAPTURES = Path(__file__).resolve().parents[2] / "shared" / "ami-captures"
+CAPTURES = Path(__file__).resolve().parents[1] / "tests" / "ami-captures"
 SERVERS = ("pbx1", "pbx2", "pbx3")
 IN_FLIGHT = 200  # calls per server
 LIST_EVERY = 25_000  # events per server between CoreShowChannels / QueueSummary answers

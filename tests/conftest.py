@@ -11,11 +11,8 @@ import psycopg
 import pytest
 
 from engine.store import Store, open_store
+from tests.captures import CAPTURE_FILES, CAPTURES  # noqa: F401  (re-exported for tests)
 
-CAPTURES = Path(__file__).resolve().parents[2] / "shared" / "ami-captures"
-if not CAPTURES.exists():  # CI clones main with shared/ beside it
-    CAPTURES = Path(os.environ.get("SWITCHBOARD_CAPTURES", "../shared/ami-captures")).resolve()
-CAPTURE_FILES = sorted(CAPTURES.glob("*.jsonl"))
 PG_URL = os.environ.get("SWITCHBOARD_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 
 

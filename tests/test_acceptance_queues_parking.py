@@ -18,11 +18,9 @@ import pytest
 from engine.capture import action_times, capture_events
 from engine.envelope import Event
 from projections import parking, queues
-from tests.captures import check_answer
+from tests.captures import CAPTURE_FILES, check_answer
 
-CAPTURES = sorted(Path(__file__).resolve().parents[2].glob("shared/ami-captures/*.jsonl"))
-if not CAPTURES:
-    CAPTURES = sorted(Path("/work/shared/ami-captures").glob("*.jsonl"))
+CAPTURES = CAPTURE_FILES
 CHECKED = ("QueueStatus", "ParkedCalls")
 
 

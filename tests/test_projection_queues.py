@@ -12,10 +12,10 @@ from hypothesis import strategies as st
 from engine.capture import action_times, capture_events
 from engine.envelope import CONNECTION_LOST, Event
 from projections import queues
+from tests.captures import CAPTURES
 
 _position = itertools.count(1)
 T0 = 1795361614.0
-CAPTURES = Path("/work/shared/ami-captures")
 
 
 def ev(type_: str, server: str = "pbx1", stream: str | None = None, t: float = T0,

@@ -1,6 +1,6 @@
 """A simulated PBX on the AMI test server: `Originate` makes calls that ring, answer or fail,
 reach a queue's agents or a parking lot, and hang up, with the event sequences a real Asterisk
-22 sends (shared/ami-captures: originate-answered, originate-failures, control-actions,
+22 sends (tests/ami-captures: originate-answered, originate-failures, control-actions,
 queue-basic, parking).
 
 What it simulates, as the captures show it:

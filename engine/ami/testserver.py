@@ -3,7 +3,7 @@
 Ingestion tests and benchmarks need a peer that behaves like Asterisk on a real socket, not a
 mock of our own client: it sends the banner, authenticates, answers `Ping`, `Logoff` and the list
 actions, and streams the messages a real Asterisk 22 sent in a recorded session
-(`shared/ami-captures/*.jsonl`), byte for byte. Faults are injected at runtime (`drop`,
+(`tests/ami-captures/*.jsonl`), byte for byte. Faults are injected at runtime (`drop`,
 `go_silent`, `fail_logins`, `pause_replay`) so the client's recovery paths can be tested.
 An action the recording client also sent with the same parameters (a `Hangup`, `Originate`,
 `QueueAdd`...) is answered with Asterisk's recorded response (what it caused is in the replay,
