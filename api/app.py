@@ -43,10 +43,13 @@ from api import (
 from api.auth import Access
 from api.context import ApiContext
 from api.cors import Cors
+from api.denials import Denials
 from api.envelope import JSON
 from api.errors import HANDLERS, CatchAll
 from api.hub import Hub
+from api.limits import BodyLimit
 from api.routing import ApiRoute, Operation
+from api.throttle import LoginThrottle
 from engine.auth import Accounts, AuthError, Directory
 from engine.commands import Commands
 from engine.runtime import Engine
@@ -69,7 +72,8 @@ def build_context(engine: Engine) -> ApiContext:
               client_lag=settings.client_lag, send_timeout=settings.send_timeout)
     return ApiContext(
         engine=engine, settings=settings, auth=auth, directory=directory,
-        access=Access(directory, engine.log, enabled),
+        access=Access(directory, Denials(engine.log, auth.denial_window), enabled,
+                      LoginThrottle(auth.login_failures, auth.login_max_delay)),
         accounts=Accounts(engine.log, directory, lambda: engine.projector.position,
                           auth.token_ttl),
         commands=Commands(engine.log, engine.clients, settings.command_timeout),
@@ -130,7 +134,8 @@ def create_app(engine: Engine, ctx: ApiContext | None = None) -> Front:
     app = Starlette(
         routes=[*routes, Mount("/v1", routes=routes)],
         exception_handlers=HANDLERS,  # type: ignore[arg-type]
-        middleware=[Middleware(Cors), Middleware(CatchAll)],
+        middleware=[Middleware(Cors), Middleware(CatchAll),
+                    Middleware(BodyLimit, max_body=ctx.settings.max_body)],
     )
     app.state.ctx = ctx
     return Front(app, sse.direct(ctx))

@@ -32,6 +32,12 @@ class ApiContext:
     hub: Hub
     dialer: Any = None  # engine.dialer.service.Dialer, when the engine runs one
 
+    def close(self) -> None:
+        """Before the server stops: end the event streams (or it waits for them forever) and
+        log the refusals counted in the window still open."""
+        self.hub.close()
+        self.access.denials.flush()
+
     def snapshot(self, view: str, now: float | None = None) -> tuple[int, list[Row]]:
         """A view's rows and the log position they reflect, consistent with each other: a
         client can resume a stream from that position and miss nothing."""

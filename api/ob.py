@@ -20,17 +20,18 @@ import itertools
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
-import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
+from api.bodies import read_object
 from api.envelope import ApiError, error, listing, ok
-from api.routing import INTEGER, ApiRoute, Operation, Param
+from api.routing import FLAG, INTEGER, STRING, ApiRoute, Operation, Param
 from api.schemas import list_result, obj, row_schema
 from engine.ami.client import AmiError
-from engine.dialer.commands import COLLECTION, Conflict, NotFound
-from engine.dialer.objects import Invalid
+from engine.dialer.commands import COLLECTION, MODULES, Conflict, NotFound
+from engine.dialer.objects import Invalid, body_schema
+from engine.values import iso, parse_instant
 from projections import dialings as ob_view
 from projections import results as results_view
 
@@ -75,39 +76,20 @@ def _guard(handler: Handler) -> Handler:
     return guarded
 
 
-async def _body(request: Request) -> dict[str, Any]:
-    raw = await request.body()
-    if not raw.strip():
-        return {}
+def _param(request: Request, name: str, default: Any = None) -> Any:
+    """A query parameter as `ApiRoute` checked and typed it (api/routing.py `check_query`)."""
+    return request.state.params.get(name, default)
+
+
+def _moment(request: Request, name: str) -> str | None:
+    """`since`/`until` as the seed's timestamp text, which the records' times compare with."""
+    text = _param(request, name)
+    if text is None:
+        return None
     try:
-        body = msgspec.json.decode(raw)
-    except msgspec.DecodeError as exc:
-        raise ApiError(400, f"body is not valid JSON: {exc}") from None
-    if not isinstance(body, dict):
-        raise ApiError(400, "body: a JSON object")
-    return body
-
-
-def _flag(request: Request, name: str) -> bool:
-    value = request.query_params.get(name, "0").strip().lower()
-    if value in ("1", "true", "yes"):
-        return True
-    if value in ("0", "false", "no", ""):
-        return False
-    raise ApiError(400, f"{name}: 0 or 1")
-
-
-def _int_param(request: Request, name: str, default: int | None) -> int | None:
-    value = request.query_params.get(name)
-    if value is None:
-        return default
-    try:
-        number = int(value)
-    except ValueError:
-        raise ApiError(400, f"{name}: an integer") from None
-    if number < 0:
-        raise ApiError(400, f"{name}: must be >= 0")
-    return number
+        return iso(parse_instant(text))
+    except ValueError as exc:
+        raise ApiError(400, f"{name}: {exc}") from None
 
 
 def routes(ctx: ObContext) -> list[BaseRoute]:
@@ -129,21 +111,21 @@ def routes(ctx: ObContext) -> list[BaseRoute]:
 
     uuid_param = Param("uuid", "path", "the object's uuid", required=True)
     force = Param("force", "query", "1: delete even if referenced (references are removed)",
-                  {"type": "integer", "enum": [0, 1]})
+                  FLAG)
 
     for kind in KINDS:
         collection = COLLECTION[kind]
         schema = row_schema(collection)
 
         async def create(request: Request, kind: str = kind) -> Response:
-            return ok(await dialer.commands.create(kind, await _body(request)))
+            return ok(await dialer.commands.create(kind, await read_object(request)))
 
         async def read_all(request: Request, kind: str = kind,
                            collection: str = collection) -> Response:
             if kind == "dl":
                 rows = ob_view.in_use(state(), collection,
                                       request.query_params.get("dlma_uuid"))
-                count = _int_param(request, "count", DEFAULT_DL_COUNT)
+                count = _param(request, "count", DEFAULT_DL_COUNT)
                 return listing(list(itertools.islice(rows, count)))
             if kind == "campaign":  # the seed lists campaigns by uuid only
                 return listing([{"uuid": r["uuid"]} for r in ob_view.in_use(state(), collection)])
@@ -159,13 +141,13 @@ def routes(ctx: ObContext) -> list[BaseRoute]:
 
         async def update(request: Request, kind: str = kind) -> Response:
             uuid = request.path_params["uuid"]
-            return ok(await dialer.commands.update(kind, uuid, await _body(request)))
+            return ok(await dialer.commands.update(kind, uuid, await read_object(request)))
 
         async def delete(request: Request, kind: str = kind) -> Response:
             uuid = request.path_params["uuid"]
             return ok(await dialer.commands.delete(
-                kind, uuid, force=_flag(request, "force"),
-                delete_dls=_flag(request, "delete_dls")))
+                kind, uuid, force=bool(_param(request, "force", 0)),
+                delete_dls=bool(_param(request, "delete_dls", 0))))
 
         for fn, name in ((create, "create"), (read_all, "list"), (read_one, "get"),
                          (update, "update"), (delete, "delete")):
@@ -178,11 +160,12 @@ def routes(ctx: ObContext) -> list[BaseRoute]:
         delete_params = (uuid_param, force)
         if kind == "dlma":
             delete_params += (Param("delete_dls", "query", "1: delete its entries too",
-                                    {"type": "integer", "enum": [0, 1]}),)
+                                    FLAG),)
         listed = (list_result(obj(("uuid",), uuid={"type": "string"}))
                   if kind == "campaign" else list_result(schema))
+        fields = MODULES[kind].FIELDS
         add(path, create, Operation("POST", f"Create a {kind}", TAG, role=WRITE,
-                                    result=schema))
+                                    body=body_schema(fields, create=True), result=schema))
         add(path, read_all, Operation("GET", f"List the {collection}", TAG, role=READ,
                                       params=list_params, result=listed))
         add(path + "/{uuid}", read_one, Operation("GET", f"One {kind}", TAG, role=READ,
@@ -190,6 +173,7 @@ def routes(ctx: ObContext) -> list[BaseRoute]:
                                                   errors=(404,)))
         add(path + "/{uuid}", update, Operation("PUT", f"Change a {kind} (partial)", TAG,
                                                 role=WRITE, params=(uuid_param,),
+                                                body=body_schema(fields, create=False),
                                                 result=schema, errors=(404, 409)))
         add(path + "/{uuid}", delete, Operation("DELETE", f"Delete a {kind} (soft)", TAG,
                                                 role=WRITE, params=delete_params,
@@ -233,23 +217,12 @@ def routes(ctx: ObContext) -> list[BaseRoute]:
     # -- results -----------------------------------------------------------------------------------
 
     async def list_results(request: Request) -> Response:
-        filters: dict[str, Any] = {}
-        for name in results_view.FILTERS:
-            value = request.query_params.get(name)
-            if value is None:
-                continue
-            if name in results_view.INT_FILTERS:
-                try:
-                    filters[name] = int(value)
-                except ValueError:
-                    raise ApiError(400, f"{name}: an integer") from None
-            else:
-                filters[name] = value
+        filters = {name: value for name, value in request.state.params.items()
+                   if name in results_view.FILTERS}
         rows = results_view.select(
             ctx.engine.projector.state(results_view.NAME), filters,
-            since=request.query_params.get("since"), until=request.query_params.get("until"),
-            offset=_int_param(request, "offset", 0) or 0,
-            count=_int_param(request, "count", None))
+            since=_moment(request, "since"), until=_moment(request, "until"),
+            offset=_param(request, "offset", 0), count=_param(request, "count"))
         return listing(rows)
 
     async def get_result(request: Request) -> Response:
@@ -263,11 +236,12 @@ def routes(ctx: ObContext) -> list[BaseRoute]:
     result = row_schema("results")
     filter_params = tuple(
         Param(name, "query", f"only records whose {name} is this",
-              INTEGER if name in results_view.INT_FILTERS else {"type": "string"})
+              INTEGER if name in results_view.INT_FILTERS else STRING)
         for name in results_view.FILTERS
     ) + (
-        Param("since", "query", "finished at or after (seed timestamp, UTC)"),
-        Param("until", "query", "finished at or before (seed timestamp, UTC)"),
+        Param("since", "query", "finished at or after this time (ISO 8601 such as the seed's "
+              "timestamps, naive meaning UTC, or epoch seconds)"),
+        Param("until", "query", "finished at or before this time (as `since`)"),
         Param("offset", "query", "skip this many matching records", INTEGER),
         Param("count", "query", "most records", INTEGER),
     )

@@ -28,6 +28,8 @@ REASONS = {
     404: "No such object (in the read models, or in Asterisk)",
     405: "Method not allowed on this path",
     409: "Conflict",
+    413: "The request body is larger than api.max_body",
+    429: "Too many failed logins: try again after Retry-After seconds",
     503: "Asterisk is not connected (or none is configured)",
     504: "Asterisk did not answer in time",
 }
@@ -81,8 +83,11 @@ def _operation(op: Operation, components: dict[str, Any]) -> dict[str, Any]:
     else:
         out["security"] = []
     if op.body is not None:
-        schema, defs = json_schema(op.body)
-        components.update(defs)
+        if isinstance(op.body, dict):
+            schema = op.body
+        else:
+            schema, defs = json_schema(op.body)
+            components.update(defs)
         out["requestBody"] = {"required": True,
                               "content": {"application/json": {"schema": schema}}}
     if op.media == "application/json":
@@ -92,6 +97,8 @@ def _operation(op: Operation, components: dict[str, Any]) -> dict[str, Any]:
         ok = {"description": "OK", "content": {op.media: {"schema": {"type": "string"}}}}
     out["responses"]["200"] = ok
     codes = {400, *op.errors}
+    if op.body is not None:
+        codes.add(413)
     if op.role is not None:
         codes |= {401, 403}
     for code in sorted(codes):

@@ -30,6 +30,14 @@ AT_PARAM = Param("at", "query", "the view as it was after this log position (an 
                  "at this time (ISO 8601, or epoch seconds with a fraction)")
 
 
+def view_role(view: str) -> str:
+    """The role a view needs (`VIEW_ROLES` of its projection; viewer by default)."""
+    from projections import VIEWS
+
+    module, _ = VIEWS[view]
+    return getattr(module, "VIEW_ROLES", {}).get(view, "viewer")
+
+
 def routes(ctx: ApiContext) -> list[BaseRoute]:
     from projections import VIEWS
 
@@ -40,15 +48,19 @@ def routes(ctx: ApiContext) -> list[BaseRoute]:
             return None
 
     async def list_views(request: Request) -> Response:
-        return listing([{"view": view, "projection": module.NAME, "columns": columns(view)}
+        return listing([{"view": view, "projection": module.NAME, "columns": columns(view),
+                         "role": view_role(view)}
                         for view, (module, _) in sorted(VIEWS.items())])
 
     async def get_view(request: Request) -> Response:
         view = request.path_params["view"]
         if view not in VIEWS:
             raise ApiError(404, f"no view {view!r}; views: {', '.join(sorted(VIEWS))}")
-        at = request.query_params.get("at")
-        if at is None or not at.strip():
+        role = view_role(view)
+        if role != "viewer":  # the route let a viewer in; this view needs more
+            await ctx.access.require(request, role)
+        at = request.state.params.get("at")
+        if at is None:
             now = time.time()
             position, rows = ctx.snapshot(view, now)
             moment = now
@@ -56,7 +68,7 @@ def routes(ctx: ApiContext) -> list[BaseRoute]:
             engine = ctx.engine
             try:
                 found = await run_in_threadpool(
-                    view_at, engine.store.url, view, at.strip(),
+                    view_at, engine.store.url, view, at,
                     interval=engine.config.replay.snapshot_interval)
             except MomentError as exc:
                 raise ApiError(400, str(exc)) from None

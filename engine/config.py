@@ -55,6 +55,7 @@ class ApiConfig(msgspec.Struct, forbid_unknown_fields=True):
     stream_buffer: int = 100_000  # recent change messages kept in memory for resuming clients
     keepalive: float = 15.0  # seconds between keep-alive comments/pings on idle streams
     command_timeout: float = 10.0  # seconds to wait for Asterisk's answer to a command
+    max_body: int = 1 << 20  # bytes a request body may have; larger is answered 413 unread
 
 
 class AuthConfig(msgspec.Struct, forbid_unknown_fields=True):
@@ -64,6 +65,9 @@ class AuthConfig(msgspec.Struct, forbid_unknown_fields=True):
     initial_admin: str = ""  # created at start (role admin) if no user of that name exists
     initial_password: str = ""
     token_ttl: float = 86_400.0  # seconds a login token stays valid
+    denial_window: float = 10.0  # seconds refused requests are counted before they are logged
+    login_failures: int = 5  # failed logins (per user name, per address) before each waits
+    login_max_delay: float = 300.0  # longest wait a run of failed logins imposes, seconds
 
 
 class DialerConfig(msgspec.Struct, forbid_unknown_fields=True):
@@ -105,6 +109,12 @@ _NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 def _validate(config: Config) -> None:
     if config.replay.snapshot_interval < 0 or config.replay.workers < 0:
         raise ConfigError("replay.snapshot_interval, replay.workers: must be >= 0")
+    if config.api.max_body <= 0:
+        raise ConfigError("api.max_body: must be > 0 (bytes)")
+    if config.auth.denial_window <= 0 or config.auth.login_max_delay <= 0:
+        raise ConfigError("auth.denial_window, auth.login_max_delay: must be > 0 (seconds)")
+    if config.auth.login_failures < 0:
+        raise ConfigError("auth.login_failures: must be >= 0")
     if config.projections.checkpoint_seconds <= 0 or config.projections.checkpoint_events <= 0:
         raise ConfigError("projections.checkpoint_seconds, projections.checkpoint_events: "
                           "must be > 0")

@@ -82,3 +82,35 @@ def to_float(value: object, default: float | None = None) -> float | None:
     except (ValueError, OverflowError):  # "x"; an int beyond any float
         return default
     return real if math.isfinite(real) else default
+
+
+MIN_EPOCH_NUMBER = 946684800.0  # 2000-01-01T00:00:00Z as epoch seconds (see parse_instant)
+_INSTANT_HELP = ("a time: ISO 8601 such as 2026-11-22T15:33:07Z (naive meaning UTC; the seed's "
+                 "9-digit fractions accepted), from 1970 to 3000, or epoch seconds such as "
+                 "1795361587.0, from 2000")
+
+
+def parse_instant(text: str) -> float:
+    """A time a client gives (`?since=`, `?at=`, `--at`) as epoch seconds; ValueError saying
+    what is accepted. Epoch seconds before 2000 are refused: `-5` or `1.5` is a slip (a
+    position meant, a sign typed), not a moment anyone means; an ISO date says what it means
+    and may be any time from 1970 to 3000."""
+    text = text.strip()
+    try:
+        value = float(text)
+        lowest = MIN_EPOCH_NUMBER
+    except ValueError:
+        lowest = 0.0
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError:
+            raise ValueError(f"{text[:64]!r} is not {_INSTANT_HELP}") from None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        try:
+            value = moment.timestamp()
+        except (OverflowError, ValueError):  # year 1 minus an offset
+            value = math.nan
+    if not (math.isfinite(value) and lowest <= value < MAX_EPOCH):
+        raise ValueError(f"{text[:64]!r} is not {_INSTANT_HELP}")
+    return value

@@ -15,12 +15,11 @@ channel's `duration`) are computed as of the moment itself: `now` is the time of
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from types import ModuleType
 
+from engine.values import parse_instant
 from projections.base import Row, event_time
 from projections.runner import MemoryCheckpoints, Projector
 from replay.index import open_index
@@ -30,7 +29,7 @@ from replay.snapshots import Snapshots, due, live_checkpoint, open_snapshots
 
 DEFAULT_INTERVAL = 50_000
 
-_POSITION = re.compile(r"^\d+$")
+_POSITION = re.compile(r"^[0-9]+$")
 
 
 class MomentError(ValueError):
@@ -38,35 +37,35 @@ class MomentError(ValueError):
 
 
 def parse_time(text: str) -> float:
-    """A TIME as epoch seconds (ISO 8601, naive = UTC; or epoch seconds with a fraction)."""
-    text = text.strip()
+    """A TIME as epoch seconds (ISO 8601, naive = UTC; or epoch seconds with a fraction,
+    between 2000 and 3000)."""
     try:
-        value = float(text)
-    except ValueError:
-        pass
-    else:
-        if math.isfinite(value):
-            return value
-        raise MomentError(f"{text!r} is not a time")
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise MomentError(f"{text!r} is neither a position (an integer) nor a time (ISO 8601, "
-                          "e.g. 2026-11-22T15:33:07Z, or epoch seconds such as "
-                          "1795361587.0)") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.timestamp()
+        return parse_instant(text)
+    except ValueError as exc:
+        raise MomentError(str(exc)) from None
 
 
 def resolve(url: str, text: str, last: int | None = None) -> int:
-    """The position a `--at` / `?at=` value names, within the log (clamped to its end)."""
+    """The position a `--at` / `?at=` value names: a POSITION from 0 to the log's last, or a
+    TIME (`parse_time`); anything else (empty, negative, a position past the end, a number
+    that is neither) is a MomentError saying what is accepted."""
     if last is None:
         with open_reader(url) as reader:
             last = reader.last_position()
-    if _POSITION.match(text.strip()):
-        return min(int(text), last)
-    t = parse_time(text)
+    text = text.strip()
+    if not text:
+        raise MomentError(f"give a position (0 to {last}) or a time (ISO 8601, e.g. "
+                          "2026-11-22T15:33:07Z, or epoch seconds such as 1795361587.0)")
+    if _POSITION.match(text):
+        if len(text) > 19 or int(text) > last:
+            raise MomentError(f"position {text[:24]} is past the end of the log (last: {last})")
+        return int(text)
+    try:
+        t = parse_instant(text)
+    except ValueError:
+        raise MomentError(f"{text[:64]!r} is neither a position (an integer from 0 to {last}) "
+                          "nor a time (ISO 8601, e.g. 2026-11-22T15:33:07Z, naive meaning UTC, "
+                          "or epoch seconds from 2000, such as 1795361587.0)") from None
     index = open_index(url)
     try:
         index.catch_up(last)

@@ -29,13 +29,15 @@ T = TypeVar("T")
 class Live:
     def __init__(self, store_url: str, captures: Sequence[Path | None] = (), *,
                  config: dict[str, Any] | None = None, pause_after: int | None = None,
-                 speed: float = 0.0, asterisk: type[AmiTestServer] = AmiTestServer) -> None:
+                 speed: float = 0.0, asterisk: type[AmiTestServer] = AmiTestServer,
+                 dialer: bool = False) -> None:
         self.store_url = store_url
         self.captures = list(captures)
         self.extra = config or {}
         self.pause_after = pause_after
         self.speed = speed
         self.asterisk_type = asterisk
+        self.dialer = dialer  # the outbound dialer and its /ob routes
         self.asterisks: list[AmiTestServer] = []
         self.engine: Engine | None = None
         self.port = 0
@@ -86,7 +88,7 @@ class Live:
             servers.append({"name": f"pbx{i + 1}", "port": asterisk.port, "username": "admin",
                             "secret": "admin", "ping_interval": 5.0})
         config = parse({"store": self.store_url, "servers": servers, **self.extra})
-        self.engine = Engine(config)
+        self.engine = Engine(config, dialer=self.dialer)
         await self.engine.start()
         app = self.app = create_app(self.engine)
         self._server = uvicorn.Server(uvicorn.Config(
@@ -98,7 +100,7 @@ class Live:
 
     async def _stop(self) -> None:
         if self.app is not None:
-            self.app.state.ctx.hub.close()
+            self.app.state.ctx.close()
         if self._server is not None:
             self._server.should_exit = True
             self._server.force_exit = True

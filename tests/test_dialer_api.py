@@ -92,12 +92,11 @@ def test_delete_refuses_referenced_objects_unless_forced(tmp_path: Path) -> None
             assert gone["in_use"] == 0
             await s.get(f"dls/{c['dls'][0]['uuid']}", expect=404)
             assert (await s.get(f"campaigns/{camp['uuid']}"))["dlma"] is None
-            started = await s.put(f"campaigns/{camp['uuid']}", {"status": 1})
-            assert started["status"] == 1
-            # A campaign without plan or list stops itself, with the reason in the log.
-            await until(lambda: s.camp_status(camp["uuid"]) == 0, 5, "stopped")
-            reasons = [e.data["reason"] for e in s.events(ev.CAMPAIGN_STATUS_CHANGED)]
-            assert reasons == ["plan missing", "plan missing"]
+            # A campaign without plan or list cannot be started (it would stop itself at once).
+            writes = len(s.events(ev.updated("campaign")))
+            refused = await s.put(f"campaigns/{camp['uuid']}", {"status": 1}, expect=400)
+            assert refused["message"] == "plan: required to start a campaign"
+            assert len(s.events(ev.updated("campaign"))) == writes
             # A stop of a stopped campaign changes nothing; a pause of one is refused.
             writes = len(s.events(ev.updated("campaign")))
             assert (await s.put(f"campaigns/{camp['uuid']}", {"status": 0}))["status"] == 0

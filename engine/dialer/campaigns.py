@@ -29,6 +29,7 @@ FIELDS: list[Field] = [
 
 REFERENCES = {"plan": "plan", "dest": "destination", "dlma": "dlma",
               "next_campaign": "campaign"}
+NEEDED_TO_START = ("plan", "dest", "dlma")  # how, who answers, whom: a start without one is a 400
 
 SC_OFF, SC_ON = 0, 1
 

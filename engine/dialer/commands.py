@@ -88,6 +88,14 @@ class ObCommands:
         row = self.state()[COLLECTION[kind]].get(uuid) if isinstance(uuid, str) else None
         return row is not None and row.get("in_use") == 1
 
+    @staticmethod
+    def _check_start(obj: Mapping[str, Any]) -> None:
+        """A campaign asked to start has what it dials with (a later forced delete of its plan
+        may still take one away: the dialer then stops it)."""
+        for ref in campaigns.NEEDED_TO_START:
+            if obj.get(ref) is None:
+                raise Invalid(f"{ref}: required to start a campaign")
+
     def _check(self, kind: str, obj: Mapping[str, Any]) -> None:
         module = MODULES[kind]
         check = getattr(module, "check", None)
@@ -98,6 +106,8 @@ class ObCommands:
                 value = obj.get(ref)
                 if value is not None and not self._exists(target, value):
                     raise Invalid(f"{ref}: no {target} {value}")
+        elif kind == "dl" and obj.get("dlma_uuid") is None:
+            raise Invalid("dlma_uuid: required (the dial list master the entry belongs to)")
         elif kind == "dl" and not self._exists("dlma", obj.get("dlma_uuid")):
             raise Invalid(f"dlma_uuid: no dlma {obj.get('dlma_uuid')}")
         elif kind == "dnc" and obj.get("dlma_uuid") is not None:
@@ -112,11 +122,13 @@ class ObCommands:
         if uuid is not None and not is_uuid(uuid):
             raise Invalid("uuid: not a UUID")
         uuid = uuid or new_uuid()
-        obj = build(fields, body, uuid, self.clock())
+        obj = build(fields, body, uuid, self.clock(), kind)
         if kind == "dlma":
             obj["dl_table"] = dlmas.dl_table(uuid)
         if kind == "campaign" and isinstance(body, dict) and "status" in body:
             obj["status"] = campaigns.client_status(body["status"])
+            if obj["status"] == codes.CAMPAIGN_START:
+                self._check_start(obj)
         if kind == "dl":
             dls.check_client_status(None, obj["status"])
         self._check(kind, obj)
@@ -132,12 +144,14 @@ class ObCommands:
         fields = MODULES[kind].FIELDS
         for _ in range(ATTEMPTS):
             obj, version = await self._live(kind, uuid)
-            diff = changes(fields, obj, body)
+            diff = changes(fields, obj, body, kind)
             if kind == "campaign" and isinstance(body, dict) and "status" in body:
                 status = campaigns.client_status(body["status"], obj["status"])
                 diff.pop("status", None)
                 if status != obj["status"]:
                     diff["status"] = status
+                if diff.get("status") == codes.CAMPAIGN_START:
+                    self._check_start({**obj, **diff})
             if kind == "dl" and "status" in diff:
                 dls.check_client_status(obj, diff["status"])
             if not diff:

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from engine.dialer import events as ev
-from engine.values import iso
+from engine.values import INT64, iso
 
 
 class Invalid(ValueError):
@@ -97,49 +97,58 @@ def is_uuid(text: Any) -> bool:
 
 
 def convert(field: Field, value: Any) -> Any:
-    """One value from a JSON body, typed as the seed types it (its typing is loose: a number
-    where a string is expected is taken as its text, a numeric string as a number)."""
+    """One value from a JSON body, of the type the seed gives it, or Invalid naming the field.
+    Nothing is coerced: `"5"` is not an integer, `5` is not a string, `true` is not a number.
+    The one other form accepted is the seed's own: variables as a JSON object in a string
+    (its destination template types them so)."""
     if value is None:
         if not field.nullable:
             raise Invalid(f"{field.name}: must not be null")
         return None
     if field.kind == "int":
-        if isinstance(value, bool):
-            raise Invalid(f"{field.name}: expected an integer, got {value!r}")
-        if isinstance(value, int):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        if isinstance(value, str):
-            try:
-                return int(value.strip())
-            except ValueError:
-                pass
-        raise Invalid(f"{field.name}: expected an integer, got {value!r}")
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise Invalid(f"{field.name}: expected an integer, got {_json_type(value)}")
+        if not -INT64 <= value < INT64:
+            raise Invalid(f"{field.name}: out of range")
+        return value
     if field.kind == "float":
-        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-            raise Invalid(f"{field.name}: expected a number, got {value!r}")
-        try:
-            number = float(value)
-        except ValueError:
-            raise Invalid(f"{field.name}: expected a number, got {value!r}") from None
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise Invalid(f"{field.name}: expected a number, got {_json_type(value)}")
+        number = float(value)
         if not math.isfinite(number):
             raise Invalid(f"{field.name}: expected a finite number")
         return number
     if field.kind == "vars":
-        if isinstance(value, str):  # one seed template types variables as a JSON string
+        if isinstance(value, str):
             try:
                 value = json.loads(value) if value.strip() else {}
             except ValueError:
                 raise Invalid(f"{field.name}: expected an object of strings") from None
         if not isinstance(value, dict):
-            raise Invalid(f"{field.name}: expected an object of strings, got {value!r}")
-        return {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in value.items()}
+            raise Invalid(f"{field.name}: expected an object of strings, got "
+                          f"{_json_type(value)}")
+        for key, item in value.items():
+            if not isinstance(item, str):
+                raise Invalid(f"{field.name}.{key}: expected a string, got {_json_type(item)}")
+        return dict(value)
+    if not isinstance(value, str):
+        raise Invalid(f"{field.name}: expected a string, got {_json_type(value)}")
+    return value
+
+
+def _json_type(value: Any) -> str:
+    """What a JSON value is, in JSON's words (for messages)."""
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
     if isinstance(value, str):
-        return value
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return str(value)
-    raise Invalid(f"{field.name}: expected a string, got {value!r}")
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "an object"
+    return "null"
 
 
 def _body(body: Any) -> Mapping[str, Any]:
@@ -148,10 +157,57 @@ def _body(body: Any) -> Mapping[str, Any]:
     return body
 
 
-def build(fields: list[Field], body: Any, uuid: str, now: float) -> dict[str, Any]:
-    """A new object from a POST body: defaults for what is missing; unknown keys are ignored
-    (as jade does), wrong types are refused."""
+def _check_keys(fields: list[Field], body: Mapping[str, Any], obj: Mapping[str, Any] | None,
+                kind: str) -> None:
+    """Every key of a POST (`obj` None) or PUT body is a field the client may set there, or
+    Invalid naming it. A PUT may repeat a read-only field with its current value (a client
+    that writes back what it read), never change it."""
+    by_name = {f.name: f for f in fields}
+    for key, value in body.items():
+        field = by_name.get(key)
+        if field is not None and field.settable and (obj is not None or not field.put_only):
+            continue
+        if obj is None and key == "uuid":  # a client may choose the new object's uuid
+            continue
+        if field is None and key not in SYSTEM_FIELDS:
+            raise Invalid(f"{key[:64]}: unknown field of a {kind}")
+        if obj is not None and obj.get(key) == value:
+            continue
+        if field is not None and field.put_only:
+            raise Invalid(f"{key}: can be set on a change (PUT), not on create")
+        raise Invalid(f"{key}: read-only (set by the dialer)")
+
+
+_SCHEMA_TYPES = {"str": {"type": "string"}, "float": {"type": "number"},
+                 "int": {"type": "integer", "minimum": -INT64, "maximum": INT64 - 1},
+                 "vars": {"anyOf": [{"type": "object", "additionalProperties": {"type": "string"}},
+                                    {"type": "string"}]}}
+
+
+def body_schema(fields: list[Field], create: bool) -> dict[str, Any]:
+    """The JSON schema of a POST (`create`) or PUT body: what `build` and `changes` accept,
+    written from the same declarations for `/openapi.json`. Later checks (a reference that
+    must exist, a time that must parse) can still refuse a body the schema allows; nothing
+    the schema refuses is accepted."""
+    properties: dict[str, Any] = {}
+    for field in fields:
+        if not field.settable or (create and field.put_only):
+            continue
+        schema = dict(_SCHEMA_TYPES[field.kind])
+        if field.nullable:
+            schema = {"anyOf": [schema, {"type": "null"}]}
+        properties[field.name] = schema
+    if create:
+        properties["uuid"] = {"type": "string", "format": "uuid"}
+    return {"type": "object", "properties": properties, "additionalProperties": False}
+
+
+def build(fields: list[Field], body: Any, uuid: str, now: float,
+          kind: str = "object") -> dict[str, Any]:
+    """A new object from a POST body: defaults for what is missing; an unknown or read-only
+    key, or a wrong type, is Invalid."""
     body = _body(body)
+    _check_keys(fields, body, None, kind)
     obj: dict[str, Any] = {"uuid": uuid}
     for field in fields:
         if field.settable and not field.put_only and field.name in body:
@@ -162,9 +218,12 @@ def build(fields: list[Field], body: Any, uuid: str, now: float) -> dict[str, An
     return obj
 
 
-def changes(fields: list[Field], obj: Mapping[str, Any], body: Any) -> dict[str, Any]:
-    """What a PUT body changes (partial update): only settable fields whose value differs."""
+def changes(fields: list[Field], obj: Mapping[str, Any], body: Any,
+            kind: str = "object") -> dict[str, Any]:
+    """What a PUT body changes (partial update): only settable fields whose value differs; an
+    unknown key, a read-only one changed, or a wrong type is Invalid."""
     body = _body(body)
+    _check_keys(fields, body, obj, kind)
     out: dict[str, Any] = {}
     for field in fields:
         if field.settable and field.name in body:
