@@ -112,7 +112,7 @@ def routes(ctx: ApiContext) -> list[BaseRoute]:
     return [
         ApiRoute("/admin/login", login, Operation(
             "POST", "Log in with HTTP Basic: a token for ?authtoken= or Bearer", TAG, role=None,
-            result=obj(("authtoken",), authtoken=STRING), errors=(401,),
+            result=obj(("authtoken",), authtoken=STRING), errors=(401, 429),
             description="The seed's `POST /v1/admin/login -u user:password`."), ctx.access),
         ApiRoute("/admin/login", logout, Operation(
             "DELETE", "Log out: revoke the token presented", TAG, role="viewer"), ctx.access),
@@ -122,9 +122,11 @@ def routes(ctx: ApiContext) -> list[BaseRoute]:
         detail_route(ctx, "/admin/users/{name}", "users", "name", ("name",), TAG, "One user",
                      "user", role="admin"),
         admin("/admin/users/{name}", change, "PUT", "Change a user's password or role",
-              params=(name,), body=UserChange, result=user, errors=(404,)),
+              params=(name,), body=UserChange, result=user, errors=(404, 409),
+              description="Refused (409) when it would leave no admin."),
         admin("/admin/users/{name}", delete, "DELETE", "Delete a user and their tokens",
-              params=(name,), errors=(404,)),
+              params=(name,), errors=(404, 409),
+              description="Refused (409) when it would leave no admin."),
         list_route(ctx, "/admin/tokens", "tokens", TAG,
                    "Valid login tokens (public id, user, expiry)", "admin"),
         admin("/admin/tokens/{id}", revoke, "DELETE", "Revoke a token by its public id",

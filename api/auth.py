@@ -5,9 +5,10 @@ A request proves itself with a login token (`?authtoken=` as in the seed, or
 control off (no user in the log and `auth.enabled` unset, or `auth.enabled = false`) every
 request is an anonymous admin, which is why `switchboard run` then serves loopback only.
 
-Every refusal is answered 401 (no or bad token) or 403 (the role is too low) and appended to the
-log as an `AccessDenied` event (path, method, who, reason, client address), without waiting for
-it: a flood of bad requests never holds up the answers.
+Every refusal is answered 401 (no or bad token), 403 (the role is too low) or 429 (a login
+throttled: `api/throttle.py`) and counted against the client's address; each address refused in
+a window gets one `AccessDenied` event with the count (`api/denials.py`), so a flood of bad
+requests neither holds up the answers nor grows the log without bound.
 """
 
 from __future__ import annotations
@@ -15,22 +16,26 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import math
 from collections.abc import Callable
 
 from starlette.requests import HTTPConnection
 
+from api.denials import Denials
 from api.envelope import ApiError
-from engine.auth import ANONYMOUS, Directory, Principal, access_denied
-from engine.log import EventLog
+from api.throttle import LoginThrottle
+from engine.auth import ANONYMOUS, Directory, Principal
 
 BEARER = {"WWW-Authenticate": 'Bearer realm="switchboard"'}
 BASIC = {"WWW-Authenticate": 'Basic realm="switchboard"'}
 
 
 class Access:
-    def __init__(self, directory: Directory, log: EventLog, enabled: Callable[[], bool]) -> None:
+    def __init__(self, directory: Directory, denials: Denials, enabled: Callable[[], bool],
+                 throttle: LoginThrottle | None = None) -> None:
         self.directory = directory
-        self.log = log
+        self.denials = denials
+        self.throttle = throttle or LoginThrottle()
         self._enabled = enabled
 
     @property
@@ -61,22 +66,37 @@ class Access:
         return principal, "", 200
 
     async def login(self, conn: HTTPConnection) -> Principal:
-        """HTTP Basic credentials checked (scrypt, off the event loop)."""
+        """HTTP Basic credentials checked (scrypt, off the event loop), unless failed logins
+        for this name or from this address make it wait (429)."""
         credentials = basic_of(conn)
         if credentials is None:
             self.deny(conn, "-", "HTTP basic credentials required")
             raise ApiError(401, "HTTP basic credentials required", BASIC)
         name, password = credentials
+        name = name[:64]
+        address = client_address(conn)
+        wait = self.throttle.wait(name, address)
+        if wait > 0:
+            retry = math.ceil(wait)
+            reason = f"too many failed logins: try again in {retry} s"
+            self.deny(conn, name, reason)
+            raise ApiError(429, reason, {"Retry-After": str(retry)})
         principal = await asyncio.to_thread(self.directory.by_password, name, password)
         if principal is None:
+            self.throttle.failed(name, address)
             self.deny(conn, name, "wrong user name or password")
             raise ApiError(401, "wrong user name or password", BASIC)
+        self.throttle.succeeded(name)
         return principal
 
     def deny(self, conn: HTTPConnection, who: str, reason: str) -> None:
         method = conn.scope.get("method", "WEBSOCKET")
-        client = f"{conn.client.host}:{conn.client.port}" if conn.client else ""
-        self.log.submit([access_denied(conn.url.path, method, who, reason, client)])
+        self.denials.add(client_address(conn), who, method, conn.url.path, reason)
+
+
+def client_address(conn: HTTPConnection) -> str:
+    """The client's address, without its port (every connection has a new one)."""
+    return conn.client.host if conn.client else ""
 
 
 def token_of(conn: HTTPConnection) -> str | None:

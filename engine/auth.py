@@ -2,8 +2,9 @@
 
 Users live in streams `user/<name>` (`UserCreated`, `UserUpdated`, `UserDeleted`), login tokens
 in `token/<first 16 hex digits of their hash>` (`TokenIssued`, `TokenRevoked`), and refused
-requests are `AccessDenied` events (stream `access/<id>`), so who could do what, and who tried,
-is in the same audited, replayable history as the calls. `projections/users.py` folds them into
+requests are `AccessDenied` events (stream `access/<id>`, one per client address and window, with
+a count: `api/denials.py`), so who could do what, and who tried, is in the same audited,
+replayable history as the calls. `projections/users.py` folds them into
 the table requests are checked against; its views never show a hash.
 
 Secrets are never stored: a password as scrypt (random 16-byte salt, n=2**14, r=8, p=1), a token
@@ -133,10 +134,13 @@ def token_revoked(digest: str, by: str) -> NewEvent:
                     {"token_sha256": digest, "by": by})
 
 
-def access_denied(path: str, method: str, who: str, reason: str, client: str) -> NewEvent:
+def access_denied(client: str, count: int, first: str, last: str, window: float,
+                  **sample: list[str]) -> NewEvent:
+    """Refused requests from one client address in one window (`api/denials.py`): how many,
+    first and last, and a bounded sample of who, methods, paths and reasons."""
     return NewEvent(f"access/{uuid.uuid4().hex}", 0, ACCESS_DENIED, utc_now(), SERVER,
-                    {"path": path, "method": method, "who": who, "reason": reason,
-                     "client": client})
+                    {"client": client, "count": count, "first": first, "last": last,
+                     "window": window, **sample})
 
 
 # ------------------------------------------------------------------------------ checking
@@ -154,6 +158,9 @@ class Directory:
 
     def user(self, name: str) -> dict | None:
         return self._state()["users"].get(name)
+
+    def users(self) -> list[dict]:
+        return list(self._state()["users"].values())
 
     def has_users(self) -> bool:
         return bool(self._state()["users"])
@@ -200,20 +207,22 @@ class Accounts:
         self._projected = projected
         self.token_ttl = token_ttl
         self._clock = clock
+        # One change of users at a time: "is another admin left?" is checked and acted on
+        # without another change in between (two admins demoting each other at once).
+        self._changing = asyncio.Lock()
 
     async def create_user(self, name: str, password: str, role: str, by: str) -> None:
         check_name(name)
         check_role(role)
         check_password(password)
-        if self.directory.user(name) is not None:
-            raise Conflict(f"user {name!r} exists")
         hashed = await asyncio.to_thread(hash_password, password)
-        await self._user(USER_CREATED, name, by, role=role, password=hashed)
+        async with self._changing:
+            if self.directory.user(name) is not None:
+                raise Conflict(f"user {name!r} exists")
+            await self._user(USER_CREATED, name, by, role=role, password=hashed)
 
     async def update_user(self, name: str, by: str, password: str | None = None,
                           role: str | None = None) -> None:
-        if self.directory.user(name) is None:
-            raise Missing(f"no user {name!r}")
         changes: dict[str, Any] = {}
         if role is not None:
             check_role(role)
@@ -221,13 +230,30 @@ class Accounts:
         if password is not None:
             check_password(password)
             changes["password"] = await asyncio.to_thread(hash_password, password)
-        if changes:
-            await self._user(USER_UPDATED, name, by, **changes)
+        async with self._changing:
+            user = self.directory.user(name)
+            if user is None:
+                raise Missing(f"no user {name!r}")
+            if role is not None and role != "admin":
+                self._keep_an_admin(user, f"demoting {name!r}")
+            if changes:
+                await self._user(USER_UPDATED, name, by, **changes)
 
     async def delete_user(self, name: str, by: str) -> None:
-        if self.directory.user(name) is None:
-            raise Missing(f"no user {name!r}")
-        await self._user(USER_DELETED, name, by)
+        async with self._changing:
+            user = self.directory.user(name)
+            if user is None:
+                raise Missing(f"no user {name!r}")
+            self._keep_an_admin(user, f"deleting {name!r}")
+            await self._user(USER_DELETED, name, by)
+
+    def _keep_an_admin(self, user: dict, what: str) -> None:
+        """Conflict if `user` is the last admin: nobody could manage users after it."""
+        if user["role"] != "admin":
+            return
+        if not any(u["role"] == "admin" and u["name"] != user["name"]
+                   for u in self.directory.users()):
+            raise Conflict(f"{what} would leave no admin: make another user admin first")
 
     async def issue_token(self, user: str) -> str:
         while True:

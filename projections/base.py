@@ -12,6 +12,8 @@ and constants:
     COLUMNS: dict[str, dict[str, str]]  # view -> {column: "str"|"int"|"float"|"bool"|"json"}
     EVENT_TYPES: frozenset[str]         # optional: the only event types `apply` reacts to
     IGNORED_TYPES: frozenset[str]       # optional, without EVENT_TYPES: types `apply` ignores
+    VIEW_ROLES: dict[str, str]          # optional: view -> the role that may read it (default
+                                        # viewer); `users` and `tokens` are admin only
 
 - `VERSION` (default 1): a checkpoint written by another version is discarded and that
   projection rebuilt from position 0, so old state never meets new code.

@@ -114,3 +114,4 @@ def token_rows(state: dict, now: float) -> list[Row]:
 
 
 VIEWS = {"users": user_rows, "tokens": token_rows}
+VIEW_ROLES = {"users": "admin", "tokens": "admin"}  # who has an account is not for viewers

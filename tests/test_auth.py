@@ -36,7 +36,7 @@ def test_passwords_are_salted_scrypt_and_checked_in_constant_form() -> None:
 @pytest.fixture
 def secured(tmp_path: Path) -> Iterator[tuple[Live, httpx.Client]]:
     config = {"auth": {"initial_admin": "root", "initial_password": "root-secret",
-                       "token_ttl": 4.0}}
+                       "token_ttl": 4.0, "denial_window": 0.5}}
     with Live(f"sqlite:///{tmp_path / 'log.db'}", [], config=config) as live, \
             httpx.Client(base_url=live.url, timeout=10) as client:
         assert live.call(startup(live.engine, "0.0.0.0")) is None  # type: ignore[arg-type]
@@ -100,13 +100,17 @@ def test_roles_tokens_and_refusals(secured: tuple[Live, httpx.Client]) -> None:
     time.sleep(max(0.0, expires - time.monotonic() + 0.1))  # token_ttl
     assert client.get("/calls", headers=admin).status_code == 401
 
+    time.sleep(0.6)  # auth.denial_window: the refusals counted are logged
     store = live.engine.store  # type: ignore[union-attr]
     events = list(store.iter_all())
     denied = [e.data for e in events if e.type == ACCESS_DENIED]
-    assert {"path": "/core/channels", "method": "GET", "who": "-",
-            "reason": "authtoken required"}.items() <= denied[0].items()
-    assert any(d["who"] == "val" and d["method"] == "DELETE" for d in denied)
-    assert any(d["reason"] == "wrong user name or password" for d in denied)
+    assert sum(d["count"] for d in denied) == 10  # every refusal above, counted
+    assert {d["client"] for d in denied} == {"127.0.0.1"}
+    first = denied[0]
+    assert first["paths"][0] == "/core/channels" and first["methods"][0] == "GET"
+    assert first["who"][0] == "-" and first["reasons"][0] == "authtoken required"
+    assert any("val" in d["who"] and "DELETE" in d["methods"] for d in denied)
+    assert any("wrong user name or password" in d["reasons"] for d in denied)
     raw = b"".join(msgspec.json.encode(e) for e in events)
     for secret in (b"root-secret", b"val-password", root.encode()):
         assert secret not in raw, "no secret in the log"
@@ -139,3 +143,69 @@ def test_without_access_control_run_refuses_a_public_address(tmp_path: Path) -> 
         store.close()
     assert created.stream == "user/boss" and created.data["role"] == "admin"
     assert verify_password("boss-password", created.data["password"])
+
+
+def test_no_secret_leaves_the_server(secured: tuple[Live, httpx.Client]) -> None:
+    """Issue 12, item 1: a viewer read every password hash through `/timeline/<username>`.
+    Now no answer of any read endpoint, to a viewer or an admin, holds a password hash, a
+    token digest or another user's token; users and tokens views are for admins only. (The
+    streams carry rows of the catalogue's views only, none of them the users projection's.)"""
+    live, client = secured
+    root = {"Authorization": f"Bearer {login(client, 'root', 'root-secret')}"}
+    for name, role in (("val", "viewer"), ("ada", "admin")):
+        assert client.post("/admin/users", headers=root, json={
+            "name": name, "password": f"{name}-password", "role": role}).status_code == 200
+    val_token = login(client, "val", "val-password")
+    viewer = {"Authorization": f"Bearer {val_token}"}
+    ada_token = login(client, "ada", "ada-password")
+    live.settled()
+    events = list(live.engine.store.iter_all())  # type: ignore[union-attr]
+    secrets = {e.data["password"] for e in events if "password" in e.data}
+    secrets |= {e.data["token_sha256"] for e in events if "token_sha256" in e.data}
+    secrets |= {ada_token, "scrypt$"}
+    assert len(secrets) >= 6
+    token_ids = [r["id"] for r in client.get("/admin/tokens", headers=root).json()["result"][
+        "list"]]
+
+    paths = ["/timeline/val", "/timeline/user/val", "/timeline/root", "/timeline/ada",
+             *(f"/timeline/token/{i}" for i in token_ids), "/views", "/status",
+             "/commands", "/openapi.json"]
+    paths += [f"/views/{v['view']}" for v in client.get("/views", headers=root).json()[
+        "result"]["list"]]
+    seen = []
+    for headers in (viewer, root):
+        for path in paths:
+            for query in ("", "?format=text") if path.startswith("/timeline/") else ("",):
+                answer = client.get(path + query, headers=headers)
+                assert answer.status_code in (200, 403, 404), (path, answer.text)
+                seen.append(answer.content)
+    everything = b"\n".join(seen).decode()
+    for secret in secrets:
+        assert secret not in everything
+    assert "(redacted)" in everything  # the timeline did show the user's events
+    for view in ("users", "tokens"):
+        assert client.get(f"/views/{view}", headers=viewer).status_code == 403
+        assert client.get(f"/views/{view}", headers=root).status_code == 200
+    timeline = client.get("/timeline/val", headers=viewer).json()["result"]["list"]
+    assert [e["type"] for e in timeline][:1] == ["UserCreated"]
+    assert timeline[0]["data"]["password"] == "(redacted)"
+
+
+def test_the_last_admin_cannot_remove_itself(secured: tuple[Live, httpx.Client]) -> None:
+    """Item 5: the only admin demoting or deleting itself would leave nobody to manage users."""
+    live, client = secured
+    root = {"Authorization": f"Bearer {login(client, 'root', 'root-secret')}"}
+    before = live.settled()
+    demoted = client.put("/admin/users/root", headers=root, json={"role": "operator"})
+    assert demoted.status_code == 409
+    assert demoted.json()["error"]["message"] == (
+        "demoting 'root' would leave no admin: make another user admin first")
+    assert client.delete("/admin/users/root", headers=root).status_code == 409
+    assert live.settled() == before  # nothing appended
+    assert client.post("/admin/users", headers=root, json={
+        "name": "ada", "password": "ada-password", "role": "admin"}).status_code == 200
+    assert client.put("/admin/users/root", headers=root, json={"role": "viewer"}).status_code \
+        == 200
+    ada = {"Authorization": f"Bearer {login(client, 'ada', 'ada-password')}"}
+    assert client.delete("/admin/users/ada", headers=ada).status_code == 409
+    assert client.delete("/admin/users/root", headers=ada).status_code == 200
