@@ -232,3 +232,51 @@ def test_shutdown_then_reconnect_sends_the_list_actions_again() -> None:
                 assert client.status.booted  # FullyBooted of the new session was seen
 
     run(main())
+
+
+FULLY_BOOTED = b"Event: FullyBooted\r\nPrivilege: system,all\r\nStatus: Fully Booted\r\n\r\n"
+
+
+def test_reconnect_lists_once_without_false_failures(caplog: pytest.LogCaptureFixture) -> None:
+    """Issue 12 item 17. Asterisk sends FullyBooted right after accepting a Login. The first
+    session lasts over a second; on the next one that FullyBooted was judged against the first
+    session's login time, so it looked late and the list actions went out a second time (or,
+    read while the state was still `logging_in`, failed with 'not connected')."""
+
+    async def main() -> None:
+        async with AmiTestServer() as server:
+            client = AmiClient(config(server.port), Received(), on_login=send_list_actions)
+            asked = lambda: [a["Action"] for a in server.actions_received]  # noqa: E731
+            async with running(client):
+                await until(lambda: asked().count("DeviceStateList") == 1)
+                await asyncio.sleep(1.2)  # the first session is over a second old
+                server.drop()
+                await until(lambda: server.logins == 2 and client.connected)
+                await until(lambda: asked().count("DeviceStateList") == 2)
+                await asyncio.sleep(0.3)  # a second round would have been sent by now
+                for name in LIST_ACTIONS:
+                    assert asked().count(name) == 2, (name, asked())
+
+    with caplog.at_level(logging.INFO, logger="switchboard.ingest"):
+        run(main())
+    failures = [r.getMessage() for r in caplog.records
+                if r.name == "switchboard.ingest" and "not connected" in r.getMessage()]
+    assert failures == []
+
+
+def test_fully_booted_after_login_sends_the_list_actions_again() -> None:
+    """Asterisk still booting when we logged in: what we listed may be partial, so its
+    FullyBooted, arriving over a second after this session's login, asks again."""
+
+    async def main() -> None:
+        async with AmiTestServer() as server:
+            client = AmiClient(config(server.port), Received(), on_login=send_list_actions)
+            asked = lambda: [a["Action"] for a in server.actions_received]  # noqa: E731
+            async with running(client):
+                await until(lambda: asked().count("DeviceStateList") == 1)
+                await asyncio.sleep(1.2)
+                await server.broadcast(FULLY_BOOTED)
+                await until(lambda: asked().count("DeviceStateList") == 2)
+                assert server.logins == 1
+
+    run(main())

@@ -219,6 +219,10 @@ class AmiClient:
         self.status.state = "connecting"
         self.status.shutdown = None
         self._session_logged_in = False
+        # This session's login time, once it has one: Asterisk sends FullyBooted right after
+        # accepting the Login, and judged against the previous session's time it looked late
+        # (the list actions went out twice, or failed as 'not connected' while logging in).
+        self._logged_in_at = 0.0
         self._login_id = ""
         self._login_error = None
         session = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + "-" + secrets.token_hex(3)
@@ -301,6 +305,7 @@ class AmiClient:
     def _route(self, message: Message) -> None:
         headers = message.headers
         if message.type == "FullyBooted":
+            # late: more than a second after this session's login (0.0 until it has one)
             late = self._logged_in_at and time.monotonic() - self._logged_in_at > 1.0
             self.status.booted = True
             if late and self._on_login is not None:
