@@ -19,6 +19,7 @@ import pytest
 from engine.ami.client import ActionError, AmiClient, ConnectionLost
 from engine.ami.ingest import LIST_ACTIONS, send_list_actions
 from engine.ami.protocol import Message
+from engine.ami.simulator import PbxSimulator, Timings
 from engine.ami.testserver import AmiTestServer
 from engine.config import ServerConfig
 from engine.envelope import Headers
@@ -278,5 +279,30 @@ def test_fully_booted_after_login_sends_the_list_actions_again() -> None:
                 await server.broadcast(FULLY_BOOTED)
                 await until(lambda: asked().count("DeviceStateList") == 2)
                 assert server.logins == 1
+
+    run(main())
+
+
+def test_an_event_answering_an_action_is_awaited_and_fails_with_its_session() -> None:
+    """`expect`: an async Originate's OriginateResponse, registered before the action leaves
+    (it may come in the same read as the response), fails with ConnectionLost when the
+    session ends first, as a pending action does."""
+
+    async def main() -> None:
+        async with PbxSimulator(outcome={"noanswer": 1.0}, timings=Timings(noanswer=30.0)
+                                ) as server, connected(server) as client:
+            originate = {"Action": "Originate", "Channel": "Bogus/1", "Exten": "echo",
+                         "Context": "dialer", "Priority": "1", "Async": "true"}
+            follow = client.expect("o-1", "OriginateResponse")
+            [response] = await client.action({**originate, "ActionID": "o-1"})
+            assert response.headers["Message"] == "Originate successfully queued"
+            answer = await asyncio.wait_for(follow, 2)
+            assert answer.headers["Response"] == "Failure" and answer.headers["Reason"] == "0"
+
+            ringing = client.expect("o-2", "OriginateResponse")
+            await client.action({**originate, "Channel": "SIP/200", "ActionID": "o-2"})
+            server.drop()
+            with pytest.raises(ConnectionLost):
+                await asyncio.wait_for(ringing, 2)
 
     run(main())
