@@ -238,6 +238,21 @@ def test_shutdown_then_reconnect_sends_the_list_actions_again() -> None:
 FULLY_BOOTED = b"Event: FullyBooted\r\nPrivilege: system,all\r\nStatus: Fully Booted\r\n\r\n"
 
 
+def asked(server: AmiTestServer) -> list[str]:
+    return [str(a["Action"]) for a in server.actions_received]
+
+
+@contextlib.asynccontextmanager
+async def listed_a_second_ago(server: AmiTestServer) -> AsyncIterator[AmiClient]:
+    """A client that sends the list actions at every login: logged in to `server`, and its
+    list actions sent, over a second ago."""
+    client = AmiClient(config(server.port), Received(), on_login=send_list_actions)
+    async with running(client):
+        await until(lambda: asked(server).count("DeviceStateList") == 1)
+        await asyncio.sleep(1.2)
+        yield client
+
+
 def test_reconnect_lists_once_without_false_failures(caplog: pytest.LogCaptureFixture) -> None:
     """Issue 12 item 17. Asterisk sends FullyBooted right after accepting a Login. The first
     session lasts over a second; on the next one that FullyBooted was judged against the first
@@ -245,18 +260,13 @@ def test_reconnect_lists_once_without_false_failures(caplog: pytest.LogCaptureFi
     read while the state was still `logging_in`, failed with 'not connected')."""
 
     async def main() -> None:
-        async with AmiTestServer() as server:
-            client = AmiClient(config(server.port), Received(), on_login=send_list_actions)
-            asked = lambda: [a["Action"] for a in server.actions_received]  # noqa: E731
-            async with running(client):
-                await until(lambda: asked().count("DeviceStateList") == 1)
-                await asyncio.sleep(1.2)  # the first session is over a second old
-                server.drop()
-                await until(lambda: server.logins == 2 and client.connected)
-                await until(lambda: asked().count("DeviceStateList") == 2)
-                await asyncio.sleep(0.3)  # a second round would have been sent by now
-                for name in LIST_ACTIONS:
-                    assert asked().count(name) == 2, (name, asked())
+        async with AmiTestServer() as server, listed_a_second_ago(server) as client:
+            server.drop()
+            await until(lambda: server.logins == 2 and client.connected)
+            await until(lambda: asked(server).count("DeviceStateList") == 2)
+            await asyncio.sleep(0.3)  # a second round would have been sent by now
+            for name in LIST_ACTIONS:
+                assert asked(server).count(name) == 2, (name, asked(server))
 
     with caplog.at_level(logging.INFO, logger="switchboard.ingest"):
         run(main())
@@ -270,15 +280,10 @@ def test_fully_booted_after_login_sends_the_list_actions_again() -> None:
     FullyBooted, arriving over a second after this session's login, asks again."""
 
     async def main() -> None:
-        async with AmiTestServer() as server:
-            client = AmiClient(config(server.port), Received(), on_login=send_list_actions)
-            asked = lambda: [a["Action"] for a in server.actions_received]  # noqa: E731
-            async with running(client):
-                await until(lambda: asked().count("DeviceStateList") == 1)
-                await asyncio.sleep(1.2)
-                await server.broadcast(FULLY_BOOTED)
-                await until(lambda: asked().count("DeviceStateList") == 2)
-                assert server.logins == 1
+        async with AmiTestServer() as server, listed_a_second_ago(server):
+            await server.broadcast(FULLY_BOOTED)
+            await until(lambda: asked(server).count("DeviceStateList") == 2)
+            assert server.logins == 1
 
     run(main())
 
