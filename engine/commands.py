@@ -202,8 +202,10 @@ class Commands:
             data = answer.headers
             reason = to_int(data.get("Reason"))
             ok = data.get("Response") == "Success"
-            said = (f"Originate {'succeeded' if ok else 'failed'}, reason {reason}: "
-                    f"{reason_text(reason)}")
+            said = f"Originate {'succeeded' if ok else 'failed'}"
+            if reason is not None:
+                said += f", reason {reason}"
+            said += f": {reason_text(reason)}"
             return await self._finish(
                 stream, 2, command, cid, correlation, ok, 200 if ok else ORIGINATE_FAILED,
                 said, response, {"reason": reason, "reason_text": reason_text(reason),
