@@ -79,6 +79,12 @@ class Park(msgspec.Struct, forbid_unknown_fields=True):
     timeout_channel: str | None = None  # who the call comes back to
 
 
+ORIGINATE_OUTCOME = (
+    "An async Originate ends with its OriginateResponse: the answer waits for it up to "
+    "`api.command_timeout` and is the command `succeeded`, or a 409 naming the reason (busy, "
+    "no answer, congestion, no dial result); past that, the command is `sent` (Asterisk "
+    "queued it) and `GET /commands/<id>` shows the outcome once it comes.")
+
 CHANNEL_FIELDS = ("unique_id", "channel")  # a channel is named by its unique id or its name
 
 
@@ -161,7 +167,8 @@ def routes(ctx: ApiContext) -> list[BaseRoute]:
                      CHANNEL_FIELDS, TAG, "One live channel", "channel"),
         ApiRoute("/core/channels", originate, Operation(
             "POST", "Originate a call (AMI Originate; Async unless `async` is false)", TAG,
-            params=(SERVER_FOR_COMMAND,), body=Originate, **command), ctx.access),
+            params=(SERVER_FOR_COMMAND,), body=Originate, role="operator", result=COMMAND,
+            errors=(404, 409, 503, 504), description=ORIGINATE_OUTCOME), ctx.access),
         ApiRoute("/core/channels/{unique_id:path}", hangup, Operation(
             "DELETE", "Hang up a channel (AMI Hangup)", TAG,
             params=(channel_param, CAUSE_PARAM, SERVER_FOR_COMMAND), **command), ctx.access),

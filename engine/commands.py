@@ -9,6 +9,16 @@ got an answer) close the stream. Ingestion tags Asterisk's answers with the comm
 `ActionID` says which), and `projections/commands.py` ties the command to them and to the events
 of the channels it targeted or created. A crash between the request and the answer leaves a
 command `requested` or `sent` in the log: never re-sent, never guessed as done.
+
+An async Originate is answered twice: its response only says "Originate successfully queued",
+and the `OriginateResponse` that follows says whether the call was placed (`Response: Success`
+or `Failure`, and a `Reason`, the AST_CONTROL_* code the dial ended on: 5 busy, 8 congestion,
+3 no answer, 0 no dial result at all, as for an unknown technology). So the command ends with
+the OriginateResponse: `CommandSucceeded` or `CommandFailed` (HTTP status 409) with the reason
+code and its text, appended after it. The caller waits for it up to the command timeout; past
+that it hears "queued" and the command stays `sent` until its OriginateResponse comes (the wait
+goes on without the caller). A connection lost before it is a `CommandFailed` 503: Asterisk had
+queued the call, whose channels (`targets`) tell what became of it.
 """
 
 from __future__ import annotations
@@ -20,8 +30,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.ami.client import ActionError, AmiClient, ConnectionLost
+from engine.ami.protocol import Message
+from engine.dialer.codes import res_dial_detail
 from engine.envelope import Event, Headers, NewEvent, utc_now
 from engine.log import EventLog
+from engine.values import to_int
 
 ACTION_PREFIX = "cmd-"  # ActionID of a command's action: "cmd-<command id>"
 STREAM_PREFIX = "command/"
@@ -35,9 +48,33 @@ EVENT_TYPES = (REQUESTED, SENT, SUCCEEDED, FAILED)
 # Asterisk's answers that mean "the thing you named does not exist" (the rest are refusals).
 _NOT_FOUND = ("no such", "not found", "not there", "unable to find", "does not exist")
 
+ORIGINATE_RESPONSE = "OriginateResponse"
+ORIGINATE_FAILED = 409  # Asterisk took the Originate, the call could not be placed
+# What an OriginateResponse's Reason says where the seed's `res_dial` text (a state the dial
+# was in: "Remote end is ringing") does not say how the call ended.
+_REASON_TEXTS = {
+    0: "the call could not be placed, Asterisk got no dial result (an unknown technology, "
+       "an unreachable or unallocated destination, or a hangup before it rang)",
+    3: "no answer, it rang until the timeout",
+}
+_TRUE = ("yes", "true", "y", "t", "1", "on")  # Asterisk's ast_true()
+
 
 def action_id(command_id: str) -> str:
     return ACTION_PREFIX + command_id
+
+
+def reason_text(reason: int | None) -> str:
+    """What an OriginateResponse's `Reason` says about the call."""
+    if reason is None:
+        return "no reason given"
+    return _REASON_TEXTS.get(reason) or res_dial_detail(reason)
+
+
+def is_async_originate(action: Headers) -> bool:
+    """An Originate whose outcome comes in an OriginateResponse, after its response."""
+    return (str(action.get("Action", "")).lower() == "originate"
+            and str(action.get("Async", "")).strip().lower() in _TRUE)
 
 
 def command_of(headers: Headers) -> str | None:
@@ -84,6 +121,7 @@ class Commands:
         self.log = log
         self.clients = clients
         self.timeout = timeout
+        self._outcomes: set[asyncio.Task[Outcome]] = set()  # Originates awaiting their answer
 
     def servers(self) -> list[str]:
         return [c.config.name for c in self.clients]
@@ -109,8 +147,9 @@ class Commands:
             "id": cid, "command": command.name, "action": dict(command.action),
             "who": command.who, "targets": list(command.targets), "params": command.params,
         }
-        await self.log.append([self._event(stream, 0, REQUESTED, command.server, requested,
-                                           None, correlation)])
+        stored = await self.log.append([self._event(stream, 0, REQUESTED, command.server,
+                                                    requested, None, correlation)])
+        requested_at = stored[0].position if stored[0] is not None else 0
         if not client.connected:
             return await self._finish(stream, 1, command, cid, correlation, False, 503,
                                       f"{command.server}: not connected to Asterisk", None)
@@ -118,8 +157,12 @@ class Commands:
                                      correlation)])
         headers = {"Action": command.action["Action"], "ActionID": action_id(cid),
                    **{k: v for k, v in command.action.items() if k != "Action"}}
+        follow_up = (client.expect(action_id(cid), ORIGINATE_RESPONSE)
+                     if is_async_originate(command.action) else None)
+        answered = False
         try:
             messages = await client.action(headers, timeout=self.timeout)
+            answered = True
         except ActionError as exc:
             status = 404 if any(s in exc.message.lower() for s in _NOT_FOUND) else 400
             return await self._finish(stream, 2, command, cid, correlation, False, status,
@@ -130,15 +173,59 @@ class Commands:
         except TimeoutError:
             return await self._finish(stream, 2, command, cid, correlation, False, 504,
                                       f"no answer from Asterisk within {self.timeout:g}s", None)
+        finally:
+            if follow_up is not None and not answered:
+                follow_up.cancel()
         response = dict(messages[0].headers) if messages else {}
         message = str(response.get("Message", "Success"))
-        return await self._finish(stream, 2, command, cid, correlation, True, 200, message,
-                                  response)
+        if follow_up is None:
+            return await self._finish(stream, 2, command, cid, correlation, True, 200, message,
+                                      response)
+        return await self._await_originate(follow_up, stream, command, cid, correlation,
+                                           message, response, requested_at)
+
+    async def _await_originate(self, follow_up: asyncio.Future[Message], stream: str,
+                               command: Command, cid: str, correlation: str, message: str,
+                               response: Headers, requested_at: int) -> Outcome:
+        """Asterisk queued the Originate: its OriginateResponse decides. Waited for in a
+        task of its own, so the outcome is logged even when the caller stops waiting (the
+        timeout, or an HTTP client gone)."""
+
+        async def outcome() -> Outcome:
+            try:
+                answer = await follow_up
+            except ConnectionLost as exc:
+                return await self._finish(
+                    stream, 2, command, cid, correlation, False, 503,
+                    f"connection lost before the OriginateResponse (Asterisk had queued the "
+                    f"call; its channels tell what became of it): {exc}", response)
+            data = answer.headers
+            reason = to_int(data.get("Reason"))
+            ok = data.get("Response") == "Success"
+            said = f"Originate {'succeeded' if ok else 'failed'}"
+            if reason is not None:
+                said += f", reason {reason}"
+            said += f": {reason_text(reason)}"
+            return await self._finish(
+                stream, 2, command, cid, correlation, ok, 200 if ok else ORIGINATE_FAILED,
+                said, response, {"reason": reason, "reason_text": reason_text(reason),
+                                 "originate_response": dict(data)})
+
+        task = asyncio.create_task(outcome())
+        self._outcomes.add(task)
+        task.add_done_callback(self._outcomes.discard)
+        try:
+            return await asyncio.wait_for(asyncio.shield(task), self.timeout)
+        except TimeoutError:
+            return Outcome(cid, True, 202, f"{message}; the OriginateResponse will tell",
+                           response, requested_at)
 
     async def _finish(self, stream: str, version: int, command: Command, cid: str,
                       correlation: str, ok: bool, status: int, message: str,
-                      response: Headers | None) -> Outcome:
-        data = {"id": cid, "status": status, "message": message, "response": response}
+                      response: Headers | None, more: dict[str, Any] | None = None
+                      ) -> Outcome:
+        data = {"id": cid, "status": status, "message": message, "response": response,
+                **(more or {})}
         event = self._event(stream, version, SUCCEEDED if ok else FAILED, command.server, data,
                             cid, correlation)
         stored = (await self.log.append([event]))[0]

@@ -1,9 +1,11 @@
 """Commands (`engine/commands.py`): what each one asked, where it stands, what it caused.
 
 A command's own stream gives its state: `requested` (durable, not yet sent), `sent` (handed to
-the AMI connection), then `succeeded` or `failed` with Asterisk's message (or why no answer
-came). Asterisk's messages carrying its ActionID (`cmd-<id>`: the response, an async
-`OriginateResponse`) are linked by position, and so are the events of the channels it targeted
+the AMI connection; an async Originate stays `sent` while Asterisk has only queued it), then
+`succeeded` or `failed` with Asterisk's message (or why no answer came; for an async Originate,
+its OriginateResponse's reason). Asterisk's messages carrying its ActionID (`cmd-<id>`: the
+response, an async `OriginateResponse`, kept in `originate_response` with its reason's text)
+are linked by position, and so are the events of the channels it targeted
 or created (an Originate names its channels' Uniqueids in advance with `ChannelId` /
 `OtherChannelId`): each of those channels is watched until its `Hangup`, at most `MAX_LINKED`
 events per command. The most recent `KEEP` commands are kept; older ones are in the log.
@@ -11,12 +13,20 @@ events per command. The most recent `KEEP` commands are kept; older ones are in 
 
 from __future__ import annotations
 
-from engine.commands import FAILED, REQUESTED, SENT, STREAM_PREFIX, SUCCEEDED, command_of
+from engine.commands import (
+    FAILED,
+    REQUESTED,
+    SENT,
+    STREAM_PREFIX,
+    SUCCEEDED,
+    command_of,
+    reason_text,
+)
 from engine.envelope import RESPONSE, Event
-from projections.base import Row, event_time, iso
+from projections.base import Row, event_time, iso, to_int
 
 NAME = "commands"
-VERSION = 1
+VERSION = 2
 
 KEEP = 10_000
 MAX_LINKED = 200
@@ -105,6 +115,7 @@ def _answer(state: dict, event: Event, cid: str) -> None:
         if event.type == "OriginateResponse":
             row["originate_response"] = {
                 "response": data.get("Response"), "reason": data.get("Reason"),
+                "reason_text": reason_text(to_int(data.get("Reason"))),
                 "unique_id": data.get("Uniqueid"), "channel": data.get("Channel"),
             }
     row["updated"] = event_time(event)

@@ -6,9 +6,19 @@ then `DeviceStateListComplete`. That list is Asterisk's device-state *cache*: ch
 technologies (Local, and the bridge media channels built on the same core) disable caching, so
 their devices change state in events but are never listed. Rows say so in `cached`.
 
-Reconciliation at the end of a list: listed devices take the listed state (and are added if
-new); cachable devices known from before the list but absent from it have left the cache (a
-module unloaded, a restart) and are dropped; uncachable ones keep their last event state.
+Reconciliation at the end of a `DeviceStateList`: listed devices take the listed state (and are
+added if new); cachable devices known from before the list but absent from it have left the
+cache (a module unloaded, a restart) and are dropped.
+
+An uncached device has no list to be reconciled against, so it follows the channels that use
+it: Asterisk publishes a channel's state under its name cut at the last `-`
+(`Local/101@customers-00000002;1` is device `Local/101@customers`), and asks the technology
+for the device's state, which for Local is `INUSE` while one of its channels lives. The
+projection keeps, from the same events, which live channels use an uncached device
+(`Newchannel`, `Rename`, `Hangup`, the `CoreShowChannel` items); when a `CoreShowChannels`
+answer closes channels (they vanished while we were disconnected: Asterisk restarted, or the
+engine was down while they hung up, and no event will ever say so), a device in use whose
+last channel that was goes back to `NOT_INUSE`, as Asterisk's own state for it already is.
 """
 
 from __future__ import annotations
@@ -18,10 +28,13 @@ from projections import lists
 from projections.base import Handler, Row, columns, dispatch, event_time, iso
 
 NAME = "devices"
-VERSION = 2
+VERSION = 3
 
 # Technologies whose channels set AST_FLAG_DISABLE_DEVSTATE_CACHE (core_unreal users).
 UNCACHED_TECHS = frozenset({"Local", "Announcer", "Recorder", "CBAnn", "CBRec"})
+# States that say a channel uses the device: with none left, Asterisk says NOT_INUSE.
+IN_USE = frozenset({"INUSE", "BUSY", "RINGING", "RINGINUSE", "ONHOLD"})
+NOT_INUSE = "NOT_INUSE"
 
 COLUMNS: dict[str, dict[str, str]] = {
     "device-states": columns(
@@ -30,13 +43,25 @@ COLUMNS: dict[str, dict[str, str]] = {
 
 
 def initial() -> dict:
-    return {"devices": {}, "lists": {}}
+    return {
+        "devices": {},
+        "lists": {},
+        # "<server>/<uniqueid>" -> {"device", "pos"}: live channels of uncached devices
+        "channels": {},
+    }
 
 
 def is_cached(device: str) -> bool:
     """Whether Asterisk keeps this device's state in its cache (and so lists it)."""
     tech, sep, _ = device.partition("/")
     return not (sep and tech in UNCACHED_TECHS)
+
+
+def device_of(channel: str) -> str:
+    """The device a channel's state is published under: its name up to the last `-`, as
+    Asterisk's `ast_setstate` cuts it."""
+    cut = channel.rfind("-")
+    return channel[:cut] if cut > 0 else channel
 
 
 def _change(state: dict, event: Event) -> None:
@@ -67,9 +92,71 @@ def _list_complete(state: dict, event: Event) -> None:
             del devices[key]
 
 
+def _use(state: dict, event: Event, uid: str, channel: object) -> None:
+    """Note (or forget) the channel `uid` as a user of its device, if that one is uncached."""
+    key = f"{event.server}/{uid}"
+    device = device_of(channel) if isinstance(channel, str) else ""
+    if device and not is_cached(device):
+        used = state["channels"].get(key)
+        if used is None:
+            state["channels"][key] = {"device": device, "pos": event.position}
+        else:
+            used["device"] = device
+    else:
+        state["channels"].pop(key, None)
+
+
+def _newchannel(state: dict, event: Event) -> None:
+    uid = event.data.get("Uniqueid")
+    if isinstance(uid, str) and uid:
+        _use(state, event, uid, event.data.get("Channel"))
+
+
+def _rename(state: dict, event: Event) -> None:
+    uid = event.data.get("Uniqueid")
+    if isinstance(uid, str) and f"{event.server}/{uid}" in state["channels"]:
+        _use(state, event, uid, event.data.get("Newname"))
+
+
+def _hangup(state: dict, event: Event) -> None:
+    state["channels"].pop(f"{event.server}/{event.data.get('Uniqueid')}", None)
+
+
+def _channel_item(state: dict, event: Event) -> None:
+    """A `CoreShowChannel`: every item counts toward the answer, a live channel of an
+    uncached device unknown to us (the log began during its call) is noted."""
+    uid = lists.item_named(state["lists"], event, "Uniqueid")
+    if uid is not None and f"{event.server}/{uid}" not in state["channels"]:
+        _use(state, event, uid, event.data.get("Channel"))
+
+
+def _channels_complete(state: dict, event: Event) -> None:
+    """A whole `CoreShowChannels` answer: the channels it shows are gone stop using their
+    devices, and a device in use that they left without a channel is `NOT_INUSE`."""
+    channels = state["channels"]
+    gone = lists.gone(state, channels, event)
+    if not gone:
+        return
+    freed = {channels.pop(key)["device"] for key in gone}
+    prefix = event.server + "/"
+    freed.difference_update(used["device"] for key, used in channels.items()
+                            if key.startswith(prefix))
+    devices = state["devices"]
+    for device in freed:
+        row = devices.get(prefix + device)
+        if row is not None and row["state"] in IN_USE:
+            row["state"] = NOT_INUSE
+            row["tm_update"] = event_time(event)
+
+
 HANDLERS: dict[str, Handler] = {
     "DeviceStateChange": _change,
     "DeviceStateListComplete": _list_complete,
+    "Newchannel": _newchannel,
+    "Rename": _rename,
+    "Hangup": _hangup,
+    "CoreShowChannel": _channel_item,
+    "CoreShowChannelsComplete": _channels_complete,
     **lists.HANDLERS,
 }
 EVENT_TYPES = frozenset(HANDLERS)  # apply ignores every other type: the runner may skip it

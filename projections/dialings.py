@@ -11,7 +11,10 @@ with `DialingCreated` (the decision), follows its call's AMI events, tied to it 
 `ActionID` and by the `ChannelId`/`OtherChannelId` we chose (they become the `Uniqueid`s), and
 leaves with `DialingEnded`. After a reconnect the `CoreShowChannels` answer settles the dialings
 sent on an earlier connection: listed ones are alive, the others are marked lost and the
-process manager closes them with that reason.
+process manager closes them with that reason. A hangup command (`CommandRequested`) naming a
+live dialing (the dialer's own, from `DELETE /ob/dialings/<uuid>` or a forced stop) or one of
+its channels (an operator's `DELETE /core/channels/<uid>`) marks it hung up by us: its result's
+`end_reason` says who and why, where a customer's own hangup leaves it empty.
 
 Also kept, for the process manager: the picking index (`engine.dialer.dls`), the do-not-call
 numbers per list, and each campaign's last answers and waits for an agent, recorded as each
@@ -23,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+from engine.commands import REQUESTED as COMMAND_REQUESTED
 from engine.dialer import campaigns as campaign_model
 from engine.dialer import codes
 from engine.dialer import destinations as destination_model
@@ -37,7 +41,7 @@ from engine.envelope import Event
 from projections.base import Row, dispatch, event_time
 
 NAME = "dialings"
-VERSION = 2  # 2: the picking index groups entries alike (engine.dialer.dls)
+VERSION = 3  # 2: the picking index groups entries alike (engine.dialer.dls); 3: hung up by us
 
 OUTCOMES_KEEP = 200  # answers and waits per campaign kept for the adaptive ratio
 
@@ -49,7 +53,7 @@ AMI_TYPES = frozenset({
     "AgentConnect", "CoreShowChannel", "Status", "CoreShowChannelsComplete",
 })
 EVENT_TYPES = ev.OBJECT_TYPES | {ev.CAMPAIGN_STATUS_CHANGED, ev.DIALING_CREATED,
-                                 ev.DIALING_ENDED} | AMI_TYPES
+                                 ev.DIALING_ENDED, COMMAND_REQUESTED} | AMI_TYPES
 
 
 def initial() -> dict:
@@ -205,6 +209,25 @@ def _ami(state: dict, event: Event) -> None:
         _stat(state, new["uuid_camp"], "waits", round(new["_agent_at"] - answered_at, 6))
 
 
+def _hangup_requested(state: dict, event: Event) -> None:
+    """A command asked to hang up a live dialing: the dialer's names the dialing and the
+    reason (`params`), an operator's hangup names one of its channels (`targets`)."""
+    data = event.data
+    params = data.get("params") if isinstance(data.get("params"), dict) else {}
+    uuid = params.get("dialing")
+    reason = params.get("reason")
+    if uuid is None and data.get("command") == "hangup":
+        targets = data.get("targets") if isinstance(data.get("targets"), list) else []
+        uuid = next((state["by_uid"][u] for u in targets
+                     if isinstance(u, str) and u in state["by_uid"]), None)
+        reason = f"hung up by {data.get('who')} (command {data.get('id')})"
+    row = state["dialings"].get(uuid) if isinstance(uuid, str) else None
+    if (row is None or not isinstance(reason, str) or row["_hangup_reason"]
+            or dialing_model.finished(row)):
+        return
+    state["dialings"][uuid] = dialing_model.hung_up_by_us(row, reason)
+
+
 def _reconcile(state: dict, event: Event) -> None:
     """A complete channel list from a session: a dialing of that server sent on an earlier
     session, not listed and not heard of in this one, is gone."""
@@ -225,6 +248,7 @@ _HANDLERS: dict[str, Callable[[dict, Event], None]] = {
     ev.DIALING_CREATED: _dialing_created,
     ev.DIALING_ENDED: _dialing_ended,
     ev.CAMPAIGN_STATUS_CHANGED: _object,
+    COMMAND_REQUESTED: _hangup_requested,
     **{t: _object for t in ev.OBJECT_TYPES},
     **{t: _ami for t in AMI_TYPES},
 }

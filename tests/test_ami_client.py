@@ -19,6 +19,7 @@ import pytest
 from engine.ami.client import ActionError, AmiClient, ConnectionLost
 from engine.ami.ingest import LIST_ACTIONS, send_list_actions
 from engine.ami.protocol import Message
+from engine.ami.simulator import PbxSimulator, Timings
 from engine.ami.testserver import AmiTestServer
 from engine.config import ServerConfig
 from engine.envelope import Headers
@@ -230,5 +231,83 @@ def test_shutdown_then_reconnect_sends_the_list_actions_again() -> None:
                 for name in LIST_ACTIONS:
                     assert asked().count(name) == 2, name
                 assert client.status.booted  # FullyBooted of the new session was seen
+
+    run(main())
+
+
+FULLY_BOOTED = b"Event: FullyBooted\r\nPrivilege: system,all\r\nStatus: Fully Booted\r\n\r\n"
+
+
+def asked(server: AmiTestServer) -> list[str]:
+    return [str(a["Action"]) for a in server.actions_received]
+
+
+@contextlib.asynccontextmanager
+async def listed_a_second_ago(server: AmiTestServer) -> AsyncIterator[AmiClient]:
+    """A client that sends the list actions at every login: logged in to `server`, and its
+    list actions sent, over a second ago."""
+    client = AmiClient(config(server.port), Received(), on_login=send_list_actions)
+    async with running(client):
+        await until(lambda: asked(server).count("DeviceStateList") == 1)
+        await asyncio.sleep(1.2)
+        yield client
+
+
+def test_reconnect_lists_once_without_false_failures(caplog: pytest.LogCaptureFixture) -> None:
+    """Issue 12 item 17. Asterisk sends FullyBooted right after accepting a Login. The first
+    session lasts over a second; on the next one that FullyBooted was judged against the first
+    session's login time, so it looked late and the list actions went out a second time (or,
+    read while the state was still `logging_in`, failed with 'not connected')."""
+
+    async def main() -> None:
+        async with AmiTestServer() as server, listed_a_second_ago(server) as client:
+            server.drop()
+            await until(lambda: server.logins == 2 and client.connected)
+            await until(lambda: asked(server).count("DeviceStateList") == 2)
+            await asyncio.sleep(0.3)  # a second round would have been sent by now
+            for name in LIST_ACTIONS:
+                assert asked(server).count(name) == 2, (name, asked(server))
+
+    with caplog.at_level(logging.INFO, logger="switchboard.ingest"):
+        run(main())
+    failures = [r.getMessage() for r in caplog.records
+                if r.name == "switchboard.ingest" and "not connected" in r.getMessage()]
+    assert failures == []
+
+
+def test_fully_booted_after_login_sends_the_list_actions_again() -> None:
+    """Asterisk still booting when we logged in: what we listed may be partial, so its
+    FullyBooted, arriving over a second after this session's login, asks again."""
+
+    async def main() -> None:
+        async with AmiTestServer() as server, listed_a_second_ago(server):
+            await server.broadcast(FULLY_BOOTED)
+            await until(lambda: asked(server).count("DeviceStateList") == 2)
+            assert server.logins == 1
+
+    run(main())
+
+
+def test_an_event_answering_an_action_is_awaited_and_fails_with_its_session() -> None:
+    """`expect`: an async Originate's OriginateResponse, registered before the action leaves
+    (it may come in the same read as the response), fails with ConnectionLost when the
+    session ends first, as a pending action does."""
+
+    async def main() -> None:
+        async with PbxSimulator(outcome={"noanswer": 1.0}, timings=Timings(noanswer=30.0)
+                                ) as server, connected(server) as client:
+            originate = {"Action": "Originate", "Channel": "Bogus/1", "Exten": "echo",
+                         "Context": "dialer", "Priority": "1", "Async": "true"}
+            follow = client.expect("o-1", "OriginateResponse")
+            [response] = await client.action({**originate, "ActionID": "o-1"})
+            assert response.headers["Message"] == "Originate successfully queued"
+            answer = await asyncio.wait_for(follow, 2)
+            assert answer.headers["Response"] == "Failure" and answer.headers["Reason"] == "0"
+
+            ringing = client.expect("o-2", "OriginateResponse")
+            await client.action({**originate, "Channel": "SIP/200", "ActionID": "o-2"})
+            server.drop()
+            with pytest.raises(ConnectionLost):
+                await asyncio.wait_for(ringing, 2)
 
     run(main())

@@ -10,12 +10,15 @@ the channels it acted on.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import pytest
 
+from engine.ami.simulator import PbxSimulator, Timings, capture_dialplan
 from engine.ami.testserver import AmiTestServer
 from engine.commands import FAILED, REQUESTED, SENT, SUCCEEDED
 from engine.envelope import Headers
@@ -67,6 +70,22 @@ def replay_to(live: Live, line: int, path: Path = CONTROL) -> None:
     live.settled()
 
 
+def answered_at(live: Live, line: int, request: Callable[[], httpx.Response]
+                ) -> httpx.Response:
+    """Make `request` (it sends one action), and once its action has reached the fake
+    Asterisk replay everything before capture line `line`: its answer."""
+    asterisk = live.asterisks[0]
+    sent = len(asterisk.actions_received)
+    with ThreadPoolExecutor(1) as pool:
+        pending = pool.submit(request)
+        deadline = time.monotonic() + 10
+        while len(asterisk.actions_received) == sent and not pending.done():
+            assert time.monotonic() < deadline, "the action never reached Asterisk"
+            time.sleep(0.005)
+        replay_to(live, line)
+        return pending.result(10)
+
+
 def command(client: httpx.Client, response: httpx.Response) -> dict:
     return client.get(f"/commands/{response.headers['x-switchboard-command']}").json()["result"]
 
@@ -74,18 +93,22 @@ def command(client: httpx.Client, response: httpx.Response) -> dict:
 def test_channel_commands_are_logged_first_answered_by_asterisk_and_tied_to_their_events(
         control: tuple[Live, httpx.Client]) -> None:
     live, client = control
-    originate = client.post("/core/channels", json={
+    # Each async Originate is answered once its OriginateResponse is replayed (capture lines
+    # 29 and 30), with the ActionID the API gave it.
+    originate = answered_at(live, 30, lambda: client.post("/core/channels", json={
         "channel": "Local/501@customers", "context": "dialer", "exten": "hold", "priority": 1,
-        "timeout": 20000, "channel_id": "chan-live-1", "other_channel_id": "chan-live-2"})
+        "timeout": 20000, "channel_id": "chan-live-1", "other_channel_id": "chan-live-2"}))
     assert originate.status_code == 200, originate.text
     result = originate.json()["result"]
     assert result["state"] == "succeeded"
-    assert result["message"] == "Originate successfully queued"
+    assert result["message"] == "Originate succeeded, reason 4: Remote end has answered"
+    assert result["response"]["Message"] == "Originate successfully queued"
+    assert result["originate_response"]["unique_id"] == "chan-live-1"
     assert result["targets"] == ["chan-live-1", "chan-live-2"]
-    second = client.post("/core/channels", json={
+    second = answered_at(live, 31, lambda: client.post("/core/channels", json={
         "channel": "Local/502@customers", "context": "dialer", "exten": "hold", "priority": 1,
-        "timeout": 20000, "channel_id": "chan-redir-1", "other_channel_id": "chan-redir-2"})
-    assert second.status_code == 200
+        "timeout": 20000, "channel_id": "chan-redir-1", "other_channel_id": "chan-redir-2"}))
+    assert second.status_code == 200 and second.json()["result"]["state"] == "succeeded"
 
     replay_to(live, 55)  # the recording redirects chan-redir-1 into parking here
     channel = client.get("/core/channels/chan-redir-1").json()["result"]
@@ -132,7 +155,11 @@ def test_channel_commands_are_logged_first_answered_by_asterisk_and_tied_to_thei
     ours = {"chan-live-1", "chan-live-2"}
     assert linked and all(ours & {e.data.get(h) for h in WATCHED} for e in linked)
     assert any(e.type == "Newchannel" for e in linked)
-    assert created["originate_response"] is None  # its ActionID is the recording's, not ours
+    [answer] = [e for e in linked if e.type == "OriginateResponse"]  # with our ActionID
+    assert answer.data["ActionID"] == f"cmd-{created['id']}"
+    assert created["originate_response"] == {
+        "response": "Success", "reason": "4", "reason_text": "Remote end has answered",
+        "unique_id": "chan-live-1", "channel": "Local/501@customers-00000000;1"}
 
 
 def test_queue_member_add_pause_unpause_remove(tmp_path: Path) -> None:
@@ -214,3 +241,104 @@ def test_hanging_up_a_parked_call_names_the_parkee_and_relays_asterisks_refusal(
         assert missing.status_code == 404
         status = client.get("/status").json()
         assert status["streams"]["clients"] == 0 and status["streams"]["derive_errors"] == 0
+
+
+class Dialplan(PbxSimulator):
+    """The simulated PBX dialing the captures' numbers (1XX answer, 2XX busy, 3XX ring
+    without an answer for a second, 9XX unallocated), for the API's Originates."""
+
+    def __init__(self, **kwargs: object) -> None:
+        kwargs.pop("capture", None)
+        super().__init__(outcome=capture_dialplan, timings=Timings(noanswer=1.0),
+                         **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def dialplan(tmp_path: Path) -> Iterator[tuple[Live, httpx.Client]]:
+    with Live(f"sqlite:///{tmp_path / 'log.db'}", [None], asterisk=Dialplan,
+              config={"api": {"command_timeout": 0.5}}) as live, \
+            httpx.Client(base_url=live.url, timeout=10) as client:
+        live.connected()
+        live.settled()
+        yield live, client
+
+
+def originate(client: httpx.Client, channel: str) -> httpx.Response:
+    return client.post("/core/channels", json={
+        "channel": channel, "context": "dialer", "exten": "echo", "priority": 1,
+        "timeout": 20000})
+
+
+def test_an_async_originate_follows_its_originate_response(
+        dialplan: tuple[Live, httpx.Client]) -> None:
+    """Issue 12 item 19: Asterisk answers every async Originate 'Originate successfully
+    queued'; only its OriginateResponse tells whether the call was placed. The command
+    (its outcome event, GET /commands, the POST's answer) follows the OriginateResponse,
+    reason code and text kept."""
+    live, client = dialplan
+    cases = [  # channel, HTTP status, state, Reason, its text
+        ("Bogus/123", 409, "failed", "0", "the call could not be placed"),
+        ("Local/201@customers", 409, "failed", "5", "Remote end is busy"),
+        ("Local/901@customers", 409, "failed", "0", "the call could not be placed"),
+        ("Local/101@customers", 200, "succeeded", "4", "Remote end has answered"),
+    ]
+    store = live.engine.store  # type: ignore[union-attr]
+    for channel, status, state, reason, text in cases:
+        response = originate(client, channel)
+        assert response.status_code == status, (channel, response.text)
+        said = f"Originate {'succeeded' if status == 200 else 'failed'}, reason {reason}: {text}"
+        if status == 200:
+            assert response.json()["result"]["state"] == state
+            assert response.json()["result"]["message"].startswith(said)
+        else:
+            assert response.json()["error"]["message"].startswith(said), channel
+        row = command(client, response)
+        assert row["state"] == state and row["status"] == status, channel
+        assert row["response"]["Message"] == "Originate successfully queued"
+        assert row["originate_response"]["reason"] == reason
+        assert row["originate_response"]["reason_text"].startswith(text)
+        assert row["originate_response"]["response"] == \
+            ("Success" if state == "succeeded" else "Failure")
+        own = store.read_stream(f"command/{row['id']}")
+        assert [e.type for e in own] == [REQUESTED, SENT,
+                                         SUCCEEDED if state == "succeeded" else FAILED]
+        assert own[2].data["reason"] == int(reason)
+        [answer] = [e for e in store.iter_all()
+                    if e.type == "OriginateResponse" and e.causation_id == row["id"]]
+        assert answer.position < own[2].position  # the outcome follows Asterisk's word
+
+
+def test_an_originate_still_ringing_answers_sent_then_follows_its_response(
+        dialplan: tuple[Live, httpx.Client]) -> None:
+    """The OriginateResponse of a call that rings longer than `api.command_timeout` comes
+    after the POST has answered: the command is `sent` (Asterisk queued it) until then."""
+    _, client = dialplan
+    response = originate(client, "Local/301@customers")  # rings a second, never answered
+    assert response.status_code == 200, response.text
+    result = response.json()["result"]
+    assert result["state"] == "sent" and result["status"] is None
+    assert result["response"]["Message"] == "Originate successfully queued"
+
+    deadline = time.monotonic() + 10
+    while (row := command(client, response))["state"] == "sent":
+        assert time.monotonic() < deadline, row
+        time.sleep(0.05)
+    assert row["state"] == "failed" and row["status"] == 409
+    assert row["message"] == "Originate failed, reason 3: no answer, it rang until the timeout"
+    assert row["originate_response"]["reason"] == "3"
+
+
+def test_an_originate_whose_connection_drops_before_its_response_fails_with_503(
+        dialplan: tuple[Live, httpx.Client]) -> None:
+    live, client = dialplan
+    response = originate(client, "Local/301@customers")
+    assert command(client, response)["state"] == "sent"
+    asterisk = live.asterisks[0]
+    live.run(asterisk.drop)
+    deadline = time.monotonic() + 10
+    while (row := command(client, response))["state"] == "sent":
+        assert time.monotonic() < deadline, row
+        time.sleep(0.05)
+    assert row["state"] == "failed" and row["status"] == 503
+    assert row["message"].startswith("connection lost before the OriginateResponse")
+    assert row["originate_response"] is None

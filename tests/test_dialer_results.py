@@ -6,15 +6,19 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from pathlib import Path
 
-from engine.ami.simulator import capture_dialplan
+from engine.ami.simulator import Timings, capture_dialplan
 from engine.cli import main as cli
+from engine.commands import REQUESTED
 from engine.dialer import events as ev
+from engine.dialer.process import HANGUP_FORCED_STOP, HANGUP_REQUESTED
 from engine.dialer.resultsfile import ResultsFile
 from engine.store import open_store
 from projections.dialings import COLUMNS as OB_COLUMNS
 from projections.results import COLUMNS
+from projections.runner import Projector
 from replay.export import export_view
 from tests.test_dialer_harness import run, stack, until
 
@@ -105,3 +109,64 @@ def test_export_and_rest_read_the_results(tmp_path: Path) -> None:
     assert header == list(COLUMNS["results"])
     assert set(OB_COLUMNS) == {"plans", "destinations", "dlmas", "dls", "campaigns", "dncs",
                                "dialings"}
+
+
+def test_calls_the_dialer_hung_up_say_so_in_their_result(tmp_path: Path) -> None:
+    """Issue 12 item 20: a call the dialer hung up itself (`DELETE /ob/dialings/<uuid>`, or a
+    campaign stopped forcedly, status 30) was recorded exactly like a customer hanging up.
+    Its hangup is a command in the log, durable before the Hangup leaves, and its result
+    (`/ob/results`, the results file, `DialingEnded`) carries the `end_reason`; a call that
+    ended by itself carries none."""
+    path = tmp_path / "outbound_result.json"
+
+    async def main() -> None:
+        async with stack(tmp_path, outcome=capture_dialplan,
+                         timings=Timings(ring=0.02, talk=30.0)) as s:
+            c = await s.campaign(dest={"type": 0, "context": "dialer", "exten": "hold"},
+                                 numbers=[["101"], ["102"], ["103"], ["104"], ["201"]],
+                                 plan={"max_retry_cnt_1": 1})
+            uuid = c["campaign"]["uuid"]
+            await until(lambda: len([d for d in s.state()["dialings"].values()
+                                     if d["status"] == 6]) == 4, 10, "four calls answered")
+            first, second = [d for d in s.state()["dialings"].values() if d["status"] == 6][:2]
+            await s.delete(f"dialings/{first['uuid']}")
+            await s.call("DELETE", f"/core/channels/{second['uuid']}")  # an operator's
+            await until(lambda: not {first["uuid"], second["uuid"]} & set(s.state()["dialings"]),
+                        5, "hung up")
+            await s.put(f"campaigns/{uuid}", {"status": 30})
+            await until(lambda: s.camp_status(uuid) == 0, 10, "stopped")
+            await until(lambda: len(lines(path)) == 5, 5, "five results")
+
+            results = {r["dial_addr"]: r for r in (await s.get("results"))["list"]}
+            assert results[first["dial_addr"]]["end_reason"] == HANGUP_REQUESTED
+            assert re.fullmatch(r"hung up by anonymous@127\.0\.0\.1 \(command [0-9a-f]{32}\)",
+                                results[second["dial_addr"]]["end_reason"])
+            for number in {"101", "102", "103", "104"} - {first["dial_addr"],
+                                                          second["dial_addr"]}:
+                assert results[number]["end_reason"] == HANGUP_FORCED_STOP, number
+            assert results["201"]["end_reason"] is None  # busy: the call ended by itself
+            for number in ("101", "102", "103", "104"):  # ended by a Hangup: cause 16
+                assert results[number]["status"] == 7 and results[number]["res_hangup"] == 16
+            assert {r["dial_addr"]: r["end_reason"] for r in lines(path)} == {
+                n: r["end_reason"] for n, r in results.items()}
+
+            events = s.events()
+            asked = [e for e in events if e.type == REQUESTED and e.data["params"].get("dialing")]
+            assert len(asked) == 3 and {e.data["who"] for e in asked} == {"dialer"}
+            for request in asked:
+                cid = request.data["id"]
+                [hangup] = [a for a in s.sim.actions_received if a.get("ActionID") == f"cmd-{cid}"]
+                assert hangup["Action"] == "Hangup"
+                [answer] = [e for e in events if e.type == "Response" and e.causation_id == cid]
+                assert request.position < answer.position  # logged before it was sent
+
+    run(main())
+    store = open_store(f"sqlite:///{tmp_path / 'log.db'}")
+    try:
+        rebuilt = Projector(store, persist=False)
+        rebuilt.rebuild()
+        with Projector(store, read_only=True) as live:  # the states saved at the stop
+            for name in ("dialings", "results", "commands"):
+                assert live.serialize(name) == rebuilt.serialize(name), name
+    finally:
+        store.close()

@@ -206,6 +206,49 @@ def test_a_reconnect_closes_what_vanished_while_disconnected(tmp_path: Path) -> 
     store.close()
 
 
+@pytest.mark.parametrize("restart", ["asterisk", "engine"])
+def test_local_devices_in_use_are_freed_when_their_channels_vanished(
+        tmp_path: Path, restart: str) -> None:
+    """Issue 12 item 18. Local calls are up when Asterisk restarts (the connection drops), or
+    when the engine stops and comes back after they ended: no Hangup, no DeviceStateChange
+    will ever come for them, and Asterisk never lists a Local device. Once the new session's
+    CoreShowChannels answer closes their channels, their devices are NOT_INUSE."""
+    path = CAPTURES / "originate-failures.jsonl"
+    url = f"sqlite:///{tmp_path / 'log.db'}"
+    drop_after = _busiest_moment(path, replayed_lines(path))
+
+    def states(engine: Engine) -> dict[str, str]:
+        return {r["device"]: r["state"] for r in engine.projector.rows("device-states", now=NOW)
+                if not r["cached"]}
+
+    def freed(engine: Engine, busy: set[str]) -> None:
+        assert engine.projector.rows("channels", now=NOW) == []
+        assert {d: states(engine)[d] for d in busy} == dict.fromkeys(busy, "NOT_INUSE")
+
+    async def main() -> None:
+        async with AmiTestServer(capture=path, pause_after=0) as server:
+            async with running(engine_for(url, pbx1=server.port)) as engine:
+                base = await answered(engine, server)
+                server.continue_replay(drop_after)
+                await projected(engine, base + drop_after)
+                busy = {d for d, state in states(engine).items() if state == "INUSE"}
+                assert busy and all(d.startswith("Local/") for d in busy)
+                if restart == "asterisk":
+                    server.drop()  # the new session replays nothing: only its answers
+                    await answered(engine, server, session=2)
+                    freed(engine, busy)
+            if restart == "engine":
+                async with running(engine_for(url, pbx1=server.port)) as engine:
+                    await answered(engine, server, session=2)
+                    freed(engine, busy)
+
+    asyncio.run(main())
+    store = open_store(url)
+    with Projector(store, read_only=True) as resumed:
+        assert_is_a_rebuild(store, resumed)
+    store.close()
+
+
 def _busiest_moment(path: Path, order: list[int]) -> int:
     """How many replayed messages leave the most channels up."""
     lines = read_lines(path)

@@ -3,14 +3,17 @@ driven by synthetic events shaped like Asterisk's: one rule per test."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from engine.envelope import Event
 from projections import agents, calls, channels, devices, peers, q850, systems
 from projections.base import iso
-from projections.runner import replay
+from projections.runner import encode_state, replay
 
 T0 = 1795361587.0
 
@@ -331,6 +334,155 @@ def test_device_states_and_their_list() -> None:
     assert rows == {"PJSIP/100": "NOT_INUSE", "park:701@parkedcalls": "INUSE",
                     "Local/1@c": "INUSE"}
     assert devices.is_cached("Queue:sales_pause_Local/agent1@agents")
+
+
+def _csc_answer(log: Log, action_id: str, items: list[tuple[str, str]],
+                server: str | None = None) -> None:
+    """A `CoreShowChannels` answer listing `(uid, channel name)`, after a reconnect."""
+    log.banner(server=server)
+    log.list_start(action_id, server=server)
+    for uid, name in items:
+        log.add("CoreShowChannel", server=server, ActionID=action_id, **snapshot(uid, name, 6))
+    log.add("CoreShowChannelsComplete", server=server, ActionID=action_id,
+            EventList="Complete", ListItems=str(len(items)))
+
+
+def _device_states(log: Log, server: str = "pbx1") -> dict[str, str]:
+    return {r["device"]: r["state"] for r in view(log, "device-states") if r["server"] == server}
+
+
+def test_an_uncached_device_whose_last_channel_vanished_is_not_in_use() -> None:
+    """Issue 12 item 18: after an Asterisk restart (or the engine down while the calls
+    ended) no event ever says a Local device is free again, and Asterisk never lists it:
+    closing its last channel at reconciliation frees it."""
+    log = Log()
+    log.chan("Newchannel", "1.1", "Local/101@customers-00000001;1", 6)
+    log.chan("Newchannel", "1.2", "Local/101@customers-00000001;2", 6)
+    log.add("DeviceStateChange", Device="Local/101@customers", State="INUSE")
+    log.chan("Newchannel", "2.1", "PJSIP/100-00000002", 6)
+    log.add("DeviceStateChange", Device="PJSIP/100", State="INUSE")
+    log.add("ConnectionLost", Reason="connection closed by Asterisk")
+    _csc_answer(log, "csc-1", [])
+    states = _device_states(log)
+    assert states["Local/101@customers"] == "NOT_INUSE"
+    assert states["PJSIP/100"] == "INUSE"  # cached: its DeviceStateList answer says
+    row = by_id(view(log, "device-states"), "device")["Local/101@customers"]
+    assert row["tm_update"] == iso(T0 + len(log.events))  # the answer's Complete
+
+
+def test_an_uncached_device_stays_in_use_while_a_channel_of_it_is_listed() -> None:
+    log = Log()
+    log.chan("Newchannel", "1.1", "Local/101@customers-00000001;1", 6)
+    log.chan("Newchannel", "1.2", "Local/101@customers-00000001;2", 6)
+    log.chan("Newchannel", "3.1", "Local/101@customers-00000003;1", 6)
+    log.add("DeviceStateChange", Device="Local/101@customers", State="INUSE")
+    log.chan("Newchannel", "4.1", "Local/102@from-internal-00000004;1", 6)
+    log.add("DeviceStateChange", Device="Local/102@from-internal", State="INUSE")
+    _csc_answer(log, "csc-1", [("3.1", "Local/101@customers-00000003;1")])
+    states = _device_states(log)
+    assert states == {"Local/101@customers": "INUSE", "Local/102@from-internal": "NOT_INUSE"}
+
+    # listed, then gone at the next reconnect: free too; a short answer closes nothing
+    log.chan("Newchannel", "5.1", "Local/103@customers-00000005;1", 6)
+    log.add("DeviceStateChange", Device="Local/103@customers", State="RINGING")
+    log.banner()
+    log.list_start("csc-2")
+    log.add("CoreShowChannelsComplete", ActionID="csc-2", EventList="Complete", ListItems="1")
+    assert _device_states(log)["Local/103@customers"] == "RINGING"
+    _csc_answer(log, "csc-3", [])
+    assert set(_device_states(log).values()) == {"NOT_INUSE"}
+
+
+def test_a_channel_born_during_the_answer_keeps_its_device_in_use() -> None:
+    log = Log()
+    log.chan("Newchannel", "1.1", "Local/101@customers-00000001;1", 6)
+    log.add("DeviceStateChange", Device="Local/101@customers", State="INUSE")
+    log.banner()
+    log.list_start("csc-1")
+    log.chan("Newchannel", "2.1", "Local/101@customers-00000002;1", 4)  # newer than the answer
+    log.add("CoreShowChannelsComplete", ActionID="csc-1", EventList="Complete", ListItems="0")
+    assert _device_states(log)["Local/101@customers"] == "INUSE"
+
+
+def test_device_reconciliation_keeps_to_its_server() -> None:
+    log = Log()
+    for server in ("pbx1", "pbx2"):
+        log.chan("Newchannel", "1.1", "Local/101@customers-00000001;1", 6, server=server)
+        log.add("DeviceStateChange", server=server, Device="Local/101@customers", State="INUSE")
+    _csc_answer(log, "csc-1", [], server="pbx2")
+    assert _device_states(log, "pbx1") == {"Local/101@customers": "INUSE"}
+    assert _device_states(log, "pbx2") == {"Local/101@customers": "NOT_INUSE"}
+
+
+CALL_STEPS = st.lists(st.one_of(
+    st.tuples(st.just("call"), st.integers(0, 2)),
+    st.tuples(st.just("end"), st.integers(0, 99)),
+    st.tuples(st.just("reconnect"), st.lists(st.booleans(), max_size=12)),
+), max_size=40)
+
+
+@settings(max_examples=150, deadline=None)
+@given(steps=CALL_STEPS)
+def test_uncached_devices_follow_their_channels_through_reconnects(steps: list) -> None:
+    """Any history of Local calls (Newchannel of both halves, INUSE when a device's first
+    channel comes, Hangups and NOT_INUSE when its last goes) and of reconnects during which
+    some calls ended unseen, each followed by Asterisk's `CoreShowChannels` answer: after every
+    answer each Local device is INUSE exactly while a call of it is up, and the channels the
+    projection holds as using a device are the live ones. Fed in two parts through a
+    checkpoint's JSON, the state is the same as replayed at once."""
+    names = [f"Local/10{i}@customers" for i in range(3)]
+    log = Log()
+    live: list[tuple[int, list[str]]] = []  # (device index, its legs' uids), in call order
+    serial = 0
+
+    def in_use(i: int) -> bool:
+        return any(d == i for d, _ in live)
+
+    def check() -> None:
+        projector = replay(log.events)
+        states = _device_states(log)
+        for i, name in enumerate(names):
+            if name in states:
+                assert states[name] == ("INUSE" if in_use(i) else "NOT_INUSE"), (name, live)
+        held = projector.state("devices")["channels"]
+        assert sorted(held) == sorted(f"pbx1/{u}" for _, legs in live for u in legs)
+
+    for step in steps:
+        if step[0] == "call":
+            serial += 1
+            i = step[1]
+            was = in_use(i)
+            legs = [f"{serial}.1", f"{serial}.2"]
+            for n, uid in enumerate(legs, 1):
+                log.chan("Newchannel", uid, f"{names[i]}-{serial:08x};{n}", 6)
+            live.append((i, legs))
+            if not was:
+                log.add("DeviceStateChange", Device=names[i], State="INUSE")
+        elif step[0] == "end" and live:
+            i, legs = live.pop(step[1] % len(live))
+            for n, uid in enumerate(legs, 1):
+                log.chan("Hangup", uid, f"{names[i]}-x;{n}", 6, Cause="16")
+            if not in_use(i):
+                log.add("DeviceStateChange", Device=names[i], State="NOT_INUSE")
+        elif step[0] == "reconnect":
+            log.add("ConnectionLost", Reason="connection closed by Asterisk")
+            ended = step[1] + [False] * len(live)
+            live = [call for call, gone in zip(live, ended, strict=False) if not gone]
+            serial += 1
+            _csc_answer(log, f"csc-{serial}", [
+                (uid, f"{names[i]}-{serial:08x};1") for i, legs in live for uid in legs])
+            check()
+    if steps:
+        check()
+
+    half = len(log.events) // 2
+    state = devices.initial()
+    for event in log.events[:half]:
+        state = devices.apply(state, event)
+    state = json.loads(encode_state(state))  # what a checkpoint gives back
+    for event in log.events[half:]:
+        state = devices.apply(state, event)
+    assert encode_state(state) == replay(log.events).serialize("devices")
 
 
 # ------------------------------------------------------------------------------ peers

@@ -11,6 +11,8 @@ secret. Wrapping it would mean overriding most of it, so this client does the li
   ends, every pending action fails with `ConnectionLost` and is never re-sent;
 - a list action (`EventList: start`) resolves with all its items at its `EventList: Complete`
   event, or fails with `ConnectionLost`;
+- an event that answers an action after its response (an async Originate's
+  `OriginateResponse`) can be awaited too (`expect`), and fails the same way;
 - a Ping every `ping_interval`; a Ping still unanswered at the next tick means the connection is
   dead (detected within two intervals of going silent) and it is aborted and re-established;
 - a callback that raises is logged and counted; the connection carries on;
@@ -117,6 +119,8 @@ class AmiClient:
         self._write_lock = threading.Lock()
         self._tail = bytearray()
         self._pending: dict[str, _Pending] = {}
+        # ActionID -> (event type, future): an event that follows an action's response
+        self._expected: dict[str, tuple[str, asyncio.Future[Message]]] = {}
         self._ids = itertools.count(1)
         self._session_tag = ""
         self._stopping = False
@@ -175,6 +179,22 @@ class AmiClient:
             raise ConnectionLost(f"{self.config.name}: not connected")
         return self.answer(*self._write(headers), timeout)
 
+    def expect(self, action_id: str, event_type: str) -> asyncio.Future[Message]:
+        """The future of the event `event_type` that will carry `action_id` after the
+        action's response (an async Originate's `OriginateResponse`). Call it before sending
+        the action: Asterisk may send the event in the same read as the response. It fails
+        with `ConnectionLost` when this session ends; cancel it to stop waiting. Call it on
+        the event loop's thread."""
+        future: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
+        self._expected[action_id] = (event_type, future)
+
+        def done(_: asyncio.Future[Message]) -> None:
+            if self._expected.get(action_id, (None, None))[1] is future:
+                del self._expected[action_id]
+
+        future.add_done_callback(done)
+        return future
+
     def send_threadsafe(self, headers: Headers, session: str) -> asyncio.Future[list[Message]]:
         """Write an action now, from any thread, on the AMI session `session` (the stream name's
         last part, `ServerStatus.session`) and on no other: raises `ConnectionLost` if that
@@ -219,6 +239,10 @@ class AmiClient:
         self.status.state = "connecting"
         self.status.shutdown = None
         self._session_logged_in = False
+        # This session's login time, once it has one: Asterisk sends FullyBooted right after
+        # accepting the Login, and judged against the previous session's time it looked late
+        # (the list actions went out twice, or failed as 'not connected' while logging in).
+        self._logged_in_at = 0.0
         self._login_id = ""
         self._login_error = None
         session = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + "-" + secrets.token_hex(3)
@@ -301,6 +325,7 @@ class AmiClient:
     def _route(self, message: Message) -> None:
         headers = message.headers
         if message.type == "FullyBooted":
+            # late: more than a second after this session's login (0.0 until it has one)
             late = self._logged_in_at and time.monotonic() - self._logged_in_at > 1.0
             self.status.booted = True
             if late and self._on_login is not None:
@@ -313,6 +338,11 @@ class AmiClient:
                                     f"restart: {headers.get('Restart', '')}")
         action_id = headers.get("ActionID")
         if not isinstance(action_id, str):
+            return
+        expected = self._expected.get(action_id)
+        if expected is not None and expected[0] == message.type:
+            if not expected[1].done():
+                expected[1].set_result(message)
             return
         pending = self._pending.get(action_id)
         if pending is None:
@@ -413,10 +443,13 @@ class AmiClient:
     def _fail_pending(self, reason: str) -> None:
         with self._write_lock:
             pending, self._pending = self._pending, {}
-        for p in pending.values():
-            if not p.future.done():
-                p.future.set_exception(ConnectionLost(reason))
-                p.future.exception()  # mark retrieved: nobody may be awaiting it any more
+        expected, self._expected = self._expected, {}
+        futures: list[asyncio.Future[Any]] = [p.future for p in pending.values()]
+        futures.extend(f for _, f in expected.values())
+        for future in futures:
+            if not future.done():
+                future.set_exception(ConnectionLost(reason))
+                future.exception()  # mark retrieved: nobody may be awaiting it any more
 
     def _callback(self, fn: Callable[..., object] | None, *args: object) -> None:
         if fn is None:

@@ -7,7 +7,8 @@ actions, and streams the messages a real Asterisk 22 sent in a recorded session
 `go_silent`, `fail_logins`, `pause_replay`) so the client's recovery paths can be tested.
 An action the recording client also sent with the same parameters (a `Hangup`, `Originate`,
 `QueueAdd`...) is answered with Asterisk's recorded response (what it caused is in the replay,
-as recorded); other actions get `Invalid/unknown command`.
+as recorded; the events that answer it later, such as an async Originate's
+`OriginateResponse`, carry the client's ActionID); other actions get `Invalid/unknown command`.
 
 Each connection gets its own replay, from the start of the capture, after it logs in. Run it
 standalone with `python -m engine.ami.testserver --capture FILE` to point `switchboard run` at it.
@@ -55,6 +56,7 @@ class _Inbound:
     index: int  # line number in the capture (0-based), the replay position
     t: float
     raw: str
+    action_id: str | None = None  # its ActionID header, if it has one
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +110,7 @@ def _load_capture(path: str | Path, replay_responses: bool = True) -> _Capture:
             out.start_t = line.t
             continue
         action_id = _first_header(line.raw, "ActionID")
-        item = _Inbound(index, line.t, line.raw)
+        item = _Inbound(index, line.t, line.raw, action_id)
         if action_id is not None and action_id in action_ids:
             out.answers.setdefault(action_id, []).append(item)
         if action_id is not None and action_id in login_ids:
@@ -212,6 +214,8 @@ class _Connection:
     authenticated: bool = False
     finished: bool = False  # the session's last message (Goodbye, failed login) is out
     position: int = 0  # capture line index of the last replayed message
+    # recorded ActionID -> the client's, for the recorded actions this client sent too
+    renamed: dict[str, str] = field(default_factory=dict)
     replayed: int = 0
     task: asyncio.Task[None] | None = None
     replay_task: asyncio.Task[None] | None = None
@@ -473,7 +477,8 @@ class AmiTestServer:
         """An action the recording client also sent, with the same parameters (Hangup,
         Originate, QueueAdd, CoreStatus...), gets Asterisk's recorded response. What it caused
         later in the recording (events, an async `OriginateResponse`) is part of the replay,
-        as recorded."""
+        as recorded; the events among it that carry the recorded action's ActionID carry
+        this action's instead, as Asterisk's answer to it would."""
         params = _params(headers)
         same = [a for a in self._capture.actions if a.name == name and a.params == params]
         if not same:
@@ -483,6 +488,7 @@ class AmiTestServer:
         answer = self._capture.answers.get(chosen.action_id)
         if not answer or _first_header(answer[0].raw, "Response") is None:
             return None
+        conn.renamed[chosen.action_id] = action_id
         return _rewrite_action_id(answer[0].raw, chosen.action_id, action_id)
 
     async def _replay(self, conn: _Connection) -> None:
@@ -502,7 +508,12 @@ class AmiTestServer:
                 delay = zero + (item.t - self._capture.start_t) / self.speed - loop.time()
                 if delay > 0:
                     await asyncio.sleep(delay)
-            await self._send(conn, item.raw.encode("utf-8"))
+            renamed = conn.renamed.get(item.action_id) if item.action_id else None
+            if renamed is not None and item.raw.startswith("Event:"):
+                data = _rewrite_action_id(item.raw, item.action_id or "", renamed)
+            else:
+                data = item.raw.encode("utf-8")
+            await self._send(conn, data)
             conn.position = item.index
             conn.replayed += 1
             self.messages_replayed += 1

@@ -171,6 +171,7 @@ def track(dialing: Mapping[str, Any], created_at: float) -> dict[str, Any]:
         "_answer_at": None,
         "_agent_at": None,
         "_finished": None,  # why it is over, once it is
+        "_hangup_reason": None,  # a hangup command ended it: who, and why (its end_reason)
     }
 
 
@@ -266,6 +267,12 @@ def lost(d: Mapping[str, Any], reason: str) -> dict[str, Any]:
     return {**d, "_finished": reason}
 
 
+def hung_up_by_us(d: Mapping[str, Any], reason: str) -> dict[str, Any]:
+    """A hangup command asked for this call to end (the dialer's, or an operator's): its
+    result says so in `end_reason`, where a customer's own hangup says nothing."""
+    return {**d, "_hangup_reason": reason}
+
+
 # -- the end --------------------------------------------------------------------------------------
 
 
@@ -301,7 +308,7 @@ def end(d: Mapping[str, Any], now: float) -> dict[str, Any]:
     record = {name: d.get(name) for name in RESULT_FIELDS}
     record.update(status=status, res_dial=res_dial, res_dial_detail=detail,
                   res_hangup=res_hangup, res_hangup_detail=res_hangup_detail,
-                  end_reason=reason, name=None, tm_update=iso(now))
+                  end_reason=reason or d.get("_hangup_reason"), name=None, tm_update=iso(now))
     for name in INFO_FIELDS:
         record[name] = d.get(name)
     answered = res_dial == codes.RES_DIAL_ANSWERED

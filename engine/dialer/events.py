@@ -74,7 +74,9 @@ CATALOGUE: list[tuple[str, str, str]] = [
      "changes (status 1, trycnt_N), the AMI server and session it is sent on, the Originate"),
     (DIALING_ENDED, "dl/<uuid>",
      "a dialing finished (hangup, failure, or closed by reconciliation with a reason); data: "
-     "the result record (seed 5.8) and the dl's changes (status 0, res_*, tm_last_hangup)"),
+     "the result record (seed 5.8; `end_reason` says why when the call did not end by itself: "
+     "closed by reconciliation or a deadline, hung up by the dialer or an operator) and the "
+     "dl's changes (status 0, res_*, tm_last_hangup)"),
     (DIALER_STARTED, DIALER_STREAM,
      "a dialer started: decisions begin once the projections reach this marker"),
     (DIALER_WOKEN, DIALER_STREAM,

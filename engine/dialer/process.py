@@ -13,7 +13,8 @@ Per campaign (seed 5.5):
   pacing allows (`pacing.py`), each to the customer and number `picking.py` chooses.
 - Starting: becomes Start (or Stopping, as above).
 - Stopping / Pausing / Stopping forcedly: no new calls; becomes Stop / Pause once its last
-  dialing has ended (forcedly: after hanging them up). A campaign whose list ended starts its
+  dialing has ended (forcedly: after hanging them up, each hangup a command in the log whose
+  dialing ends with `end_reason` HANGUP_FORCED_STOP). A campaign whose list ended starts its
   `next_campaign` when it stops.
 - Stop with `sc_mode` 1: starts when its schedule matches, unless a client or the end of its list
   stopped it (jade restarted such a campaign at every tick).
@@ -37,6 +38,10 @@ REASON_LIST_ENDED = "dial list ended"
 REASON_WINDOW_CLOSED = "schedule window closed"
 REASON_WINDOW_OPENED = "schedule window opened"
 REASON_NEXT = "previous campaign's dial list ended"
+# A dialing's `end_reason` when the dialer hung the call up itself (a hangup command in the log,
+# `projections/dialings.py` reads it): not a customer who hung up.
+HANGUP_REQUESTED = "hung up by the dialer: asked through DELETE /ob/dialings"
+HANGUP_FORCED_STOP = "hung up by the dialer: its campaign was stopped forcedly (status 30)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +91,7 @@ class Hangup:
     dialing: str
     server: str
     channel: str
+    reason: str  # the dialing's end_reason
 
 
 Command = Dial | End | SetStatus | Hangup
@@ -248,7 +254,8 @@ def decide(ob: Mapping[str, Any], queues: Mapping[str, Any], now: float, *,
                 for d_uuid, d in list(dialings.items()):
                     if (d["uuid_camp"] == uuid and d_uuid not in pending.hangups
                             and d["channel"] and not dialing_model.finished(d)):
-                        commands.append(Hangup(d_uuid, d["server"], d["channel"]))
+                        commands.append(Hangup(d_uuid, d["server"], d["channel"],
+                                               HANGUP_FORCED_STOP))
                         pending.hangups.add(d_uuid)
             if live == 0:
                 reason = camp.get("_status_reason") or REASON_REQUESTED

@@ -19,9 +19,12 @@ Two threads of control, each with one job:
   two consecutive commits of one thread;
 - the event loop sends the actions: an `Originate` is sent once, on the AMI session the
   decision names, or not at all (a decision whose send outcome is unknown after a crash is
-  reconciled from the channel list the next session answers, never re-sent). It also keeps one
-  timer, set to the next instant at which time alone changes a decision (a schedule boundary,
-  a retry coming due, a dialing deadline), which appends a `DialerWoken` event when it fires.
+  reconciled from the channel list the next session answers, never re-sent). A hangup (a
+  campaign stopped forcedly, `DELETE /ob/dialings/<uuid>`) is a command (`engine/commands.py`),
+  in the log before its action leaves, so the dialing's result says the dialer ended the call
+  (`end_reason`) and not the customer. It also keeps one timer, set to the next instant at
+  which time alone changes a decision (a schedule boundary, a retry coming due, a dialing
+  deadline), which appends a `DialerWoken` event when it fires.
 The results file follows the log on a thread of its own.
 
 Decisions begin only when the dialer's read models have reached this dialer's `DialerStarted`
@@ -32,7 +35,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import logging
 import math
 import os
@@ -44,13 +46,14 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from engine.ami.client import ActionError, AmiClient, AmiError, ConnectionLost
 from engine.ami.protocol import Message
+from engine.commands import Command, Commands, UnknownServer
 from engine.config import DialerConfig
 from engine.dialer import codes, process
 from engine.dialer import dialings as dialing_model
 from engine.dialer import events as ev
 from engine.dialer.commands import ObCommands
 from engine.dialer.objects import new_uuid
-from engine.dialer.process import Dial, End, Hangup, SetStatus
+from engine.dialer.process import HANGUP_REQUESTED, Dial, End, Hangup, SetStatus
 from engine.dialer.resultsfile import ResultsFile
 from engine.envelope import Event, NewEvent
 from engine.log import Reaction
@@ -108,6 +111,8 @@ class Dialer:
                                    self.wait_projected, clock)
         self.results = ResultsFile(engine.store, self.config.results_path,
                                    self.config.result_info)
+        # the dialer's hangups go through the log as commands, as an operator's do
+        self.hangups = Commands(engine.log, engine.clients, engine.config.api.command_timeout)
         self.instance = new_uuid()
         self.sent: collections.deque[Sent] = collections.deque(maxlen=200_000)
         self.decisions = 0  # passes run
@@ -374,7 +379,8 @@ class Dialer:
         if self._stopped:
             return
         for hangup in hangups:
-            self._spawn(self._hangup(hangup.server, hangup.channel, hangup.dialing))
+            self._spawn(self._hangup(hangup.server, hangup.channel, hangup.dialing,
+                                     hangup.dialing, hangup.reason))
 
     def _forget(self, cmd: Dial | End | SetStatus) -> None:
         if isinstance(cmd, Dial):
@@ -481,22 +487,29 @@ class Dialer:
         row = self._ob_state()["dialings"].get(dialing_uuid)
         if row is None:
             return False
-        channel = row.get("channel") or ""
+        uid, channel = dialing_uuid, row.get("channel") or ""
         if not channel:
-            channels = [c[0] for c in row["_channels"].values() if c[0] and not c[1]]
-            channel = channels[0] if channels else ""
+            up = [(u, c[0]) for u, c in row["_channels"].items() if c[0] and not c[1]]
+            uid, channel = up[0] if up else (uid, "")
         if not channel:
             raise AmiError(f"dialing {dialing_uuid} has no channel yet")
-        await self._hangup(row["server"], channel, dialing_uuid)
+        await self._hangup(row["server"], channel, uid, dialing_uuid, HANGUP_REQUESTED)
         return True
 
-    async def _hangup(self, server: str, channel: str, dialing_uuid: str) -> None:
-        client = self._client(server)
-        if client is None:
-            raise ConnectionLost(f"{server}: no such AMI server")
-        with contextlib.suppress(ActionError):
-            await client.action({"Action": "Hangup", "ActionID": f"{dialing_uuid}-hangup",
-                                 "Channel": channel, "Cause": "16"})
+    async def _hangup(self, server: str, channel: str, uid: str, dialing_uuid: str,
+                      reason: str) -> None:
+        """A hangup command, durable in the log before its action leaves: the dialing's end
+        (`projections/dialings.py`) says the dialer hung up, and why. Asterisk's refusal (the
+        channel is already gone) is no error; a link that is down is."""
+        command = Command("dialing_hangup", server,
+                          {"Action": "Hangup", "Channel": channel, "Cause": "16"}, "dialer",
+                          [uid], {"dialing": dialing_uuid, "reason": reason})
+        try:
+            outcome = await self.hangups.run(command)
+        except UnknownServer:
+            raise ConnectionLost(f"{server}: no such AMI server") from None
+        if not outcome.ok and outcome.status >= 500:
+            raise ConnectionLost(outcome.message)
 
     # -- the timer --------------------------------------------------------------------------------
 
