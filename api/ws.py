@@ -30,6 +30,10 @@ from api.sse import FROM, TOPIC, subscription_for
 
 TOO_SLOW = 4008  # private-use close code: fell too far behind; resume with ?from=
 GOING_AWAY = 1001  # the server is stopping
+UNSUPPORTED = 1003  # a binary frame
+BINARY = "binary frames are not supported: send JSON text frames"
+MAX_TOPICS = 64  # topics one client may hold: matching costs per topic, on the hot path
+MAX_TOPIC = 1024  # characters in one topic
 
 
 class Subscribe(msgspec.Struct, forbid_unknown_fields=True):
@@ -41,6 +45,29 @@ class Subscribe(msgspec.Struct, forbid_unknown_fields=True):
 
 async def _send_error(ws: WebSocket, message: str) -> None:
     await ws.send_text(msgspec.json.encode({"type": "error", "message": message}).decode())
+
+
+def _request(text: str, topics: list[str]) -> str | None:
+    """Apply one client frame to the client's `topics`; why it was refused, or None.
+
+    A refusal names what is wrong without echoing the frame (it may be megabytes)."""
+    try:
+        request = msgspec.json.decode(text, type=Subscribe)
+    except msgspec.MsgspecError as exc:
+        return f"not a subscribe/unsubscribe message: {str(exc)[:120]}"
+    if request.type not in ("subscribe", "unsubscribe"):
+        return f"type {request.type[:40]!r}: subscribe or unsubscribe"
+    topic = request.topic
+    if not topic.startswith("/") or len(topic) > MAX_TOPIC:
+        return f"topic {topic[:40]!r}: topics start with / and have at most {MAX_TOPIC} characters"
+    if request.type == "unsubscribe":
+        if topic in topics:
+            topics.remove(topic)
+    elif topic not in topics:
+        if len(topics) >= MAX_TOPICS:
+            return f"at most {MAX_TOPICS} topics: unsubscribe one first"
+        topics.append(topic)
+    return None
 
 
 def routes(ctx: ApiContext) -> list[BaseRoute]:
@@ -64,22 +91,17 @@ def routes(ctx: ApiContext) -> list[BaseRoute]:
                                            settings.keepalive))
         try:
             while True:
-                raw = await ws.receive_text()
-                try:
-                    request = msgspec.json.decode(raw, type=Subscribe)
-                except msgspec.MsgspecError as exc:
-                    await _send_error(ws, f"not a subscribe/unsubscribe message: {exc}")
+                frame = await ws.receive()
+                if frame["type"] == "websocket.disconnect":
+                    break
+                text = frame.get("text")
+                if text is None:  # a binary frame: nothing in the protocol is binary
+                    await ws.close(code=UNSUPPORTED, reason=BINARY)
+                    break
+                refused = _request(text, topics)
+                if refused is not None:
+                    await _send_error(ws, refused)
                     continue
-                if request.type not in ("subscribe", "unsubscribe"):
-                    await _send_error(ws, f"type {request.type!r}: subscribe or unsubscribe")
-                    continue
-                if not request.topic.startswith("/"):
-                    await _send_error(ws, f"topic {request.topic!r}: topics start with /")
-                    continue
-                if request.type == "subscribe" and request.topic not in topics:
-                    topics.append(request.topic)
-                elif request.type == "unsubscribe" and request.topic in topics:
-                    topics.remove(request.topic)
                 subscription.match = matcher(topics, server)
         except (WebSocketDisconnect, RuntimeError):
             pass

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -78,3 +80,68 @@ def test_a_refused_client_gets_no_upgrade(tmp_path: Path) -> None:
         with pytest.raises((InvalidStatus, ConnectionClosed)):
             connect(f"{live.ws_url}/ws?authtoken=wrong")
     assert threading.active_count() >= 1
+
+
+@contextlib.contextmanager
+def server_errors() -> Iterator[list[logging.LogRecord]]:
+    """What the server logs at ERROR or with a traceback while the block runs (uvicorn's
+    loggers do not propagate to the root, so pytest's caplog would not see them)."""
+    records: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.levelno >= logging.ERROR or record.exc_info:
+                records.append(record)
+
+    handler = Keep()
+    loggers = [logging.getLogger(n) for n in ("uvicorn.error", "asyncio", "switchboard")]
+    for logger in loggers:
+        logger.addHandler(handler)
+    try:
+        yield records
+    finally:
+        for logger in loggers:
+            logger.removeHandler(handler)
+
+
+def closed_with(ws: ClientConnection) -> tuple[int, str]:
+    """The close code and reason the server sent (waits for them)."""
+    with pytest.raises(ConnectionClosed) as closed:
+        while True:
+            ws.recv(timeout=5)
+    assert closed.value.rcvd is not None, "the server closed without a close frame"
+    return closed.value.rcvd.code, closed.value.rcvd.reason
+
+
+def test_a_binary_frame_is_closed_1003_with_a_reason_and_nothing_logged(live: Live) -> None:
+    with server_errors() as logged:
+        with connect(f"{live.ws_url}/ws") as ws:
+            ws.send(b"\x00\x01 not text")
+            code, reason = closed_with(ws)
+        time.sleep(0.2)
+    assert code == 1003 and "text" in reason
+    assert not logged, [r.getMessage() for r in logged]
+
+
+def test_malformed_text_frames_get_an_error_and_the_stream_goes_on(live: Live) -> None:
+    hostile = ["not json", "", "null", "[]", '"subscribe"', "[" * 100_000,
+               '{"type": 1, "topic": "/"}', '{"type": "subscribe"}',
+               '{"type": "subscribe", "topic": "/", "zzz": 1}',
+               '{"type": "subscribe", "topic": "/\\ud800"}',
+               '{"type": "resubscribe", "topic": "/"}',
+               '{"type": "subscribe", "topic": "queue"}',
+               '{"type": "subscribe", "topic": "/' + "x" * 100_000 + '"}']
+    with server_errors() as logged:
+        with connect(f"{live.ws_url}/ws", max_size=None) as ws:
+            for frame in hostile:
+                ws.send(frame)
+                answer = json.loads(ws.recv(timeout=5))
+                assert answer["type"] == "error" and answer["message"], frame[:40]
+                assert len(answer["message"]) < 300, "the answer does not echo a huge frame"
+            ws.send(json.dumps({"type": "subscribe", "topic": "/queue/"}))
+            time.sleep(0.2)
+            live.run(lambda: live.asterisks[0].continue_replay())
+            got = receive_all(ws)
+        time.sleep(0.2)
+    assert got and all(next(iter(m)).startswith("queue.") for m in got)
+    assert not logged, [r.getMessage() for r in logged]
