@@ -16,6 +16,7 @@ between two messages of one event resumes between them.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -30,19 +31,24 @@ Id = tuple[int, int]  # (position, index): messages are ordered by it
 _encoder = msgspec.json.Encoder()
 
 
+ID_FORMS = ("ids are log positions: 1234, or 1234:2 for the second message one event caused; "
+            "0 for the start of the log")
+_ID = re.compile(r"(0|[1-9][0-9]{0,17})(?::([1-9][0-9]{0,8}))?")
+
+
 def parse_id(text: str | None) -> Id | None:
-    """`"1234"` -> (1234, ALL); `"1234:2"` -> (1234, 2); junk -> None."""
+    """`"1234"` -> (1234, ALL); `"1234:2"` -> (1234, 2); anything else -> None.
+
+    Only the forms `Message` writes (and 0, before the first event): ASCII digits, no sign,
+    no blanks, no leading zero, n from 1. `int()` alone would take `+5`, ` 5`, `1_000` and
+    other scripts' digits, ids no message ever had."""
     if text is None:
         return None
-    position, sep, index = text.strip().partition(":")
-    try:
-        pos = int(position)
-        idx = int(index) if sep else ALL
-    except ValueError:
+    found = _ID.fullmatch(text)
+    if found is None:
         return None
-    if pos < 0 or idx < 0:
-        return None
-    return pos, min(idx, ALL)
+    position, index = found.groups()
+    return int(position), int(index) if index is not None else ALL
 
 
 class Message:

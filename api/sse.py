@@ -25,12 +25,12 @@ from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.auth import BEARER
-from api.changes import parse_id
 from api.context import ApiContext
 from api.cors import HEADERS as CORS
 from api.envelope import ApiError, error
-from api.hub import BATCH, Closing, Dropped, Subscription, matcher
-from api.routing import SERVER_PARAM, ApiRoute, Operation, Param
+from api.hub import BATCH, Closing, Dropped, Subscription
+from api.routing import SERVER_PARAM, ApiRoute, Operation
+from api.streams import FROM, LAST_ID, TOPIC, subscribe, topic_prefixes
 
 HEADERS = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
@@ -38,25 +38,6 @@ HEADERS = [
     (b"x-accel-buffering", b"no"),  # nginx: do not buffer the stream
     *((name.lower().encode(), value.encode()) for name, value in CORS.items()),
 ]
-
-TOPIC = Param("topic", "query", "topic prefix to receive, repeatable (default `/`: all)",
-              repeated=True)
-FROM = Param("from", "query", "resume after this message id (as `Last-Event-ID`)")
-LAST_ID = Param("Last-Event-ID", "header", "resume after this message id")
-
-
-def subscription_for(ctx: ApiContext, request_from: str | None, topics: list[str],
-                     server: str | None) -> Subscription:
-    after = None
-    if request_from is not None:
-        after = parse_id(request_from)
-        if after is None:
-            raise ApiError(400, f"not a message id: {request_from!r} (want 1234 or 1234:2)")
-    for topic in topics:
-        if not topic.startswith("/"):
-            raise ApiError(400, f"topic {topic!r}: topics start with /")
-    return ctx.hub.subscribe(after, matcher(topics or ["/"], server))
-
 
 class EventStream:
     """The SSE response: an ASGI app writing the subscription's messages until the client
@@ -116,6 +97,14 @@ class EventStream:
             send({"type": "http.response.body", "body": body, "more_body": more}))
 
 
+async def _subscribe(ctx: ApiContext, conn: HTTPConnection) -> Subscription:
+    """`Last-Event-ID` wins over `?from=`: EventSource sends it when it reconnects to the
+    same URL, whose `from` is where the client first started."""
+    resume = conn.headers.get("last-event-id") or conn.query_params.get("from")
+    return await subscribe(ctx, resume, topic_prefixes(conn.query_params.getlist("topic")),
+                           conn.query_params.get("server"))
+
+
 def direct(ctx: ApiContext) -> ASGIApp:
     """`GET /events` as a bare ASGI app, for `api/app.py` to call ahead of the middleware stack.
 
@@ -131,10 +120,8 @@ def direct(ctx: ApiContext) -> ASGIApp:
             headers = {**CORS, **(BEARER if status == 401 else {})}
             await error(status, reason, headers)(scope, receive, send)
             return
-        resume = conn.headers.get("last-event-id") or conn.query_params.get("from")
         try:
-            subscription = subscription_for(ctx, resume, conn.query_params.getlist("topic"),
-                                            conn.query_params.get("server"))
+            subscription = await _subscribe(ctx, conn)
         except ApiError as exc:
             await error(exc.status, exc.message, CORS)(scope, receive, send)
             return
@@ -146,10 +133,7 @@ def direct(ctx: ApiContext) -> ASGIApp:
 
 def routes(ctx: ApiContext) -> list[BaseRoute]:
     async def events(request: Request) -> EventStream:  # type: ignore[return]
-        resume = request.headers.get("last-event-id") or request.query_params.get("from")
-        subscription = subscription_for(ctx, resume, request.query_params.getlist("topic"),
-                                        request.query_params.get("server"))
-        return EventStream(subscription, ctx.settings.keepalive)
+        return EventStream(await _subscribe(ctx, request), ctx.settings.keepalive)
 
     return [ApiRoute("/events", events, Operation(  # type: ignore[arg-type]
         "GET", "Change messages as Server-Sent Events (resumable by id)", "streams",

@@ -9,8 +9,10 @@ its topic and id after it. Topics may also be given up front (`/ws?topic=/queue/
 A client `api.client_lag` messages behind is closed with code 4008 (`reason`: how far behind);
 one whose frames are not taken within `api.send_timeout` is closed too. Reconnecting with
 `?from=<last id>` resumes exactly. A frame that is not a valid subscribe/unsubscribe gets
-`{"type": "error", "message": ...}`. Auth: `?authtoken=` (browsers cannot set headers on a
-WebSocket) or `Authorization: Bearer`; refused before the upgrade (HTTP 403).
+`{"type": "error", "message": ...}` and the stream goes on; a binary frame is closed with 1003.
+Auth: `?authtoken=` (browsers cannot set headers on a WebSocket) or `Authorization: Bearer`.
+A refused upgrade is an HTTP answer in the envelope, saying why: 401/403 (access), 400 (a
+malformed `from` or `topic`, an id past the end of the log; `api/streams.py`).
 """
 
 from __future__ import annotations
@@ -23,17 +25,16 @@ from starlette.routing import BaseRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from api.context import ApiContext
-from api.envelope import ApiError
+from api.envelope import ApiError, error
 from api.hub import BATCH, Closing, Dropped, Subscription, matcher
 from api.routing import SERVER_PARAM, ApiWebSocketRoute, Operation, Param
-from api.sse import FROM, TOPIC, subscription_for
+from api.streams import FROM, MAX_TOPICS, TOPIC, TopicError, subscribe, topic_prefix, topic_prefixes
 
 TOO_SLOW = 4008  # private-use close code: fell too far behind; resume with ?from=
 GOING_AWAY = 1001  # the server is stopping
 UNSUPPORTED = 1003  # a binary frame
+POLICY = 1008  # refused: no (longer a) right to read
 BINARY = "binary frames are not supported: send JSON text frames"
-MAX_TOPICS = 64  # topics one client may hold: matching costs per topic, on the hot path
-MAX_TOPIC = 1024  # characters in one topic
 
 
 class Subscribe(msgspec.Struct, forbid_unknown_fields=True):
@@ -41,6 +42,15 @@ class Subscribe(msgspec.Struct, forbid_unknown_fields=True):
 
     type: str
     topic: str
+
+
+async def _refuse(ws: WebSocket, status: int, message: str) -> None:
+    """Answer the upgrade request with an HTTP error in the envelope (401, 403, 400), so the
+    client reads why; a server without the denial-response extension can only close."""
+    if "websocket.http.response" in ws.scope.get("extensions", {}):
+        await ws.send_denial_response(error(status, message))
+    else:
+        await ws.close(code=POLICY, reason=message[:120])
 
 
 async def _send_error(ws: WebSocket, message: str) -> None:
@@ -57,9 +67,10 @@ def _request(text: str, topics: list[str]) -> str | None:
         return f"not a subscribe/unsubscribe message: {str(exc)[:120]}"
     if request.type not in ("subscribe", "unsubscribe"):
         return f"type {request.type[:40]!r}: subscribe or unsubscribe"
-    topic = request.topic
-    if not topic.startswith("/") or len(topic) > MAX_TOPIC:
-        return f"topic {topic[:40]!r}: topics start with / and have at most {MAX_TOPIC} characters"
+    try:
+        topic = topic_prefix(request.topic)
+    except TopicError as exc:
+        return str(exc)
     if request.type == "unsubscribe":
         if topic in topics:
             topics.remove(topic)
@@ -74,16 +85,16 @@ def routes(ctx: ApiContext) -> list[BaseRoute]:
     settings = ctx.settings
 
     async def endpoint(ws: WebSocket) -> None:
-        principal, reason, _ = ctx.access.check(ws, "viewer")
+        principal, reason, status = ctx.access.check(ws, "viewer")
         if principal is None:
-            await ws.close(code=1008, reason=reason)
+            await _refuse(ws, status, reason)
             return
-        topics = list(ws.query_params.getlist("topic"))
         server = ws.query_params.get("server")
         try:
-            subscription = subscription_for(ctx, ws.query_params.get("from"), topics, server)
+            topics = topic_prefixes(ws.query_params.getlist("topic"))
+            subscription = await subscribe(ctx, ws.query_params.get("from"), topics, server)
         except ApiError as exc:
-            await ws.close(code=1008, reason=exc.message)
+            await _refuse(ws, exc.status, exc.message)
             return
         subscription.match = matcher(topics, server)
         await ws.accept()

@@ -6,6 +6,7 @@ those messages, in log order, whatever it subscribed to and however often it rec
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -117,6 +118,32 @@ def test_a_client_resumes_between_two_messages_of_one_event(live: Live) -> None:
     assert got == want[split + 1:]
     server = read_events(f"{live.url}/events?from=0&server=pbx2")
     assert server and all('"server":"pbx2"' in e[2] for e in server)
+
+
+MALFORMED_IDS = ("abc", "", "-1", "+5", "1_000", " 5", "5 ", "1:0", "1:", ":1", "1:2:3", "0x10",
+                 "\u0661\u0662", "1.5", "9" * 5000)
+
+
+def test_a_resume_id_past_the_end_or_malformed_is_a_400_that_says_what_is_accepted(
+        live: Live) -> None:
+    last = live.settled()
+    refused = [(f"{last + 1}", "past the end"), (f"{last + 1000}:2", "past the end")]
+    refused += [(bad, "not a message id") for bad in MALFORMED_IDS]
+    for bad, why in refused:
+        asked = [{"params": {"from": bad}}]
+        if bad.isascii() and bad.strip() == bad and bad:  # what a header can carry
+            asked.append({"headers": {"Last-Event-ID": bad}})
+        for how in asked:
+            with httpx.stream("GET", f"{live.url}/events", timeout=10,
+                              **how) as response:  # type: ignore[arg-type]
+                assert response.status_code == 400, (bad, how)
+                message = json.loads(response.read())["error"]["message"]
+            assert why in message and "1234:2" in message, message
+            assert len(message) < 300, "the answer does not echo a huge id"
+    for good in ("0", str(last), f"{last}:1"):
+        with httpx.stream("GET", f"{live.url}/events", params={"from": good},
+                          timeout=10) as response:
+            assert response.status_code == 200, good
 
 
 def test_a_client_that_stops_reading_is_cut_off_and_resumes(tmp_path: Path) -> None:

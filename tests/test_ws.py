@@ -71,14 +71,16 @@ def test_from_resumes_exactly_with_topics_in_the_query(live: Live) -> None:
         e[2] for e in want[len(want) // 2 + 1:]]
 
 
-def test_a_refused_client_gets_no_upgrade(tmp_path: Path) -> None:
+def test_a_refused_client_gets_no_upgrade_but_the_reason(tmp_path: Path) -> None:
     with Live(f"sqlite:///{tmp_path / 'log.db'}", [], config={"auth": {"enabled": True}}
               ) as live:
-        with pytest.raises(InvalidStatus) as refused:
-            connect(f"{live.ws_url}/ws")
-        assert refused.value.response.status_code == 403
-        with pytest.raises((InvalidStatus, ConnectionClosed)):
-            connect(f"{live.ws_url}/ws?authtoken=wrong")
+        for query, why in (("", "authtoken required"),
+                           ("?authtoken=wrong", "invalid or expired authtoken")):
+            with pytest.raises(InvalidStatus) as refused:
+                connect(f"{live.ws_url}/ws{query}")
+            response = refused.value.response
+            assert response.status_code == 401
+            assert json.loads(response.body)["error"]["message"] == why
     assert threading.active_count() >= 1
 
 
@@ -145,3 +147,16 @@ def test_malformed_text_frames_get_an_error_and_the_stream_goes_on(live: Live) -
         time.sleep(0.2)
     assert got and all(next(iter(m)).startswith("queue.") for m in got)
     assert not logged, [r.getMessage() for r in logged]
+
+
+def test_ws_from_past_the_end_or_malformed_is_refused_400_with_the_reason(live: Live) -> None:
+    last = live.settled()
+    for bad, why in ((str(last + 1), "past the end"), ("1_000", "not a message id"),
+                     ("1:0", "not a message id")):
+        with pytest.raises(InvalidStatus) as refused:
+            connect(f"{live.ws_url}/ws?from={bad}")
+        response = refused.value.response
+        assert response.status_code == 400, bad
+        assert why in json.loads(response.body)["error"]["message"]
+    with connect(f"{live.ws_url}/ws?from={last}") as ws:
+        assert receive_all(ws, quiet=0.3) == []
