@@ -52,9 +52,15 @@ def parse_id(text: str | None) -> Id | None:
 
 
 class Message:
-    """One change, encoded once and shared by every client that receives it."""
+    """One change, encoded once and shared by every client that receives it.
 
-    __slots__ = ("id", "key", "name", "topic", "server", "json", "sse", "_text")
+    `json` is `{"<name>": {...row...}, "topic": "...", "id": "..."}`: the SSE data, and what a
+    WebSocket client asking for `?meta=1` receives; `text` is the seed's own one-key message
+    (`{"<name>": {...}}`), what a WebSocket client receives by default. Both are cut from the
+    same encoding, and decoded to `str` only when a WebSocket client first sends them."""
+
+    __slots__ = ("id", "key", "name", "topic", "server", "json", "sse", "_cut", "_text",
+                 "_meta_text")
 
     def __init__(self, position: int, index: int, count: int, name: str, topic: str,
                  payload: Row) -> None:
@@ -63,10 +69,14 @@ class Message:
         self.name = name
         self.topic = topic
         self.server = str(payload.get("server", ""))
-        self.json = _encoder.encode({name: payload, "topic": topic, "id": self.id})
+        seed = _encoder.encode({name: payload})
+        self._cut = len(seed) - 1  # where the seed's object closes
+        self.json = b'%s,"topic":%s,"id":"%s"}' % (seed[: self._cut], _encoder.encode(topic),
+                                                   self.id.encode())
         self.sse = b"id: %s\nevent: %s\ndata: %s\n\n" % (self.id.encode(), name.encode(),
                                                           self.json)
         self._text: str | None = None
+        self._meta_text: str | None = None
 
     @property
     def position(self) -> int:
@@ -74,9 +84,17 @@ class Message:
 
     @property
     def text(self) -> str:
+        """The seed's message: `{"<name>": {...}}`."""
         if self._text is None:
-            self._text = self.json.decode()
+            self._text = self.json[: self._cut].decode() + "}"
         return self._text
+
+    @property
+    def meta_text(self) -> str:
+        """`json` as text: the seed's message with its `topic` and `id`."""
+        if self._meta_text is None:
+            self._meta_text = self.json.decode()
+        return self._meta_text
 
 
 StateOf = Callable[[str], dict]

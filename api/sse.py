@@ -5,9 +5,10 @@
 
 Each message is one SSE event: `id` its id (the log position of the event that caused it,
 `<position>:<n>` when one event caused several), `event` its name (`queue.member.update`), `data`
-the same JSON the WebSocket sends. Topics are prefixes (default `/`, everything). Reconnecting
-with the last id received (EventSource does it by itself) resumes exactly after it, however old.
-Without an id the stream starts now.
+the JSON a WebSocket client with `?meta=1` receives (the seed's message, its topic and id).
+Topics are prefixes (default `/`, everything). Reconnecting with the last id received
+(EventSource does it by itself) resumes exactly after it, however old. Without an id the stream
+starts now; an id that is malformed or past the end of the log is a 400 (`api/streams.py`).
 
 A client that falls `api.client_lag` messages behind gets `event: dropped` and the stream ends;
 one that stops reading is cut after `api.send_timeout`. Either way it reconnects with its last id

@@ -1,10 +1,12 @@
 """`/ws`: the change messages over a WebSocket, with the seed's subscribe protocol (1.5).
 
 The client sends `{"type": "subscribe", "topic": "/queue/statuses/sales"}` (or `unsubscribe`);
-topics are prefixes, `/` is everything. Each message is one text frame,
-`{"<event.name>": {...row...}, "topic": "...", "id": "1234"}`: the seed's one-key object, with
-its topic and id after it. Topics may also be given up front (`/ws?topic=/queue/`), and
-`?from=<id>` resumes after that id with those topics, as `/events` does with `Last-Event-ID`.
+topics are prefixes, `/` is everything. Each message is one text frame, the seed's one-key
+object `{"<event.name>": {...row...}}`; with `?meta=1` its topic and id follow,
+`{"<event.name>": {...}, "topic": "...", "id": "1234"}`. Topics may also be given up front
+(`/ws?topic=/queue/`), and `?from=<id>` resumes after that id with those topics, as `/events`
+does with `Last-Event-ID`: a client that will resume asks for `meta=1` to learn the ids (or
+starts from the `X-Switchboard-Position` of a REST read).
 
 A client `api.client_lag` messages behind is closed with code 4008 (`reason`: how far behind);
 one whose frames are not taken within `api.send_timeout` is closed too. Reconnecting with
@@ -35,6 +37,9 @@ GOING_AWAY = 1001  # the server is stopping
 UNSUPPORTED = 1003  # a binary frame
 POLICY = 1008  # refused: no (longer a) right to read
 BINARY = "binary frames are not supported: send JSON text frames"
+META = Param("meta", "query", "1: each message also carries its `topic` and `id` (the id is "
+             "what `?from=` resumes after); 0 (default): the seed's `{\"<event.name>\": {...}}`",
+             schema={"type": "string", "enum": ["0", "1"]})
 
 
 class Subscribe(msgspec.Struct, forbid_unknown_fields=True):
@@ -90,6 +95,11 @@ def routes(ctx: ApiContext) -> list[BaseRoute]:
             await _refuse(ws, status, reason)
             return
         server = ws.query_params.get("server")
+        meta = ws.query_params.get("meta", "0")
+        if meta not in ("0", "1"):
+            await _refuse(ws, 400, f"meta {meta[:20]!r}: 1 (each message also carries its "
+                                   "topic and id) or 0 (the seed's message alone, the default)")
+            return
         try:
             topics = topic_prefixes(ws.query_params.getlist("topic"))
             subscription = await subscribe(ctx, ws.query_params.get("from"), topics, server)
@@ -98,7 +108,7 @@ def routes(ctx: ApiContext) -> list[BaseRoute]:
             return
         subscription.match = matcher(topics, server)
         await ws.accept()
-        sender = asyncio.create_task(_pump(ws, subscription, settings.send_timeout,
+        sender = asyncio.create_task(_pump(ws, subscription, meta == "1", settings.send_timeout,
                                            settings.keepalive))
         try:
             while True:
@@ -124,13 +134,13 @@ def routes(ctx: ApiContext) -> list[BaseRoute]:
 
     operation = Operation(
         "GET", "Change messages over a WebSocket (seed subscribe/unsubscribe protocol)",
-        "streams", params=(TOPIC, SERVER_PARAM, FROM,
+        "streams", params=(TOPIC, SERVER_PARAM, FROM, META,
                            Param("authtoken", "query", "login token")),
         description="Send {\"type\": \"subscribe\", \"topic\": \"/queue/\"}.")
     return [ApiWebSocketRoute("/ws", endpoint, operation)]
 
 
-async def _pump(ws: WebSocket, subscription: Subscription, send_timeout: float,
+async def _pump(ws: WebSocket, subscription: Subscription, meta: bool, send_timeout: float,
                 keepalive: float) -> None:
     """Send what the subscription yields; close the socket when the client cannot keep up."""
     try:
@@ -143,7 +153,8 @@ async def _pump(ws: WebSocket, subscription: Subscription, send_timeout: float,
                                        send_timeout)
                 return
             for message in batch:
-                if not await subscription.write(ws.send_text(message.text)):
+                text = message.meta_text if meta else message.text
+                if not await subscription.write(ws.send_text(text)):
                     with contextlib.suppress(Exception):
                         await asyncio.wait_for(ws.close(code=TOO_SLOW, reason="not reading"),
                                                1.0)

@@ -38,7 +38,7 @@ def receive_all(ws: ClientConnection, quiet: float = 1.0) -> list[dict]:
 
 def test_subscribe_receives_prefix_topics_in_log_order_then_unsubscribe_stops(
         live: Live) -> None:
-    with connect(f"{live.ws_url}/ws") as ws:
+    with connect(f"{live.ws_url}/ws?meta=1") as ws:
         ws.send(json.dumps({"type": "subscribe", "topic": "/queue/statuses/"}))
         ws.send(json.dumps({"type": "subscribe", "topic": "/core/channels/"}))
         time.sleep(0.2)
@@ -64,7 +64,7 @@ def test_from_resumes_exactly_with_topics_in_the_query(live: Live) -> None:
     live.settled()
     want = [e for e in as_events(expected(live)) if '"topic":"/queue/' in e[2]]
     middle = want[len(want) // 2][0]
-    with connect(f"{live.ws_url}/ws?from={middle}&topic=/queue/") as ws:
+    with connect(f"{live.ws_url}/ws?from={middle}&topic=/queue/&meta=1") as ws:
         got = receive_all(ws, quiet=0.5)
     assert [m["id"] for m in got] == [e[0] for e in want[len(want) // 2 + 1:]]
     assert [json.dumps(m, separators=(",", ":"), ensure_ascii=False) for m in got] == [
@@ -82,6 +82,28 @@ def test_a_refused_client_gets_no_upgrade_but_the_reason(tmp_path: Path) -> None
             assert response.status_code == 401
             assert json.loads(response.body)["error"]["message"] == why
     assert threading.active_count() >= 1
+
+
+def test_messages_have_the_seed_shape_unless_meta_1_asks_for_topic_and_id(live: Live) -> None:
+    """Seed 004: a push is `{"<event.name>": {...}}`, nothing else; `?meta=1` adds the topic
+    and the id a client needs to resume with `?from=`."""
+    with connect(f"{live.ws_url}/ws?topic=/queue/") as seed, \
+            connect(f"{live.ws_url}/ws?topic=/queue/&meta=1") as meta, \
+            connect(f"{live.ws_url}/ws?topic=/queue/&meta=0") as plain:
+        time.sleep(0.2)
+        live.run(lambda: live.asterisks[0].continue_replay())
+        got = {"seed": receive_all(seed), "meta": receive_all(meta),
+               "plain": receive_all(plain, quiet=0.2)}
+    want = [m for m in expected(live) if m.topic.startswith("/queue/")][-len(got["meta"]):]
+    assert len(want) > 10
+    assert got["seed"] == got["plain"] == [{m.name: json.loads(m.json)[m.name]} for m in want]
+    assert got["meta"] == [{m.name: json.loads(m.json)[m.name], "topic": m.topic, "id": m.id}
+                           for m in want]
+    for bad in ("2", "yes", "", "true"):
+        with pytest.raises(InvalidStatus) as refused:
+            connect(f"{live.ws_url}/ws?meta={bad}")
+        assert refused.value.response.status_code == 400
+        assert "meta" in json.loads(refused.value.response.body)["error"]["message"]
 
 
 @contextlib.contextmanager
