@@ -22,7 +22,7 @@ from typing import Any
 
 import msgspec
 
-from api.topics import KINDS, Kind, KindCache
+from api.topics import KINDS, Kind, KindCache, decoded
 from engine.envelope import Event
 from projections.base import Row, event_time
 
@@ -59,8 +59,8 @@ class Message:
     (`{"<name>": {...}}`), what a WebSocket client receives by default. Both are cut from the
     same encoding, and decoded to `str` only when a WebSocket client first sends them."""
 
-    __slots__ = ("id", "key", "name", "topic", "server", "json", "sse", "_cut", "_text",
-                 "_meta_text")
+    __slots__ = ("id", "key", "name", "topic", "decoded", "server", "json", "sse", "_cut",
+                 "_text", "_meta_text")
 
     def __init__(self, position: int, index: int, count: int, name: str, topic: str,
                  payload: Row) -> None:
@@ -68,6 +68,7 @@ class Message:
         self.key: Id = (position, ALL if count == 1 else index)
         self.name = name
         self.topic = topic
+        self.decoded = decoded(topic)  # what subscriptions match (`api.topics.decoded`)
         self.server = str(payload.get("server", ""))
         seed = _encoder.encode({name: payload})
         self._cut = len(seed) - 1  # where the seed's object closes

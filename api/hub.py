@@ -415,10 +415,11 @@ class Replay:
         return out
 
 
-def matcher(topics: Iterable[str], server: str | None = None) -> Match:
-    """Topic prefixes (the seed's: "/" is everything) and an optional server. Clients with
-    the same topics get the same function, so they share filtered batches (`Hub._memo`)."""
-    return _matcher(tuple(topics), server)
+def matcher(prefixes: Iterable[str], server: str | None = None) -> Match:
+    """Decoded topic prefixes (`api.streams.topic_prefix`; the seed's: "/" is everything),
+    matched against each message's decoded topic, and an optional server. Clients with the
+    same topics get the same function, so they share filtered batches (`Hub._memo`)."""
+    return _matcher(tuple(prefixes), server)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -431,5 +432,5 @@ def _matcher(prefixes: tuple[str, ...], server: str | None) -> Match:
     if everything:
         return lambda m: m.server == server
     if server is None:
-        return lambda m: m.topic.startswith(prefixes)
-    return lambda m: m.server == server and m.topic.startswith(prefixes)
+        return lambda m: m.decoded.startswith(prefixes)
+    return lambda m: m.server == server and m.decoded.startswith(prefixes)

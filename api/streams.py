@@ -19,6 +19,7 @@ from api.context import ApiContext
 from api.envelope import ApiError
 from api.hub import Subscription, matcher
 from api.routing import Param
+from api.topics import decoded
 
 MAX_TOPICS = 64  # topics one client may hold: matching costs per topic, on the hot path
 MAX_TOPIC = 1024  # characters in one topic
@@ -34,11 +35,16 @@ class TopicError(ValueError):
 
 
 def topic_prefix(topic: str) -> str:
-    """A topic a client asked for, as it is matched."""
+    """A topic a client asked for, as it is matched: percent-decoded (`api.topics.decoded`),
+    so `/queue/statuses/sales%5F1` (the seed's spelling) and `/queue/statuses/sales_1` are the
+    same prefix."""
     if not topic.startswith("/") or len(topic) > MAX_TOPIC:
         raise TopicError(f"topic {topic[:40]!r}: topics start with / and have at most "
                          f"{MAX_TOPIC} characters")
-    return topic
+    try:
+        return decoded(topic)
+    except UnicodeDecodeError:
+        raise TopicError(f"topic {topic[:40]!r}: a %XX escape that is not UTF-8") from None
 
 
 def topic_prefixes(topics: Iterable[str]) -> list[str]:

@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from engine.commands import STREAM_PREFIX, command_of
 from engine.envelope import Event
@@ -70,10 +70,19 @@ class Kind:
     doc: str = ""
 
     def topic_of(self, row: Row) -> str:
+        """The row's topic, its target percent-encoded (seed 004: "URI encoded")."""
         field = self.topic[self.topic.index("{") + 1 : -1]
         value = row.get(field)
         return self.topic[: self.topic.index("{")] + quote("" if value is None else str(value),
                                                            safe="")
+
+
+def decoded(topic: str) -> str:
+    """A topic as it is matched: percent-decoded once (UnicodeDecodeError if an escape is not
+    UTF-8). The seed encodes every byte but letters and digits (`/queue/statuses/sales%5F1`),
+    `topic_of` leaves `_.-~` alone (`sales_1`), and a client may type either: decoded, they
+    are one topic, so both spellings (and any mix) subscribe to the same messages."""
+    return unquote(topic, errors="strict")
 
 
 # ------------------------------------------------------------------------------ rendering

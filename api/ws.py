@@ -1,8 +1,10 @@
 """`/ws`: the change messages over a WebSocket, with the seed's subscribe protocol (1.5).
 
 The client sends `{"type": "subscribe", "topic": "/queue/statuses/sales"}` (or `unsubscribe`);
-topics are prefixes, `/` is everything. Each message is one text frame, the seed's one-key
-object `{"<event.name>": {...row...}}`; with `?meta=1` its topic and id follow,
+topics are prefixes, `/` is everything, matched percent-decoded: the seed's
+`/queue/statuses/sales%5F1` and `/queue/statuses/sales_1` are one topic. Each message is
+one text frame, the seed's one-key object `{"<event.name>": {...row...}}`; with `?meta=1` its
+topic and id follow,
 `{"<event.name>": {...}, "topic": "...", "id": "1234"}`. Topics may also be given up front
 (`/ws?topic=/queue/`), and `?from=<id>` resumes after that id with those topics, as `/events`
 does with `Last-Event-ID`: a client that will resume asks for `meta=1` to learn the ids (or

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -16,6 +17,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -144,6 +146,42 @@ def test_a_resume_id_past_the_end_or_malformed_is_a_400_that_says_what_is_accept
         with httpx.stream("GET", f"{live.url}/events", params={"from": good},
                           timeout=10) as response:
             assert response.status_code == 200, good
+
+
+def callers_join(live: Live, queues: list[str]) -> int:
+    """A caller joins each queue (the captures have no queue whose name needs encoding); the
+    log position of the last join."""
+    assert live.engine is not None
+    session = secrets.token_hex(4)
+    live.run(lambda: live.engine.log.submit([  # type: ignore[union-attr]
+        NewEvent(f"ami/pbx9/{session}", i, "QueueCallerJoin", utc_now(), "pbx9",
+                 {"Event": "QueueCallerJoin", "Queue": queue, "Uniqueid": f"{session}-{i}",
+                  "Channel": f"PJSIP/{session}-{i}", "Position": "1", "Count": "1"})
+        for i, queue in enumerate(queues)]))
+    return live.settled()
+
+
+def test_a_topic_spelled_as_the_seed_does_receives_the_same_messages(live: Live) -> None:
+    """Seed 004 writes the queue `sales_1` as `/queue/statuses/sales%5F1`; we send its topic as
+    `/queue/statuses/sales_1`: both subscribe to it, and so does any prefix of either."""
+    start = live.settled()
+    callers_join(live, ["sales_1", "sales_2", "ventes été", "sales_1"])
+    spellings = {"seed": "/queue/statuses/sales%5F1", "ours": "/queue/statuses/sales_1",
+                 "lower-case hex": "/queue/statuses/sales%5f1", "prefix": "/queue/statuses/sal"}
+    got = {name: read_events(f"{live.url}/events?from={start}&topic={quote(topic)}")
+           for name, topic in spellings.items()}
+    want = [e for e in as_events(expected(live)) if int(e[0].split(":")[0]) > start]
+    sales_1 = [e for e in want if '"topic":"/queue/statuses/sales_1"' in e[2]]
+    assert sales_1 and got["seed"] == got["ours"] == got["lower-case hex"] == sales_1
+    assert got["prefix"] == [e for e in want if '"topic":"/queue/statuses/sales_' in e[2]]
+    accents = read_events(f"{live.url}/events?from={start}&topic=/queue/statuses/ventes été")
+    assert accents and all("ventes%20%C3%A9t%C3%A9" in e[2] for e in accents)
+    for bad in ("/queue/statuses/%FF", "queue/", "/" + "x" * 2000):
+        response = httpx.get(f"{live.url}/events", params={"topic": bad}, timeout=10)
+        assert response.status_code == 400 and "topic" in response.json()["error"]["message"]
+    response = httpx.get(f"{live.url}/events", timeout=10,
+                         params=[("topic", f"/q/{i}") for i in range(65)])
+    assert response.status_code == 400 and "at most 64" in response.json()["error"]["message"]
 
 
 def test_a_client_that_stops_reading_is_cut_off_and_resumes(tmp_path: Path) -> None:

@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import msgspec
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from api.changes import ALL, Deriver, Message, expected, parse_id
-from api.topics import KINDS, catalogue_markdown
+from api.hub import matcher
+from api.streams import TopicError, topic_prefix
+from api.topics import KINDS, catalogue_markdown, decoded
 from engine.envelope import Event
 from projections.base import event_time
 from projections.runner import Projector, replay
@@ -128,3 +132,60 @@ def test_the_catalogue_documents_every_kind() -> None:
         assert f"`{kind.name}.update`" in table
     assert "`/core/channels/<caller_id_name>`" in table
     assert SERVER  # the captures' server name is what rows carry
+
+
+# ------------------------------------------------------------------------------ topic spellings
+
+QUEUE = next(kind for kind in KINDS if kind.name == "queue.queue")  # /queue/statuses/{name}
+TARGETS = st.text(st.characters(codec="utf-8"), max_size=12)  # what a header may hold
+
+
+def queue_message(name: str) -> Message:
+    row = {"server": "pbx", "name": name}
+    return Message(1, 1, 1, "queue.queue.update", QUEUE.topic_of(row), row)
+
+
+@st.composite
+def spelled(draw: st.DrawFn, target: str) -> str:
+    """One way a client may write `target` in a topic: each character as itself or as its
+    UTF-8 bytes percent-encoded, upper- or lower-case hex (the seed encodes all but letters
+    and digits: `sales%5F1`); a `%` is always encoded."""
+    out = []
+    for char in target:
+        if char != "%" and draw(st.booleans()):
+            out.append(char)
+            continue
+        hexes = "%{:02X}" if draw(st.booleans()) else "%{:02x}"
+        out.extend(hexes.format(byte) for byte in char.encode())
+    return "".join(out)
+
+
+@given(TARGETS, st.data())
+def test_a_topic_in_any_spelling_subscribes_to_the_same_messages(target: str,
+                                                                 data: st.DataObject) -> None:
+    """Both spellings (and any mix) of a target, and any prefix of one, match its messages."""
+    message = queue_message(target)
+    assert decoded(message.topic) == "/queue/statuses/" + target
+    cut = data.draw(st.integers(0, len(target)))
+    for asked in (target, target[:cut]):
+        topic = "/queue/statuses/" + data.draw(spelled(asked))
+        assert matcher([topic_prefix(topic)])(message), topic
+
+
+@given(TARGETS, TARGETS, st.data())
+def test_a_topic_matches_exactly_the_targets_its_decoded_form_begins(
+        target: str, other: str, data: st.DataObject) -> None:
+    """Prefix semantics on the decoded form: `/queue/statuses/sa` matches `sales_1`, and
+    nothing that does not begin with what the client spelled."""
+    topic = "/queue/statuses/" + data.draw(spelled(other))
+    assert matcher([topic_prefix(topic)])(queue_message(target)) == target.startswith(other)
+
+
+@given(st.text(max_size=60))
+def test_any_text_asked_as_a_topic_is_a_prefix_or_a_topic_error(text: str) -> None:
+    try:
+        prefix = topic_prefix(text)
+    except TopicError as exc:
+        assert str(exc).startswith("topic ")
+    else:
+        assert text.startswith("/") and prefix == decoded(text)

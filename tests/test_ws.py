@@ -16,7 +16,7 @@ from websockets.sync.client import ClientConnection, connect
 
 from tests.conftest import CAPTURES
 from tests.live import Live, paused_live
-from tests.test_sse import as_events, expected
+from tests.test_sse import as_events, callers_join, expected
 
 CAPTURED = [CAPTURES / "queue-basic.jsonl"]
 
@@ -104,6 +104,24 @@ def test_messages_have_the_seed_shape_unless_meta_1_asks_for_topic_and_id(live: 
             connect(f"{live.ws_url}/ws?meta={bad}")
         assert refused.value.response.status_code == 400
         assert "meta" in json.loads(refused.value.response.body)["error"]["message"]
+
+
+def test_subscribing_to_the_seeds_encoded_topic_receives_its_messages(live: Live) -> None:
+    """`/queue/statuses/sales%5F1`, copied from seed 004, in a subscribe frame or `?topic=`;
+    unsubscribing in the other spelling ends it."""
+    with connect(f"{live.ws_url}/ws?meta=1") as framed, \
+            connect(f"{live.ws_url}/ws?meta=1&topic=/queue/statuses/sales%255F1") as queried:
+        framed.send(json.dumps({"type": "subscribe", "topic": "/queue/statuses/sales%5F1"}))
+        time.sleep(0.2)
+        callers_join(live, ["sales_1", "sales_2"])
+        got = {"framed": receive_all(framed), "queried": receive_all(queried, quiet=0.2)}
+        framed.send(json.dumps({"type": "unsubscribe", "topic": "/queue/statuses/sales_1"}))
+        time.sleep(0.2)
+        callers_join(live, ["sales_1"])
+        assert receive_all(framed, quiet=0.5) == []
+    assert got["framed"] and got["framed"] == got["queried"]
+    assert {m["topic"] for m in got["framed"]} == {"/queue/statuses/sales_1"}
+    assert {next(iter(m)) for m in got["framed"]} == {"queue.queue.update", "queue.entry.update"}
 
 
 @contextlib.contextmanager
