@@ -121,6 +121,7 @@ class Deriver:
                 rows = {key: _stable(kind, row) for key, row in rendered[scope].items()}
                 cache.scopes[scope] = rows
                 _index(kind, cache, scope, rows)
+                _hold(kind, cache, state_of(kind.projection), rendered[scope])
         return deriver
 
     def derive(self, event: Event, state_of: StateOf) -> list[Message]:
@@ -175,9 +176,9 @@ class Deriver:
                 elif before != stable:
                     out.append((f"{kind.name}.update", kind.topic_of(row), row))
                 kept[key] = stable
+            _hold(kind, cache, state, new)
             for key in sorted(old.keys() - new.keys()):
-                final = kind.final(state, key, now) if kind.final is not None else None
-                row = final if final is not None else old[key]
+                row = _ended(kind, cache, state, key, old[key], now)
                 out.append((f"{kind.name}.{kind.ends}", kind.topic_of(row), row))
             if kind.index_field is not None:
                 _unindex(kind, cache, old)
@@ -206,6 +207,31 @@ def _stable(kind: Kind, row: Row) -> Row:
     if not kind.volatile:
         return row
     return {k: v for k, v in row.items() if k not in kind.volatile}
+
+
+def _hold(kind: Kind, cache: KindCache, state: dict, rows: dict[str, Row]) -> None:
+    """Hold the records behind the rows about to be sent (`Held`)."""
+    if kind.held is None:
+        return
+    for key, row in rows.items():
+        record = kind.held.record(state, row)
+        if record is not None:
+            cache.held[key] = record
+
+
+def _ended(kind: Kind, cache: KindCache, state: dict, key: str, sent: Row, now: float) -> Row:
+    """The row `key` as it left the view, at `now`: the kind's `final`, or the row as last
+    sent with its clock fields (the ones `sent` lacks) from its held record, or as last sent."""
+    if kind.final is not None:
+        final = kind.final(state, key, now)
+        if final is not None:
+            return final
+    if kind.held is not None:
+        record = cache.held.pop(key, None)
+        if record is not None:
+            return {field: sent.get(field, value)
+                    for field, value in kind.held.render(record, now).items()}
+    return sent
 
 
 def _index(kind: Kind, cache: KindCache, scope: str, rows: dict[str, Row]) -> None:

@@ -20,7 +20,14 @@ from api.topics import KINDS, catalogue_markdown, decoded
 from engine.envelope import Event
 from projections.base import event_time
 from projections.runner import Projector, replay
-from tests.captures import CAPTURE_FILES, SERVER, all_capture_events, envelopes, positioned
+from tests.captures import (
+    CAPTURE_FILES,
+    CAPTURES,
+    SERVER,
+    all_capture_events,
+    envelopes,
+    positioned,
+)
 
 
 def derive_all(events: list[Event], check: bool = False) -> list[Message]:
@@ -67,6 +74,32 @@ def test_a_hangup_deletes_with_the_final_cause_and_the_seed_topic() -> None:
     queue = derive_all(positioned(envelopes(CAPTURE_FILES[0].parent / "queue-basic.jsonl")))
     topics = {m.topic for m in queue if m.name.startswith("queue.")}
     assert topics == {"/queue/statuses/sales", "/queue/statuses/support"}
+
+
+@pytest.mark.parametrize(("capture", "name", "key", "clock"), [
+    ("parking", "park.parkedcall.delete", "parkee_unique_id",
+     {"parking_duration", "parking_timeout"}),
+    ("queue-basic", "queue.entry.delete", "unique_id", {"wait"}),
+    ("queue-abandon", "queue.entry.delete", "unique_id", {"wait"}),
+])
+def test_a_delete_carries_the_row_as_it_ended_its_clock_fields_included(
+        capture: str, name: str, key: str, clock: set[str]) -> None:
+    """Seed 004's `queue.entry.delete` carries `wait`, its `park.parkedcall.delete`
+    `parking_duration` and `parking_timeout`. Ours: the row REST would have served at the
+    time of the event that ended it (a caller who waited 4 s says 4, a parked call that timed
+    out says its whole time and 0 left, as Asterisk's own ending events do)."""
+    events = positioned(envelopes(CAPTURES / f"{capture}.jsonl"))
+    deletes = [m for m in derive_all(events) if m.name == name]
+    assert deletes
+    view = next(k.view for k in KINDS if name.startswith(k.name + "."))
+    for message in deletes:
+        row = msgspec.json.decode(message.json)[name]
+        assert clock <= row.keys()
+        ending = events[message.position - 1]
+        before = replay(events[: message.position - 1]).rows(view, event_time(ending))
+        assert row == next(r for r in before if r[key] == row[key]), message.id
+    ended = [msgspec.json.decode(m.json)[name] for m in deletes]
+    assert any(row[field] for row in ended for field in clock), "the clock fields moved"
 
 
 @pytest.mark.parametrize("path", CAPTURE_FILES, ids=lambda p: p.stem)
