@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
+import msgspec
 from starlette.requests import HTTPConnection, Request
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -29,10 +30,12 @@ from api.auth import BEARER
 from api.context import ApiContext
 from api.cors import HEADERS as CORS
 from api.envelope import ApiError, error
-from api.hub import BATCH, Closing, Dropped, Subscription
+from api.hub import BATCH, Closing, Dropped, Revoked, Subscription
 from api.routing import SERVER_PARAM, ApiRoute, Operation
 from api.streams import FROM, LAST_ID, TOPIC, subscribe, topic_prefixes
+from engine.auth import Principal
 
+_encoder = msgspec.json.Encoder()
 HEADERS = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
     (b"cache-control", b"no-cache"),
@@ -80,8 +83,10 @@ class EventStream:
             try:
                 batch = await self.subscription.next(self.keepalive)
             except Dropped as exc:
-                name = "closing" if isinstance(exc, Closing) else "dropped"
-                note = f'event: {name}\ndata: {{"reason": "{exc}"}}\n\n'.encode()
+                name = ("closing" if isinstance(exc, Closing)
+                        else "revoked" if isinstance(exc, Revoked) else "dropped")
+                data = _encoder.encode({"reason": str(exc)})
+                note = b"event: %s\ndata: %s\n\n" % (name.encode(), data)
                 if await self._write(send, note):
                     await self._write(send, b"", more=False)
                 return
@@ -98,11 +103,13 @@ class EventStream:
             send({"type": "http.response.body", "body": body, "more_body": more}))
 
 
-async def _subscribe(ctx: ApiContext, conn: HTTPConnection) -> Subscription:
+async def _subscribe(ctx: ApiContext, conn: HTTPConnection, principal: Principal
+                     ) -> Subscription:
     """`Last-Event-ID` wins over `?from=`: EventSource sends it when it reconnects to the
     same URL, whose `from` is where the client first started."""
     resume = conn.headers.get("last-event-id") or conn.query_params.get("from")
-    return await subscribe(ctx, resume, topic_prefixes(conn.query_params.getlist("topic")),
+    return await subscribe(ctx, conn, principal, resume,
+                           topic_prefixes(conn.query_params.getlist("topic")),
                            conn.query_params.get("server"))
 
 
@@ -122,7 +129,7 @@ def direct(ctx: ApiContext) -> ASGIApp:
             await error(status, reason, headers)(scope, receive, send)
             return
         try:
-            subscription = await _subscribe(ctx, conn)
+            subscription = await _subscribe(ctx, conn, principal)
         except ApiError as exc:
             await error(exc.status, exc.message, CORS)(scope, receive, send)
             return
@@ -134,7 +141,8 @@ def direct(ctx: ApiContext) -> ASGIApp:
 
 def routes(ctx: ApiContext) -> list[BaseRoute]:
     async def events(request: Request) -> EventStream:  # type: ignore[return]
-        return EventStream(await _subscribe(ctx, request), ctx.settings.keepalive)
+        subscription = await _subscribe(ctx, request, request.state.principal)
+        return EventStream(subscription, ctx.settings.keepalive)
 
     return [ApiRoute("/events", events, Operation(  # type: ignore[arg-type]
         "GET", "Change messages as Server-Sent Events (resumable by id)", "streams",

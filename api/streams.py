@@ -14,12 +14,17 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 
+from starlette.requests import HTTPConnection
+
+from api.auth import token_of
 from api.changes import ID_FORMS, Id, parse_id
 from api.context import ApiContext
 from api.envelope import ApiError
+from api.grants import Grant
 from api.hub import Subscription, matcher
 from api.routing import Param
 from api.topics import decoded
+from engine.auth import Principal
 
 MAX_TOPICS = 64  # topics one client may hold: matching costs per topic, on the hot path
 MAX_TOPIC = 1024  # characters in one topic
@@ -82,9 +87,17 @@ async def resume_after(ctx: ApiContext, text: str | None) -> Id | None:
     return after
 
 
-async def subscribe(ctx: ApiContext, resume: str | None, prefixes: list[str],
-                    server: str | None) -> Subscription:
-    """The client's subscription to `prefixes` (from `topic_prefixes`; none: all) after the id
-    `resume` (checked: ApiError)."""
+async def subscribe(ctx: ApiContext, conn: HTTPConnection, principal: Principal,
+                    resume: str | None, prefixes: list[str], server: str | None
+                    ) -> Subscription:
+    """The subscription of a client let in as `principal`: to `prefixes` (`topic_prefixes`;
+    none: all) after the id `resume` (checked: ApiError), until the right it was let in with
+    lapses (`api/grants.py`)."""
     after = await resume_after(ctx, resume)
-    return ctx.hub.subscribe(after, matcher(prefixes or ["/"], server))
+    grant = Grant(ctx.access, token_of(conn), principal.name)
+    subscription = ctx.hub.subscribe(after, matcher(prefixes or ["/"], server), grant)
+    lapsed = grant.lapsed()  # taken away while `resume_after` waited: no check would see it
+    if lapsed is not None:
+        subscription.close()
+        raise ApiError(401, lapsed)
+    return subscription

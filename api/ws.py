@@ -30,7 +30,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from api.context import ApiContext
 from api.envelope import ApiError, error
-from api.hub import BATCH, Closing, Dropped, Subscription, matcher
+from api.hub import BATCH, Closing, Dropped, Revoked, Subscription, matcher
 from api.routing import SERVER_PARAM, ApiWebSocketRoute, Operation, Param
 from api.streams import FROM, MAX_TOPICS, TOPIC, TopicError, subscribe, topic_prefix, topic_prefixes
 
@@ -51,13 +51,18 @@ class Subscribe(msgspec.Struct, forbid_unknown_fields=True):
     topic: str
 
 
+def _reason(text: str) -> str:
+    """A close frame's reason: at most 123 bytes of UTF-8."""
+    return text.encode()[:123].decode(errors="ignore")
+
+
 async def _refuse(ws: WebSocket, status: int, message: str) -> None:
     """Answer the upgrade request with an HTTP error in the envelope (401, 403, 400), so the
     client reads why; a server without the denial-response extension can only close."""
     if "websocket.http.response" in ws.scope.get("extensions", {}):
         await ws.send_denial_response(error(status, message))
     else:
-        await ws.close(code=POLICY, reason=message[:120])
+        await ws.close(code=POLICY, reason=_reason(message))
 
 
 async def _send_error(ws: WebSocket, message: str) -> None:
@@ -104,7 +109,8 @@ def routes(ctx: ApiContext) -> list[BaseRoute]:
             return
         try:
             topics = topic_prefixes(ws.query_params.getlist("topic"))
-            subscription = await subscribe(ctx, ws.query_params.get("from"), topics, server)
+            subscription = await subscribe(ctx, ws, principal, ws.query_params.get("from"),
+                                           topics, server)
         except ApiError as exc:
             await _refuse(ws, exc.status, exc.message)
             return
@@ -150,8 +156,9 @@ async def _pump(ws: WebSocket, subscription: Subscription, meta: bool, send_time
             try:
                 batch = await subscription.next(keepalive)
             except Dropped as exc:
-                code = GOING_AWAY if isinstance(exc, Closing) else TOO_SLOW
-                await asyncio.wait_for(ws.close(code=code, reason=str(exc)[:120]),
+                code = (GOING_AWAY if isinstance(exc, Closing)
+                        else POLICY if isinstance(exc, Revoked) else TOO_SLOW)
+                await asyncio.wait_for(ws.close(code=code, reason=_reason(str(exc))),
                                        send_timeout)
                 return
             for message in batch:
