@@ -12,8 +12,11 @@ starts now; an id that is malformed or past the end of the log is a 400 (`api/st
 
 A client that falls `api.client_lag` messages behind gets `event: dropped` and the stream ends;
 one that stops reading is cut after `api.send_timeout`. Either way it reconnects with its last id
-and misses nothing. The response is a plain ASGI stream of pre-encoded bytes (design.md: faster
-than sse-starlette), with the batches of messages ready at once written together.
+and misses nothing. A stream whose token is revoked or expires, or whose user is deleted or may
+no longer read, gets `event: revoked` (`api/grants.py`), one the server stops `event: closing`;
+each with `data: {"reason": "..."}`. The response is a plain ASGI stream of pre-encoded bytes
+(design.md: faster than sse-starlette), with the batches of messages ready at once written
+together.
 """
 
 from __future__ import annotations

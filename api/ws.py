@@ -2,13 +2,12 @@
 
 The client sends `{"type": "subscribe", "topic": "/queue/statuses/sales"}` (or `unsubscribe`);
 topics are prefixes, `/` is everything, matched percent-decoded: the seed's
-`/queue/statuses/sales%5F1` and `/queue/statuses/sales_1` are one topic. Each message is
-one text frame, the seed's one-key object `{"<event.name>": {...row...}}`; with `?meta=1` its
-topic and id follow,
-`{"<event.name>": {...}, "topic": "...", "id": "1234"}`. Topics may also be given up front
-(`/ws?topic=/queue/`), and `?from=<id>` resumes after that id with those topics, as `/events`
-does with `Last-Event-ID`: a client that will resume asks for `meta=1` to learn the ids (or
-starts from the `X-Switchboard-Position` of a REST read).
+`/queue/statuses/sales%5F1` and `/queue/statuses/sales_1` are one topic. Each message is one
+text frame, the seed's one-key object `{"<event.name>": {...row...}}`; with `?meta=1` its topic
+and id follow: `{"<event.name>": {...}, "topic": "...", "id": "1234"}`. Topics may also be
+given up front (`/ws?topic=/queue/`), and `?from=<id>` resumes after that id with those topics,
+as `/events` does with `Last-Event-ID`: a client that will resume asks for `meta=1` to learn
+the ids (or starts from the `X-Switchboard-Position` of a REST read).
 
 A client `api.client_lag` messages behind is closed with code 4008 (`reason`: how far behind);
 one whose frames are not taken within `api.send_timeout` is closed too. Reconnecting with
@@ -16,7 +15,9 @@ one whose frames are not taken within `api.send_timeout` is closed too. Reconnec
 `{"type": "error", "message": ...}` and the stream goes on; a binary frame is closed with 1003.
 Auth: `?authtoken=` (browsers cannot set headers on a WebSocket) or `Authorization: Bearer`.
 A refused upgrade is an HTTP answer in the envelope, saying why: 401/403 (access), 400 (a
-malformed `from` or `topic`, an id past the end of the log; `api/streams.py`).
+malformed `from`, `topic` or `meta`, an id past the end of the log; `api/streams.py`). A stream
+whose token is revoked or expires, or whose user is deleted or may no longer read, is closed
+with 1008 and the reason (`api/grants.py`); 1001 when the server stops.
 """
 
 from __future__ import annotations
