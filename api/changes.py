@@ -63,17 +63,18 @@ class Message:
                  "_text", "_meta_text")
 
     def __init__(self, position: int, index: int, count: int, name: str, topic: str,
-                 payload: Row) -> None:
+                 payload: Row, decoded_topic: str | None = None) -> None:
         self.id = str(position) if count == 1 else f"{position}:{index}"
         self.key: Id = (position, ALL if count == 1 else index)
         self.name = name
         self.topic = topic
-        self.decoded = decoded(topic)  # what subscriptions match (`api.topics.decoded`)
+        # what subscriptions match (`api.topics.decoded`); the deriver has it already
+        self.decoded = decoded(topic) if decoded_topic is None else decoded_topic
         self.server = str(payload.get("server", ""))
-        seed = _encoder.encode({name: payload})
-        self._cut = len(seed) - 1  # where the seed's object closes
-        self.json = b'%s,"topic":%s,"id":"%s"}' % (seed[: self._cut], _encoder.encode(topic),
-                                                   self.id.encode())
+        self.json = _encoder.encode({name: payload, "topic": topic, "id": self.id})
+        # where the seed's object would close: before `,"topic":<topic>,"id":"<id>"}` (18
+        # bytes and the two values; an id is ASCII digits): one encoding serves both shapes
+        self._cut = len(self.json) - 18 - len(_encoder.encode(topic)) - len(self.id)
         self.sse = b"id: %s\nevent: %s\ndata: %s\n\n" % (self.id.encode(), name.encode(),
                                                           self.json)
         self._text: str | None = None
@@ -133,7 +134,7 @@ class Deriver:
                 self._dispatch[event.type] = kinds
         if not kinds:
             return []
-        changes: list[tuple[str, str, Row]] = []
+        changes: list[tuple[str, str, str, Row]] = []
         now = 0.0
         for kind in kinds:
             cache = self.caches[kind.name]
@@ -152,11 +153,11 @@ class Deriver:
                 now = event_time(event)
             self._diff(kind, cache, state, scopes, now, changes)
         count = len(changes)
-        return [Message(event.position, i, count, name, topic, payload)
-                for i, (name, topic, payload) in enumerate(changes, 1)]
+        return [Message(event.position, i, count, name, topic, payload, decoded)
+                for i, (name, topic, decoded, payload) in enumerate(changes, 1)]
 
     def _diff(self, kind: Kind, cache: KindCache, state: dict, scopes: set[str] | None,
-              now: float, out: list[tuple[str, str, Row]]) -> None:
+              now: float, out: list[tuple[str, str, str, Row]]) -> None:
         rendered = kind.render(state, scopes, now)
         if scopes is None:
             scopes = set(rendered) | set(cache.scopes)
@@ -172,14 +173,14 @@ class Deriver:
                 before = old.get(key)
                 if before is None:
                     out.append((f"{kind.name}.{'create' if kind.creates else 'update'}",
-                                kind.topic_of(row), row))
+                                *kind.topic_of(row), row))
                 elif before != stable:
-                    out.append((f"{kind.name}.update", kind.topic_of(row), row))
+                    out.append((f"{kind.name}.update", *kind.topic_of(row), row))
                 kept[key] = stable
             _hold(kind, cache, state, new)
             for key in sorted(old.keys() - new.keys()):
                 row = _ended(kind, cache, state, key, old[key], now)
-                out.append((f"{kind.name}.{kind.ends}", kind.topic_of(row), row))
+                out.append((f"{kind.name}.{kind.ends}", *kind.topic_of(row), row))
             if kind.index_field is not None:
                 _unindex(kind, cache, old)
             if kept:

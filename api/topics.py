@@ -84,12 +84,13 @@ class Kind:
     held: Held | None = None  # the rows' records, for a delete with its clock fields
     doc: str = ""
 
-    def topic_of(self, row: Row) -> str:
-        """The row's topic, its target percent-encoded (seed 004: "URI encoded")."""
+    def topic_of(self, row: Row) -> tuple[str, str]:
+        """The row's topic, its target percent-encoded (seed 004: "URI encoded"), and the same
+        topic `decoded` (what subscriptions match), without decoding what was just encoded."""
         field = self.topic[self.topic.index("{") + 1 : -1]
         value = row.get(field)
-        return self.topic[: self.topic.index("{")] + quote("" if value is None else str(value),
-                                                           safe="")
+        head, target = self.topic[: self.topic.index("{")], "" if value is None else str(value)
+        return head + quote(target, safe=""), head + target
 
 
 def decoded(topic: str) -> str:

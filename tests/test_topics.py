@@ -157,6 +157,8 @@ def test_message_ids_resume_between_messages_of_one_event() -> None:
     assert msgspec.json.decode(message.json) == {
         "queue.entry.update": {"server": "pbx", "unique_id": "u"},
         "topic": "/queue/statuses/sales", "id": "7:2"}
+    assert message.meta_text == message.json.decode()
+    assert message.text == '{"queue.entry.update":{"server":"pbx","unique_id":"u"}}'
 
 
 def test_the_catalogue_documents_every_kind() -> None:
@@ -175,7 +177,8 @@ TARGETS = st.text(st.characters(codec="utf-8"), max_size=12)  # what a header ma
 
 def queue_message(name: str) -> Message:
     row = {"server": "pbx", "name": name}
-    return Message(1, 1, 1, "queue.queue.update", QUEUE.topic_of(row), row)
+    topic, _ = QUEUE.topic_of(row)
+    return Message(1, 1, 1, "queue.queue.update", topic, row)  # decoded by Message
 
 
 @st.composite
@@ -198,7 +201,8 @@ def test_a_topic_in_any_spelling_subscribes_to_the_same_messages(target: str,
                                                                  data: st.DataObject) -> None:
     """Both spellings (and any mix) of a target, and any prefix of one, match its messages."""
     message = queue_message(target)
-    assert decoded(message.topic) == "/queue/statuses/" + target
+    assert QUEUE.topic_of({"name": target}) == (message.topic, "/queue/statuses/" + target)
+    assert decoded(message.topic) == message.decoded == "/queue/statuses/" + target
     cut = data.draw(st.integers(0, len(target)))
     for asked in (target, target[:cut]):
         topic = "/queue/statuses/" + data.draw(spelled(asked))
@@ -222,3 +226,16 @@ def test_any_text_asked_as_a_topic_is_a_prefix_or_a_topic_error(text: str) -> No
         assert str(exc).startswith("topic ")
     else:
         assert text.startswith("/") and prefix == decoded(text)
+
+
+@given(st.integers(0, 10**12), st.integers(1, 3), TARGETS,
+       st.dictionaries(st.text(max_size=5), st.text(max_size=20) | st.integers(), max_size=4))
+def test_a_message_is_the_seeds_object_then_its_topic_and_id(
+        position: int, count: int, target: str, payload: dict) -> None:
+    """`text` (what a WebSocket client gets by default) is cut from `json` (SSE data, and
+    WebSocket with `meta=1`): it must be exactly the seed's one-key object, whatever it holds."""
+    topic, path = QUEUE.topic_of({"name": target})
+    message = Message(position, count, count, "queue.queue.update", topic, payload, path)
+    assert message.text.encode() == msgspec.json.encode({"queue.queue.update": payload})
+    assert msgspec.json.decode(message.json) == {"queue.queue.update": payload, "topic": topic,
+                                                 "id": message.id}
