@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 
 import msgspec
 from starlette.routing import BaseRoute
@@ -94,8 +95,26 @@ def _request(text: str, topics: list[str]) -> str | None:
     return None
 
 
+class _NotUtf8(logging.Filter):
+    """uvicorn's WebSocket protocol (`websockets-sansio`, the default) logs a client's text
+    frame that is not UTF-8 as an error with a traceback ("Invalid UTF-8 sequence received from
+    client.", `uvicorn/protocols/websockets/websockets_sansio_impl.py`), then rightly closes it
+    with 1007: before the app sees anything. A client's fault is one warning line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.msg == "Invalid UTF-8 sequence received from client.":
+            record.msg = "a WebSocket client sent a text frame that is not UTF-8: closed (1007)"
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+NOT_UTF8 = _NotUtf8()
+
+
 def routes(ctx: ApiContext) -> list[BaseRoute]:
     settings = ctx.settings
+    logging.getLogger("uvicorn.error").addFilter(NOT_UTF8)  # once: the same filter
 
     async def endpoint(ws: WebSocket) -> None:
         principal, reason, status = ctx.access.check(ws, "viewer")

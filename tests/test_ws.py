@@ -160,8 +160,12 @@ def test_a_binary_frame_is_closed_1003_with_a_reason_and_nothing_logged(live: Li
         with connect(f"{live.ws_url}/ws") as ws:
             ws.send(b"\x00\x01 not text")
             code, reason = closed_with(ws)
+        with connect(f"{live.ws_url}/ws") as ws:
+            ws.send(b"\xff\xfe not UTF-8", text=True)  # the protocol closes it: 1007
+            not_utf8 = closed_with(ws)[0]
         time.sleep(0.2)
     assert code == 1003 and "text" in reason
+    assert not_utf8 == 1007
     assert not logged, [r.getMessage() for r in logged]
 
 
