@@ -26,9 +26,10 @@ from tests.test_ws import closed_with
 
 
 class SseReader(threading.Thread):
-    """An SSE client reading `/events` with a token until the server ends the response."""
+    """An SSE client reading `/events` (with a token, if given) until the server ends the
+    response."""
 
-    def __init__(self, live: Live, token: str) -> None:
+    def __init__(self, live: Live, token: str | None) -> None:
         super().__init__(daemon=True)
         self.url = f"{live.url}/events"
         self.token = token
@@ -42,7 +43,8 @@ class SseReader(threading.Thread):
         assert self.status == 200, self.status
 
     def run(self) -> None:
-        with httpx.stream("GET", self.url, headers={"Authorization": f"Bearer {self.token}"},
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        with httpx.stream("GET", self.url, headers=headers,
                           timeout=httpx.Timeout(10, read=30)) as response:
             self.status = response.status_code
             for line in response.iter_lines():
@@ -140,3 +142,18 @@ def test_a_stream_ends_when_its_token_expires_not_before(tmp_path: Path) -> None
             assert reader.revoked(timeout=5) == "authtoken expired"
             assert closed_with(ws) == (1008, "authtoken expired")
         assert reader.ended is not None and expires - 0.2 <= reader.ended <= expires + 1.5
+
+
+def test_streams_opened_without_access_control_end_when_it_turns_on(tmp_path: Path) -> None:
+    """No user, no `auth.enabled`: anyone on loopback reads. The first user turns access
+    control on, and a stream that presented no token may no longer run."""
+    with Live(f"sqlite:///{tmp_path / 'log.db'}", [], config={"api": {"keepalive": 0.3}}
+              ) as live, httpx.Client(base_url=live.url, timeout=10) as client:
+        reader = SseReader(live, None)
+        with connect(f"{live.ws_url}/ws") as ws:
+            assert reader.streaming() and ws_open(ws)
+            made = client.post("/admin/users", json={"name": "first", "password": "first-pass",
+                                                     "role": "admin"})
+            assert made.status_code == 200, made.text
+            assert reader.revoked() == "access control is on now: log in"
+            assert closed_with(ws) == (1008, "access control is on now: log in")
