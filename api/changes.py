@@ -16,12 +16,13 @@ between two messages of one event resumes between them.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
 import msgspec
 
-from api.topics import KINDS, Kind, KindCache
+from api.topics import KINDS, Kind, KindCache, decoded
 from engine.envelope import Event
 from projections.base import Row, event_time
 
@@ -30,37 +31,54 @@ Id = tuple[int, int]  # (position, index): messages are ordered by it
 _encoder = msgspec.json.Encoder()
 
 
+ID_FORMS = ("ids are log positions: 1234, or 1234:2 for the second message one event caused; "
+            "0 for the start of the log")
+_ID = re.compile(r"(0|[1-9][0-9]{0,17})(?::([1-9][0-9]{0,8}))?")
+
+
 def parse_id(text: str | None) -> Id | None:
-    """`"1234"` -> (1234, ALL); `"1234:2"` -> (1234, 2); junk -> None."""
+    """`"1234"` -> (1234, ALL); `"1234:2"` -> (1234, 2); anything else -> None.
+
+    Only the forms `Message` writes (and 0, before the first event): ASCII digits, no sign,
+    no blanks, no leading zero, n from 1. `int()` alone would take `+5`, ` 5`, `1_000` and
+    other scripts' digits, ids no message ever had."""
     if text is None:
         return None
-    position, sep, index = text.strip().partition(":")
-    try:
-        pos = int(position)
-        idx = int(index) if sep else ALL
-    except ValueError:
+    found = _ID.fullmatch(text)
+    if found is None:
         return None
-    if pos < 0 or idx < 0:
-        return None
-    return pos, min(idx, ALL)
+    position, index = found.groups()
+    return int(position), int(index) if index is not None else ALL
 
 
 class Message:
-    """One change, encoded once and shared by every client that receives it."""
+    """One change, encoded once and shared by every client that receives it.
 
-    __slots__ = ("id", "key", "name", "topic", "server", "json", "sse", "_text")
+    `json` is `{"<name>": {...row...}, "topic": "...", "id": "..."}`: the SSE data, and what a
+    WebSocket client asking for `?meta=1` receives; `text` is the seed's own one-key message
+    (`{"<name>": {...}}`), what a WebSocket client receives by default. Both are cut from the
+    same encoding, and decoded to `str` only when a WebSocket client first sends them."""
+
+    __slots__ = ("id", "key", "name", "topic", "decoded", "server", "json", "sse", "_cut",
+                 "_text", "_meta_text")
 
     def __init__(self, position: int, index: int, count: int, name: str, topic: str,
-                 payload: Row) -> None:
+                 payload: Row, decoded_topic: str | None = None) -> None:
         self.id = str(position) if count == 1 else f"{position}:{index}"
         self.key: Id = (position, ALL if count == 1 else index)
         self.name = name
         self.topic = topic
+        # what subscriptions match (`api.topics.decoded`); the deriver has it already
+        self.decoded = decoded(topic) if decoded_topic is None else decoded_topic
         self.server = str(payload.get("server", ""))
         self.json = _encoder.encode({name: payload, "topic": topic, "id": self.id})
+        # where the seed's object would close: before `,"topic":<topic>,"id":"<id>"}` (18
+        # bytes and the two values; an id is ASCII digits): one encoding serves both shapes
+        self._cut = len(self.json) - 18 - len(_encoder.encode(topic)) - len(self.id)
         self.sse = b"id: %s\nevent: %s\ndata: %s\n\n" % (self.id.encode(), name.encode(),
                                                           self.json)
         self._text: str | None = None
+        self._meta_text: str | None = None
 
     @property
     def position(self) -> int:
@@ -68,9 +86,17 @@ class Message:
 
     @property
     def text(self) -> str:
+        """The seed's message: `{"<name>": {...}}`."""
         if self._text is None:
-            self._text = self.json.decode()
+            self._text = self.json[: self._cut].decode() + "}"
         return self._text
+
+    @property
+    def meta_text(self) -> str:
+        """`json` as text: the seed's message with its `topic` and `id`."""
+        if self._meta_text is None:
+            self._meta_text = self.json.decode()
+        return self._meta_text
 
 
 StateOf = Callable[[str], dict]
@@ -96,6 +122,7 @@ class Deriver:
                 rows = {key: _stable(kind, row) for key, row in rendered[scope].items()}
                 cache.scopes[scope] = rows
                 _index(kind, cache, scope, rows)
+                _hold(kind, cache, state_of(kind.projection), rendered[scope])
         return deriver
 
     def derive(self, event: Event, state_of: StateOf) -> list[Message]:
@@ -107,7 +134,7 @@ class Deriver:
                 self._dispatch[event.type] = kinds
         if not kinds:
             return []
-        changes: list[tuple[str, str, Row]] = []
+        changes: list[tuple[str, str, str, Row]] = []
         now = 0.0
         for kind in kinds:
             cache = self.caches[kind.name]
@@ -126,11 +153,11 @@ class Deriver:
                 now = event_time(event)
             self._diff(kind, cache, state, scopes, now, changes)
         count = len(changes)
-        return [Message(event.position, i, count, name, topic, payload)
-                for i, (name, topic, payload) in enumerate(changes, 1)]
+        return [Message(event.position, i, count, name, topic, payload, decoded)
+                for i, (name, topic, decoded, payload) in enumerate(changes, 1)]
 
     def _diff(self, kind: Kind, cache: KindCache, state: dict, scopes: set[str] | None,
-              now: float, out: list[tuple[str, str, Row]]) -> None:
+              now: float, out: list[tuple[str, str, str, Row]]) -> None:
         rendered = kind.render(state, scopes, now)
         if scopes is None:
             scopes = set(rendered) | set(cache.scopes)
@@ -146,14 +173,14 @@ class Deriver:
                 before = old.get(key)
                 if before is None:
                     out.append((f"{kind.name}.{'create' if kind.creates else 'update'}",
-                                kind.topic_of(row), row))
+                                *kind.topic_of(row), row))
                 elif before != stable:
-                    out.append((f"{kind.name}.update", kind.topic_of(row), row))
+                    out.append((f"{kind.name}.update", *kind.topic_of(row), row))
                 kept[key] = stable
+            _hold(kind, cache, state, new)
             for key in sorted(old.keys() - new.keys()):
-                final = kind.final(state, key, now) if kind.final is not None else None
-                row = final if final is not None else old[key]
-                out.append((f"{kind.name}.{kind.ends}", kind.topic_of(row), row))
+                row = _ended(kind, cache, state, key, old[key], now)
+                out.append((f"{kind.name}.{kind.ends}", *kind.topic_of(row), row))
             if kind.index_field is not None:
                 _unindex(kind, cache, old)
             if kept:
@@ -181,6 +208,31 @@ def _stable(kind: Kind, row: Row) -> Row:
     if not kind.volatile:
         return row
     return {k: v for k, v in row.items() if k not in kind.volatile}
+
+
+def _hold(kind: Kind, cache: KindCache, state: dict, rows: dict[str, Row]) -> None:
+    """Hold the records behind the rows about to be sent (`Held`)."""
+    if kind.held is None:
+        return
+    for key, row in rows.items():
+        record = kind.held.record(state, row)
+        if record is not None:
+            cache.held[key] = record
+
+
+def _ended(kind: Kind, cache: KindCache, state: dict, key: str, sent: Row, now: float) -> Row:
+    """The row `key` as it left the view, at `now`: the kind's `final`, or the row as last
+    sent with its clock fields (the ones `sent` lacks) from its held record, or as last sent."""
+    if kind.final is not None:
+        final = kind.final(state, key, now)
+        if final is not None:
+            return final
+    if kind.held is not None:
+        record = cache.held.pop(key, None)
+        if record is not None:
+            return {field: sent.get(field, value)
+                    for field, value in kind.held.render(record, now).items()}
+    return sent
 
 
 def _index(kind: Kind, cache: KindCache, scope: str, rows: dict[str, Row]) -> None:

@@ -23,6 +23,10 @@ last id). A client resuming from before the ring (`floor`) gets the messages in 
 a projector rebuilt in memory from the log, up to where the ring takes over: resumption is
 exact however old the id. The ring also restarts (its floor moves) if the deriver ever missed
 an event (started late, or a deriving error): what it cannot vouch for is rebuilt instead.
+
+A stream opened with a `Grant` (`api/grants.py`) ends when the grant lapses: every open stream
+is checked again at the flush after a user or token event (before the clients are woken, so
+none reads past it), and each at its token's expiry, on a timer of its own; never per message.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from api.changes import ALL, Deriver, Id, Message
+from api.grants import CHANGES, Grant
 from engine.envelope import Event
 from engine.store import Store
 from projections.base import event_time
@@ -58,6 +63,11 @@ class Closing(Dropped):
     """The server is stopping; the client should reconnect (elsewhere, or later) with its id."""
 
 
+class Revoked(Dropped):
+    """The stream's grant lapsed (token revoked or expired, user deleted...): it ends, and
+    only a client with a valid token may open it again (from its last id: nothing is lost)."""
+
+
 class Hub:
     def __init__(self, store: Store, state_of: Callable[[str], dict], *,
                  ring_size: int = 100_000, client_lag: int = 10_000,
@@ -77,6 +87,7 @@ class Hub:
         # handed over
         self._lock = threading.Lock()
         self._pending: list[tuple[int, bool, list[Message]]] = []
+        self._grants_changed = False  # a user or token event since the last flush
         self._scheduled = False
         self._loop: asyncio.AbstractEventLoop | None = None
         # event loop
@@ -123,6 +134,8 @@ class Hub:
         self._last = event.position
         with self._lock:
             self._pending.append((event.position, reset, messages))
+            if event.type in CHANGES:
+                self._grants_changed = True
             if self._scheduled or self._loop is None:
                 return
             self._scheduled = True
@@ -143,7 +156,10 @@ class Hub:
     def _flush(self) -> None:
         with self._lock:
             pending, self._pending = self._pending, []
+            grants_changed, self._grants_changed = self._grants_changed, False
             self._scheduled = False
+        if grants_changed:
+            self._check_grants()
         self._last_flush = time.monotonic()
         self._memo.clear()
         self._sse.clear()
@@ -163,6 +179,15 @@ class Hub:
             del self._ring[:overflow]
             self._base += overflow
         self._wake()
+
+    def _check_grants(self) -> None:
+        """After a user or token event: end the streams whose grant it took away."""
+        for subscription in list(self.clients):
+            grant = subscription.grant
+            if grant is not None:
+                reason = grant.lapsed()
+                if reason is not None:
+                    subscription.revoke(reason)
 
     def _wake(self) -> None:
         waiters, self._waiters = self._waiters, []
@@ -193,9 +218,11 @@ class Hub:
             self._watchdog.cancel()
         self._wake()
 
-    def subscribe(self, after: Id | None, match: Match) -> Subscription:
-        """A cursor after `after` (None: from now on); `close()` it when the client goes."""
-        subscription = Subscription(self, after, match)
+    def subscribe(self, after: Id | None, match: Match, grant: Grant | None = None
+                  ) -> Subscription:
+        """A cursor after `after` (None: from now on), ended when `grant` lapses; `close()` it
+        when the client goes. Call it on the event loop."""
+        subscription = Subscription(self, after, match, grant)
         self.clients.add(subscription)
         return subscription
 
@@ -211,9 +238,13 @@ class Hub:
 class Subscription:
     """One client's place in the stream. `next()` returns the next messages it wants."""
 
-    def __init__(self, hub: Hub, after: Id | None, match: Match) -> None:
+    def __init__(self, hub: Hub, after: Id | None, match: Match, grant: Grant | None = None
+                 ) -> None:
         self.hub = hub
         self.match = match
+        self.grant = grant
+        self.revoked: str | None = None  # why the grant lapsed: `next()` raises Revoked
+        self._expiry: asyncio.TimerHandle | None = None  # at the grant's token's expiry
         self.last: Id = after if after is not None else (hub.position, ALL)
         self._seq: int | None = None if after is not None else hub.head
         self._from_now = after is None and hub.floor is None  # starts when the hub does
@@ -229,12 +260,40 @@ class Subscription:
         # Catching up (resumed from an old id) it may be far behind; once it has caught up,
         # falling `client_lag` behind means it does not keep up, and it is dropped.
         self._live = after is None
+        if grant is not None and grant.expires_at is not None:
+            self._arm_expiry(grant.expires_at)
 
     def close(self) -> None:
         self.hub.clients.discard(self)
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        if self._expiry is not None:
+            self._expiry.cancel()
+            self._expiry = None
+
+    def revoke(self, reason: str) -> None:
+        """End the stream: its grant lapsed. A waiting `next()` wakes and raises Revoked."""
+        self.revoked = reason
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(True)
+
+    def _arm_expiry(self, expires_at: float) -> None:
+        # the grant's clock is the wall clock; until it agrees the token has expired, look
+        # again every second
+        delay = expires_at - time.time()
+        self._expiry = asyncio.get_running_loop().call_later(
+            delay if delay > 0 else 1.0, self._expired)
+
+    def _expired(self) -> None:
+        self._expiry = None
+        assert self.grant is not None and self.grant.expires_at is not None
+        reason = self.grant.lapsed()
+        if reason is not None:
+            self.revoke(reason)
+        elif self in self.hub.clients:  # not closed meanwhile
+            self._arm_expiry(self.grant.expires_at)
 
     async def write(self, sending: Awaitable[Any]) -> bool:
         """Await one write to the client; False if it was cut because the client took more
@@ -301,6 +360,8 @@ class Subscription:
         while True:
             if hub.closing:
                 raise Closing("the server is stopping")
+            if self.revoked is not None:
+                raise Revoked(self.revoked)
             floor = hub.floor
             if floor is not None and self._from_now:
                 self.last, self._seq, self._from_now = max(self.last, floor), None, False
@@ -415,10 +476,11 @@ class Replay:
         return out
 
 
-def matcher(topics: Iterable[str], server: str | None = None) -> Match:
-    """Topic prefixes (the seed's: "/" is everything) and an optional server. Clients with
-    the same topics get the same function, so they share filtered batches (`Hub._memo`)."""
-    return _matcher(tuple(topics), server)
+def matcher(prefixes: Iterable[str], server: str | None = None) -> Match:
+    """Decoded topic prefixes (`api.streams.topic_prefix`; the seed's: "/" is everything),
+    matched against each message's decoded topic, and an optional server. Clients with the
+    same topics get the same function, so they share filtered batches (`Hub._memo`)."""
+    return _matcher(tuple(prefixes), server)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -431,5 +493,5 @@ def _matcher(prefixes: tuple[str, ...], server: str | None) -> Match:
     if everything:
         return lambda m: m.server == server
     if server is None:
-        return lambda m: m.topic.startswith(prefixes)
-    return lambda m: m.server == server and m.topic.startswith(prefixes)
+        return lambda m: m.decoded.startswith(prefixes)
+    return lambda m: m.server == server and m.decoded.startswith(prefixes)

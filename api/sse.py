@@ -5,14 +5,18 @@
 
 Each message is one SSE event: `id` its id (the log position of the event that caused it,
 `<position>:<n>` when one event caused several), `event` its name (`queue.member.update`), `data`
-the same JSON the WebSocket sends. Topics are prefixes (default `/`, everything). Reconnecting
-with the last id received (EventSource does it by itself) resumes exactly after it, however old.
-Without an id the stream starts now.
+the JSON a WebSocket client with `?meta=1` receives (the seed's message, its topic and id).
+Topics are prefixes (default `/`, everything). Reconnecting with the last id received
+(EventSource does it by itself) resumes exactly after it, however old. Without an id the stream
+starts now; an id that is malformed or past the end of the log is a 400 (`api/streams.py`).
 
 A client that falls `api.client_lag` messages behind gets `event: dropped` and the stream ends;
 one that stops reading is cut after `api.send_timeout`. Either way it reconnects with its last id
-and misses nothing. The response is a plain ASGI stream of pre-encoded bytes (design.md: faster
-than sse-starlette), with the batches of messages ready at once written together.
+and misses nothing. A stream whose token is revoked or expires, or whose user is deleted or may
+no longer read, gets `event: revoked` (`api/grants.py`), one the server stops `event: closing`;
+each with `data: {"reason": "..."}`. The response is a plain ASGI stream of pre-encoded bytes
+(design.md: faster than sse-starlette), with the batches of messages ready at once written
+together.
 """
 
 from __future__ import annotations
@@ -20,43 +24,27 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
+import msgspec
 from starlette.requests import HTTPConnection, Request
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.auth import BEARER
-from api.changes import parse_id
 from api.context import ApiContext
 from api.cors import HEADERS as CORS
 from api.envelope import ApiError, error
-from api.hub import BATCH, Closing, Dropped, Subscription, matcher
-from api.routing import SERVER_PARAM, ApiRoute, Operation, Param
+from api.hub import BATCH, Closing, Dropped, Revoked, Subscription
+from api.routing import SERVER_PARAM, ApiRoute, Operation
+from api.streams import FROM, LAST_ID, TOPIC, subscribe, topic_prefixes
+from engine.auth import Principal
 
+_encoder = msgspec.json.Encoder()
 HEADERS = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
     (b"cache-control", b"no-cache"),
     (b"x-accel-buffering", b"no"),  # nginx: do not buffer the stream
     *((name.lower().encode(), value.encode()) for name, value in CORS.items()),
 ]
-
-TOPIC = Param("topic", "query", "topic prefix to receive, repeatable (default `/`: all)",
-              repeated=True)
-FROM = Param("from", "query", "resume after this message id (as `Last-Event-ID`)")
-LAST_ID = Param("Last-Event-ID", "header", "resume after this message id")
-
-
-def subscription_for(ctx: ApiContext, request_from: str | None, topics: list[str],
-                     server: str | None) -> Subscription:
-    after = None
-    if request_from is not None:
-        after = parse_id(request_from)
-        if after is None:
-            raise ApiError(400, f"not a message id: {request_from!r} (want 1234 or 1234:2)")
-    for topic in topics:
-        if not topic.startswith("/"):
-            raise ApiError(400, f"topic {topic!r}: topics start with /")
-    return ctx.hub.subscribe(after, matcher(topics or ["/"], server))
-
 
 class EventStream:
     """The SSE response: an ASGI app writing the subscription's messages until the client
@@ -98,8 +86,10 @@ class EventStream:
             try:
                 batch = await self.subscription.next(self.keepalive)
             except Dropped as exc:
-                name = "closing" if isinstance(exc, Closing) else "dropped"
-                note = f'event: {name}\ndata: {{"reason": "{exc}"}}\n\n'.encode()
+                name = ("closing" if isinstance(exc, Closing)
+                        else "revoked" if isinstance(exc, Revoked) else "dropped")
+                data = _encoder.encode({"reason": str(exc)})
+                note = b"event: %s\ndata: %s\n\n" % (name.encode(), data)
                 if await self._write(send, note):
                     await self._write(send, b"", more=False)
                 return
@@ -114,6 +104,16 @@ class EventStream:
         watchdog cut it)."""
         return await self.subscription.write(
             send({"type": "http.response.body", "body": body, "more_body": more}))
+
+
+async def _subscribe(ctx: ApiContext, conn: HTTPConnection, principal: Principal
+                     ) -> Subscription:
+    """`Last-Event-ID` wins over `?from=`: EventSource sends it when it reconnects to the
+    same URL, whose `from` is where the client first started."""
+    resume = conn.headers.get("last-event-id") or conn.query_params.get("from")
+    return await subscribe(ctx, conn, principal, resume,
+                           topic_prefixes(conn.query_params.getlist("topic")),
+                           conn.query_params.get("server"))
 
 
 def direct(ctx: ApiContext) -> ASGIApp:
@@ -131,10 +131,8 @@ def direct(ctx: ApiContext) -> ASGIApp:
             headers = {**CORS, **(BEARER if status == 401 else {})}
             await error(status, reason, headers)(scope, receive, send)
             return
-        resume = conn.headers.get("last-event-id") or conn.query_params.get("from")
         try:
-            subscription = subscription_for(ctx, resume, conn.query_params.getlist("topic"),
-                                            conn.query_params.get("server"))
+            subscription = await _subscribe(ctx, conn, principal)
         except ApiError as exc:
             await error(exc.status, exc.message, CORS)(scope, receive, send)
             return
@@ -146,9 +144,7 @@ def direct(ctx: ApiContext) -> ASGIApp:
 
 def routes(ctx: ApiContext) -> list[BaseRoute]:
     async def events(request: Request) -> EventStream:  # type: ignore[return]
-        resume = request.headers.get("last-event-id") or request.query_params.get("from")
-        subscription = subscription_for(ctx, resume, request.query_params.getlist("topic"),
-                                        request.query_params.get("server"))
+        subscription = await _subscribe(ctx, request, request.state.principal)
         return EventStream(subscription, ctx.settings.keepalive)
 
     return [ApiRoute("/events", events, Operation(  # type: ignore[arg-type]

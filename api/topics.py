@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from engine.commands import STREAM_PREFIX, command_of
 from engine.envelope import Event
@@ -40,13 +40,27 @@ Candidates = Callable[[Event, dict, "KindCache"], Iterable[str]]
 
 class KindCache:
     """What was last sent for one kind: scope -> row key -> row (volatile fields left out),
-    and, for kinds that need it, an index from a row field to its scope."""
+    for kinds that need it an index from a row field to its scope, and for kinds whose rows
+    are `held` the projection's record behind each row sent."""
 
-    __slots__ = ("scopes", "index")
+    __slots__ = ("scopes", "index", "held")
 
     def __init__(self) -> None:
         self.scopes: dict[str, dict[str, Row]] = {}
         self.index: dict[str, str] = {}
+        self.held: dict[str, dict] = {}  # row key -> the projection's record for it
+
+
+@dataclass(frozen=True)
+class Held:
+    """Rows whose record leaves the projection's state with them (a caller leaving its queue, a
+    parked call ending) and whose clock fields (`volatile`) are not kept in what was sent: the
+    deriver holds each sent row's record, so that the `delete` carries the row as it ended,
+    its clock fields computed at the time of the event that removed it, as REST would have
+    served it then (seed 004's deletes carry `wait`, `parking_duration`, `parking_timeout`)."""
+
+    record: Callable[[dict, Row], dict | None]  # the record behind a row, while in the state
+    render: Callable[[dict, float], Row]  # a held record's row at a time
 
 
 @dataclass(frozen=True)
@@ -67,13 +81,24 @@ class Kind:
     seed_index: Callable[[dict], dict[str, str]] | None = None  # an index kept by `candidates`
     # the scopes of one server's rows: a `bulk` event (from one server) compares only those
     server_scopes: Callable[[dict, str], Iterable[str]] | None = None
+    held: Held | None = None  # the rows' records, for a delete with its clock fields
     doc: str = ""
 
-    def topic_of(self, row: Row) -> str:
+    def topic_of(self, row: Row) -> tuple[str, str]:
+        """The row's topic, its target percent-encoded (seed 004: "URI encoded"), and the same
+        topic `decoded` (what subscriptions match), without decoding what was just encoded."""
         field = self.topic[self.topic.index("{") + 1 : -1]
         value = row.get(field)
-        return self.topic[: self.topic.index("{")] + quote("" if value is None else str(value),
-                                                           safe="")
+        head, target = self.topic[: self.topic.index("{")], "" if value is None else str(value)
+        return head + quote(target, safe=""), head + target
+
+
+def decoded(topic: str) -> str:
+    """A topic as it is matched: percent-decoded once (UnicodeDecodeError if an escape is not
+    UTF-8). The seed encodes every byte but letters and digits (`/queue/statuses/sales%5F1`),
+    `topic_of` leaves `_.-~` alone (`sales_1`), and a client may type either: decoded, they
+    are one topic, so both spellings (and any mix) subscribe to the same messages."""
+    return unquote(topic, errors="strict")
 
 
 # ------------------------------------------------------------------------------ rendering
@@ -228,6 +253,19 @@ def _queue_render(view: str, scope_field: str, key: Callable[[Row], str],
     return render
 
 
+def _entry_record(state: dict, row: Row) -> dict | None:
+    return state["entries"].get(f"{row['server']}/{row['unique_id']}")
+
+
+def _entry_at(record: dict, now: float) -> Row:
+    """A caller's row from its record alone (its position is then 1: `Held` keeps the one
+    last sent)."""
+    server, uid = record["server"], record["unique_id"]
+    alone = {"queues": {}, "lines": {f"{server}/{record['queue_name']}": [uid]},
+             "entries": {f"{server}/{uid}": record}}
+    return VIEWS["queue-entries"](alone, now)[0]
+
+
 # ------------------------------------------------------------------------------ parking
 
 def _parked_scope(row: Row) -> str:
@@ -246,6 +284,14 @@ def _parked_candidates(event: Event, state: dict, cache: KindCache) -> list[str]
         if call is not None:
             out.append(f"{call['server']}/{call['parking_lot']}/{call['parking_space']}")
     return out
+
+
+def _parked_record(state: dict, row: Row) -> dict | None:
+    return state["calls"].get(f"{row['server']}/{row['parkee_unique_id']}")
+
+
+def _parked_at(record: dict, now: float) -> Row:
+    return VIEWS["parked-calls"]({"calls": {"held": record}}, now)[0]
 
 
 def _parked_render(state: dict, scopes: set[str] | None, now: float) -> Rendered:
@@ -352,11 +398,15 @@ KINDS: tuple[Kind, ...] = (
          _queue_render("queue-entries", "queue_name", _by("unique_id"), "lines"),
          _queue_scope, None, frozenset({"QueueStatusComplete"}), creates=False,
          volatile=("wait",), server_scopes=_queue_server_scopes,
-         doc="QueueCallerJoin/Leave/Abandon (positions move), QueueEntry"),
+         held=Held(_entry_record, _entry_at),
+         doc="QueueCallerJoin/Leave/Abandon (positions move), QueueEntry; `delete` carries "
+             "the `wait` at leaving"),
     Kind("park.parkedcall", "parking", "parked-calls", "/park/parkinglots/{parking_lot}",
          _parked_render, _parked_candidates, None, frozenset({"ParkedCallsComplete"}),
          volatile=("parking_duration", "parking_timeout"), server_scopes=_parked_server_scopes,
-         doc="ParkedCall, UnParkedCall, ParkedCallGiveUp/TimeOut/Swap"),
+         held=Held(_parked_record, _parked_at),
+         doc="ParkedCall, UnParkedCall, ParkedCallGiveUp/TimeOut/Swap; `delete` carries "
+             "`parking_duration` and `parking_timeout` at the end"),
     Kind("park.parkinglot", "parking", "parking-lots", "/park/parkinglots/{name}",
          whole(VIEWS["parking-lots"], _by("name")), None,
          frozenset({"Parkinglot", "ParkinglotsComplete"}), doc="Parkinglots answers"),

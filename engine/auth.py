@@ -178,6 +178,12 @@ class Directory:
             return None
         return Principal(user["name"], user["role"], token_id(digest))
 
+    def token_expiry(self, token: str) -> float | None:
+        """When a token stops being valid (epoch seconds), None if it is unknown or revoked:
+        an open stream ends then (`api/grants.py`) without checking its token per message."""
+        entry = self._state()["tokens"].get(token_hash(token))
+        return None if entry is None else entry["expires_at"]
+
     def by_password(self, name: str, password: str) -> Principal | None:
         """Slow on purpose (scrypt): run it off the event loop."""
         user = self.user(name)

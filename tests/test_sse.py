@@ -6,7 +6,9 @@ those messages, in log order, whatever it subscribed to and however often it rec
 
 from __future__ import annotations
 
+import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -15,6 +17,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -117,6 +120,68 @@ def test_a_client_resumes_between_two_messages_of_one_event(live: Live) -> None:
     assert got == want[split + 1:]
     server = read_events(f"{live.url}/events?from=0&server=pbx2")
     assert server and all('"server":"pbx2"' in e[2] for e in server)
+
+
+MALFORMED_IDS = ("abc", "", "-1", "+5", "1_000", " 5", "5 ", "1:0", "1:", ":1", "1:2:3", "0x10",
+                 "\u0661\u0662", "1.5", "9" * 5000)
+
+
+def test_a_resume_id_past_the_end_or_malformed_is_a_400_that_says_what_is_accepted(
+        live: Live) -> None:
+    last = live.settled()
+    refused = [(f"{last + 1}", "past the end"), (f"{last + 1000}:2", "past the end")]
+    refused += [(bad, "not a message id") for bad in MALFORMED_IDS]
+    for bad, why in refused:
+        asked = [{"params": {"from": bad}}]
+        if bad.isascii() and bad.strip() == bad and bad:  # what a header can carry
+            asked.append({"headers": {"Last-Event-ID": bad}})
+        for how in asked:
+            with httpx.stream("GET", f"{live.url}/events", timeout=10,
+                              **how) as response:  # type: ignore[arg-type]
+                assert response.status_code == 400, (bad, how)
+                message = json.loads(response.read())["error"]["message"]
+            assert why in message and "1234:2" in message, message
+            assert len(message) < 300, "the answer does not echo a huge id"
+    for good in ("0", str(last), f"{last}:1"):
+        with httpx.stream("GET", f"{live.url}/events", params={"from": good},
+                          timeout=10) as response:
+            assert response.status_code == 200, good
+
+
+def callers_join(live: Live, queues: list[str]) -> int:
+    """A caller joins each queue (the captures have no queue whose name needs encoding); the
+    log position of the last join."""
+    assert live.engine is not None
+    session = secrets.token_hex(4)
+    live.run(lambda: live.engine.log.submit([  # type: ignore[union-attr]
+        NewEvent(f"ami/pbx9/{session}", i, "QueueCallerJoin", utc_now(), "pbx9",
+                 {"Event": "QueueCallerJoin", "Queue": queue, "Uniqueid": f"{session}-{i}",
+                  "Channel": f"PJSIP/{session}-{i}", "Position": "1", "Count": "1"})
+        for i, queue in enumerate(queues)]))
+    return live.settled()
+
+
+def test_a_topic_spelled_as_the_seed_does_receives_the_same_messages(live: Live) -> None:
+    """Seed 004 writes the queue `sales_1` as `/queue/statuses/sales%5F1`; we send its topic as
+    `/queue/statuses/sales_1`: both subscribe to it, and so does any prefix of either."""
+    start = live.settled()
+    callers_join(live, ["sales_1", "sales_2", "ventes été", "sales_1"])
+    spellings = {"seed": "/queue/statuses/sales%5F1", "ours": "/queue/statuses/sales_1",
+                 "lower-case hex": "/queue/statuses/sales%5f1", "prefix": "/queue/statuses/sal"}
+    got = {name: read_events(f"{live.url}/events?from={start}&topic={quote(topic)}")
+           for name, topic in spellings.items()}
+    want = [e for e in as_events(expected(live)) if int(e[0].split(":")[0]) > start]
+    sales_1 = [e for e in want if '"topic":"/queue/statuses/sales_1"' in e[2]]
+    assert sales_1 and got["seed"] == got["ours"] == got["lower-case hex"] == sales_1
+    assert got["prefix"] == [e for e in want if '"topic":"/queue/statuses/sales_' in e[2]]
+    accents = read_events(f"{live.url}/events?from={start}&topic=/queue/statuses/ventes été")
+    assert accents and all("ventes%20%C3%A9t%C3%A9" in e[2] for e in accents)
+    for bad in ("/queue/statuses/%FF", "queue/", "/" + "x" * 2000):
+        response = httpx.get(f"{live.url}/events", params={"topic": bad}, timeout=10)
+        assert response.status_code == 400 and "topic" in response.json()["error"]["message"]
+    response = httpx.get(f"{live.url}/events", timeout=10,
+                         params=[("topic", f"/q/{i}") for i in range(65)])
+    assert response.status_code == 400 and "at most 64" in response.json()["error"]["message"]
 
 
 def test_a_client_that_stops_reading_is_cut_off_and_resumes(tmp_path: Path) -> None:

@@ -10,13 +10,24 @@ from __future__ import annotations
 
 import msgspec
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from api.changes import ALL, Deriver, Message, expected, parse_id
-from api.topics import KINDS, catalogue_markdown
+from api.hub import matcher
+from api.streams import TopicError, topic_prefix
+from api.topics import KINDS, catalogue_markdown, decoded
 from engine.envelope import Event
 from projections.base import event_time
 from projections.runner import Projector, replay
-from tests.captures import CAPTURE_FILES, SERVER, all_capture_events, envelopes, positioned
+from tests.captures import (
+    CAPTURE_FILES,
+    CAPTURES,
+    SERVER,
+    all_capture_events,
+    envelopes,
+    positioned,
+)
 
 
 def derive_all(events: list[Event], check: bool = False) -> list[Message]:
@@ -63,6 +74,32 @@ def test_a_hangup_deletes_with_the_final_cause_and_the_seed_topic() -> None:
     queue = derive_all(positioned(envelopes(CAPTURE_FILES[0].parent / "queue-basic.jsonl")))
     topics = {m.topic for m in queue if m.name.startswith("queue.")}
     assert topics == {"/queue/statuses/sales", "/queue/statuses/support"}
+
+
+@pytest.mark.parametrize(("capture", "name", "key", "clock"), [
+    ("parking", "park.parkedcall.delete", "parkee_unique_id",
+     {"parking_duration", "parking_timeout"}),
+    ("queue-basic", "queue.entry.delete", "unique_id", {"wait"}),
+    ("queue-abandon", "queue.entry.delete", "unique_id", {"wait"}),
+])
+def test_a_delete_carries_the_row_as_it_ended_its_clock_fields_included(
+        capture: str, name: str, key: str, clock: set[str]) -> None:
+    """Seed 004's `queue.entry.delete` carries `wait`, its `park.parkedcall.delete`
+    `parking_duration` and `parking_timeout`. Ours: the row REST would have served at the
+    time of the event that ended it (a caller who waited 4 s says 4, a parked call that timed
+    out says its whole time and 0 left, as Asterisk's own ending events do)."""
+    events = positioned(envelopes(CAPTURES / f"{capture}.jsonl"))
+    deletes = [m for m in derive_all(events) if m.name == name]
+    assert deletes
+    view = next(k.view for k in KINDS if name.startswith(k.name + "."))
+    for message in deletes:
+        row = msgspec.json.decode(message.json)[name]
+        assert clock <= row.keys()
+        ending = events[message.position - 1]
+        before = replay(events[: message.position - 1]).rows(view, event_time(ending))
+        assert row == next(r for r in before if r[key] == row[key]), message.id
+    ended = [msgspec.json.decode(m.json)[name] for m in deletes]
+    assert any(row[field] for row in ended for field in clock), "the clock fields moved"
 
 
 @pytest.mark.parametrize("path", CAPTURE_FILES, ids=lambda p: p.stem)
@@ -120,6 +157,8 @@ def test_message_ids_resume_between_messages_of_one_event() -> None:
     assert msgspec.json.decode(message.json) == {
         "queue.entry.update": {"server": "pbx", "unique_id": "u"},
         "topic": "/queue/statuses/sales", "id": "7:2"}
+    assert message.meta_text == message.json.decode()
+    assert message.text == '{"queue.entry.update":{"server":"pbx","unique_id":"u"}}'
 
 
 def test_the_catalogue_documents_every_kind() -> None:
@@ -128,3 +167,75 @@ def test_the_catalogue_documents_every_kind() -> None:
         assert f"`{kind.name}.update`" in table
     assert "`/core/channels/<caller_id_name>`" in table
     assert SERVER  # the captures' server name is what rows carry
+
+
+# ------------------------------------------------------------------------------ topic spellings
+
+QUEUE = next(kind for kind in KINDS if kind.name == "queue.queue")  # /queue/statuses/{name}
+TARGETS = st.text(st.characters(codec="utf-8"), max_size=12)  # what a header may hold
+
+
+def queue_message(name: str) -> Message:
+    row = {"server": "pbx", "name": name}
+    topic, _ = QUEUE.topic_of(row)
+    return Message(1, 1, 1, "queue.queue.update", topic, row)  # decoded by Message
+
+
+@st.composite
+def spelled(draw: st.DrawFn, target: str) -> str:
+    """One way a client may write `target` in a topic: each character as itself or as its
+    UTF-8 bytes percent-encoded, upper- or lower-case hex (the seed encodes all but letters
+    and digits: `sales%5F1`); a `%` is always encoded."""
+    out = []
+    for char in target:
+        if char != "%" and draw(st.booleans()):
+            out.append(char)
+            continue
+        hexes = "%{:02X}" if draw(st.booleans()) else "%{:02x}"
+        out.extend(hexes.format(byte) for byte in char.encode())
+    return "".join(out)
+
+
+@given(TARGETS, st.data())
+def test_a_topic_in_any_spelling_subscribes_to_the_same_messages(target: str,
+                                                                 data: st.DataObject) -> None:
+    """Both spellings (and any mix) of a target, and any prefix of one, match its messages."""
+    message = queue_message(target)
+    assert QUEUE.topic_of({"name": target}) == (message.topic, "/queue/statuses/" + target)
+    assert decoded(message.topic) == message.decoded == "/queue/statuses/" + target
+    cut = data.draw(st.integers(0, len(target)))
+    for asked in (target, target[:cut]):
+        topic = "/queue/statuses/" + data.draw(spelled(asked))
+        assert matcher([topic_prefix(topic)])(message), topic
+
+
+@given(TARGETS, TARGETS, st.data())
+def test_a_topic_matches_exactly_the_targets_its_decoded_form_begins(
+        target: str, other: str, data: st.DataObject) -> None:
+    """Prefix semantics on the decoded form: `/queue/statuses/sa` matches `sales_1`, and
+    nothing that does not begin with what the client spelled."""
+    topic = "/queue/statuses/" + data.draw(spelled(other))
+    assert matcher([topic_prefix(topic)])(queue_message(target)) == target.startswith(other)
+
+
+@given(st.text(max_size=60))
+def test_any_text_asked_as_a_topic_is_a_prefix_or_a_topic_error(text: str) -> None:
+    try:
+        prefix = topic_prefix(text)
+    except TopicError as exc:
+        assert str(exc).startswith("topic ")
+    else:
+        assert text.startswith("/") and prefix == decoded(text)
+
+
+@given(st.integers(0, 10**12), st.integers(1, 3), TARGETS,
+       st.dictionaries(st.text(max_size=5), st.text(max_size=20) | st.integers(), max_size=4))
+def test_a_message_is_the_seeds_object_then_its_topic_and_id(
+        position: int, count: int, target: str, payload: dict) -> None:
+    """`text` (what a WebSocket client gets by default) is cut from `json` (SSE data, and
+    WebSocket with `meta=1`): it must be exactly the seed's one-key object, whatever it holds."""
+    topic, path = QUEUE.topic_of({"name": target})
+    message = Message(position, count, count, "queue.queue.update", topic, payload, path)
+    assert message.text.encode() == msgspec.json.encode({"queue.queue.update": payload})
+    assert msgspec.json.decode(message.json) == {"queue.queue.update": payload, "topic": topic,
+                                                 "id": message.id}
