@@ -239,3 +239,20 @@ def test_a_message_is_the_seeds_object_then_its_topic_and_id(
     assert message.text.encode() == msgspec.json.encode({"queue.queue.update": payload})
     assert msgspec.json.decode(message.json) == {"queue.queue.update": payload, "topic": topic,
                                                  "id": message.id}
+
+
+def test_a_device_freed_by_reconciliation_is_announced() -> None:
+    """Issue 12 item 18: a `CoreShowChannels` answer that closes the last channel of a Local
+    device frees it in the read model; the stream must say so too (a `core.device_state.update`
+    at the answer's Complete), or a client following it keeps `INUSE` for ever."""
+    from tests.test_projection_channels import Log, _csc_answer
+
+    log = Log()
+    log.chan("Newchannel", "1.1", "Local/101@customers-00000001;1", 6)
+    log.add("DeviceStateChange", Device="Local/101@customers", State="INUSE")
+    log.add("ConnectionLost", Reason="connection closed by Asterisk")
+    _csc_answer(log, "csc-1", [])
+    messages = derive_all(log.events, check=True)
+    last = msgspec.json.decode(messages[-1].json)
+    assert messages[-1].name == "core.device_state.update"
+    assert last["core.device_state.update"]["state"] == "NOT_INUSE"
