@@ -13,7 +13,7 @@ from contextlib import contextmanager
 
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
 
-from engine.envelope import Event, NewEvent, decode_event, encode_state
+from engine.envelope import Event, NewEvent, decode_event
 from engine.store.base import GENESIS, ChainLink, RawRow, Store, dedupe_batch, link_hash
 
 log = logging.getLogger("switchboard.store")
@@ -133,12 +133,13 @@ class _Recorder(SQLiteApplicationRecorder):
     def construct_create_table_statements(self) -> list[str]:
         return [*super().construct_create_table_statements(), CREATE_CHAIN]
 
-    def insert_batch(self, events: Sequence[NewEvent],
+    def insert_batch(self, events: Sequence[NewEvent], states: Sequence[bytes],
                      committed: Callable[[list[RawRow]], None] | None = None
                      ) -> tuple[list[NewEvent], int]:
-        # Encoded before, not while holding the file: the other writers wait for the gate.
+        # Encoded before (`Store.append`), not while holding the file: the other writers wait
+        # for the gate.
         path = self.datastore.pool.db_name
-        encoded = {id(e): encode_state(e) for e in events}
+        encoded = {id(e): state for e, state in zip(events, states, strict=True)}
         streams = list({e.stream for e in events})
         with write_gate(path).hold(), self.datastore.get_connection(commit=True) as conn:
             raw: sqlite3.Connection = conn._sqlite_conn  # the library exposes no IMMEDIATE begin
@@ -180,14 +181,13 @@ class SQLiteStore(Store):
         self._checkpointing: threading.Thread | None = None
         self._closing = threading.Event()
 
-    def append(self, events: Sequence[NewEvent], announce: bool = True) -> list[Event]:
-        if not events:
-            return []
+    def _append(self, events: Sequence[NewEvent], states: list[bytes], announce: bool
+                ) -> list[Event]:
         if self._checkpointing is None:
             self._checkpointing = threading.Thread(target=self._checkpoint, daemon=True,
                                                    name="wal-checkpoint")
             self._checkpointing.start()
-        fresh, last = self.recorder.insert_batch(events, self._remember)
+        fresh, last = self.recorder.insert_batch(events, states, self._remember)
         stored = [
             Event(last + i + 1, e.stream, e.version, e.type, e.recorded_at, e.server, e.data,
                   e.causation_id, e.correlation_id)
