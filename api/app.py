@@ -6,8 +6,8 @@ Errors are the seed's envelope with `error` (`api/errors.py`), `OPTIONS` and COR
 seed 1.3 (`api/cors.py`), and `/openapi.json` is written from the routes themselves.
 
 `create_app` runs on the engine's event loop (the stream hub hands messages to it);
-`startup` is what `switchboard run` checks before serving: the initial admin from the config,
-and that an API without access control is bound to loopback only.
+`startup` is what `switchboard run` and `switchboard demo` check before serving: the initial
+admin from the config, and that an API without access control is bound to loopback only.
 """
 
 from __future__ import annotations
@@ -146,8 +146,12 @@ def is_loopback(host: str) -> bool:
 
 
 async def startup(engine: Engine, host: str) -> str | None:
-    """Before serving: create the configured initial admin if missing; None if the API may be
-    served on `host`, else why not (access control is off and `host` is not loopback)."""
+    """Before serving, between `Engine.open` and `Engine.connect` (so a refused start appends
+    nothing but the initial admin, and only when it is allowed to start): create the
+    configured initial admin if missing; None if the API may be served on `host`, else why
+    not (access control is off and `host` is not loopback). `run` and `demo` both call it:
+    the demo with `--no-simulator` dials a real PBX, and served on 0.0.0.0 without users it
+    let anyone hang up its calls."""
     auth = engine.config.auth
     directory = Directory(lambda: engine.projector.state("users"))
     if auth.initial_admin and directory.user(auth.initial_admin) is None:
