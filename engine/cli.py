@@ -15,7 +15,7 @@ from engine.config import Config, ConfigError, load
 from engine.demo import add_arguments as add_demo_arguments
 from engine.envelope import EnvelopeError, Event, to_json
 from engine.exitcodes import fail, warn
-from engine.listen import CannotListen
+from engine.listen import CannotListen, Refused
 from engine.plural import plural
 from engine.store import StoreUnavailable, StoreURLError, open_store, redact
 from replay.cli import register as register_replay
@@ -40,6 +40,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return fail(str(exc), exitcodes.STORE_UNAVAILABLE)
     except CannotListen as exc:
         return fail(str(exc), exitcodes.CANNOT_LISTEN)
+    except Refused as exc:
+        return fail(str(exc), exitcodes.USAGE)
     except KeyboardInterrupt:
         return exitcodes.INTERRUPTED
     except BrokenPipeError:  # `switchboard events | head`
@@ -131,18 +133,11 @@ def cmd_run(args: argparse.Namespace, config: Config) -> int:
 
 
 async def _run(config: Config, host: str, port: int) -> int:
-    from api.app import create_app, startup
-    from engine.listen import bind, bound_port, serve
-    from engine.runtime import Engine, tune_gc
+    from api.app import create_app
+    from engine.listen import bind, bound_port, opened_engine, serve
 
     with bind(host, port) as sock:  # before the log is touched: a port in use stops here
-        engine = Engine(config, dialer=True)
-        try:
-            tune_gc()
-            await engine.open()
-            refusal = await startup(engine, host)
-            if refusal is not None:
-                return fail(refusal, exitcodes.USAGE)
+        async with opened_engine(config, host) as engine:
             if not config.servers:
                 log.warning("no AMI server configured (add a [[servers]] table to "
                             "switchboard.toml): serving what the log holds (%s)",
@@ -155,8 +150,6 @@ async def _run(config: Config, host: str, port: int) -> int:
                      bound_port(sock))
             await serve(app, sock, closing=app.state.ctx.hub.close)
             log.info("stopped; the log holds %s", plural(engine.store.last_position(), "event"))
-        finally:
-            await engine.stop()
     return exitcodes.OK
 
 

@@ -79,11 +79,9 @@ async def serve(config: Config, host: str, port: int, *, simulate: bool = True,
     the address is bound before the log is touched, and a refused start (an API without
     access control on a non-loopback address: with `--no-simulator` anyone could hang up a
     real PBX's calls) appends nothing."""
-    from api.app import startup
     from engine.ami.simulator import PbxSimulator, Timings
-    from engine.listen import bind, bound_port
+    from engine.listen import bind, bound_port, opened_engine
     from engine.listen import serve as serve_api
-    from engine.runtime import Engine, tune_gc
 
     with bind(host, port) as sock:
         sim: PbxSimulator | None = None
@@ -96,13 +94,7 @@ async def serve(config: Config, host: str, port: int, *, simulate: bool = True,
                                            secret="admin", reconnect_max=2.0)]
             config.dialer.server = "sim"
         try:
-            engine = Engine(config, dialer=True)
-            try:
-                tune_gc()
-                await engine.open()
-                refusal = await startup(engine, host)
-                if refusal is not None:
-                    return exitcodes.fail(refusal, exitcodes.USAGE)
+            async with opened_engine(config, host) as engine:
                 await engine.connect()
                 dialer: Dialer = engine.dialer
                 app = build_app(engine, dialer)
@@ -115,8 +107,6 @@ async def serve(config: Config, host: str, port: int, *, simulate: bool = True,
                         print(where(config, base, sim, campaign), flush=True)
 
                 await serve_api(app, sock, closing=app.state.ctx.hub.close, started=started)
-            finally:
-                await engine.stop()
         finally:
             if sim is not None:
                 await sim.close()

@@ -4,7 +4,9 @@ The address is bound first, before the engine opens the log: a port in use used 
 uvicorn only after the engine had started, its Asterisk sessions and the dialer's start marker
 already appended, and it ended in `sys.exit(3)` inside the event loop (three chained
 tracebacks, and the exit code `replay verify` uses for a wrong log). `bind` answers in one line
-(`CannotListen`, exit code CANNOT_LISTEN) before anything else has happened.
+(`CannotListen`, exit code CANNOT_LISTEN) before anything else has happened. `opened_engine`
+then opens the engine and asks `api.app.startup` whether it may serve (`Refused`, exit code
+USAGE) before anything connects or appends.
 """
 
 from __future__ import annotations
@@ -13,8 +15,13 @@ import asyncio
 import errno
 import signal
 import socket
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from engine.config import Config
+    from engine.runtime import Engine
 
 
 class CannotListen(OSError):  # noqa: N818 - the name says what happened
@@ -49,6 +56,30 @@ def bind(host: str, port: int) -> socket.socket:
         raise CannotListen(f"cannot serve the API on {where}: {why}") from None
     sock.set_inheritable(True)
     return sock
+
+
+class Refused(Exception):  # noqa: N818 - the name says what happened
+    """`api.app.startup` will not let the API be served so (the message says why)."""
+
+
+@asynccontextmanager
+async def opened_engine(config: Config, host: str) -> AsyncIterator[Engine]:
+    """The engine (with its dialer), open and allowed by `api.app.startup` to serve on
+    `host`, stopped on the way out; `Refused` when it is not allowed, with nothing appended
+    (`Engine.open` appends nothing; connect it once this has answered)."""
+    from api.app import startup
+    from engine.runtime import Engine, tune_gc
+
+    engine = Engine(config, dialer=True)
+    try:
+        tune_gc()
+        await engine.open()
+        refusal = await startup(engine, host)
+        if refusal is not None:
+            raise Refused(refusal)
+        yield engine
+    finally:
+        await engine.stop()
 
 
 def bound_port(sock: socket.socket) -> int:
