@@ -6,8 +6,8 @@ Errors are the seed's envelope with `error` (`api/errors.py`), `OPTIONS` and COR
 seed 1.3 (`api/cors.py`), and `/openapi.json` is written from the routes themselves.
 
 `create_app` runs on the engine's event loop (the stream hub hands messages to it);
-`startup` is what `switchboard run` and `switchboard demo` check before serving: the initial
-admin from the config, and that an API without access control is bound to loopback only.
+`startup` is what `switchboard run` checks before serving: the initial admin from the config,
+and that an API without access control is bound to loopback only.
 """
 
 from __future__ import annotations
@@ -146,15 +146,22 @@ def is_loopback(host: str) -> bool:
 
 
 async def startup(engine: Engine, host: str) -> str | None:
-    """Before serving, between `Engine.open` and `Engine.connect` (so a refused start appends
-    nothing but the initial admin, and only when it is allowed to start): create the
-    configured initial admin if missing; None if the API may be served on `host`, else why
-    not (access control is off and `host` is not loopback). `run` and `demo` both call it:
-    the demo with `--no-simulator` dials a real PBX, and served on 0.0.0.0 without users it
-    let anyone hang up its calls."""
+    """Before serving, between `Engine.open` and `Engine.connect`: None if the API may be
+    served on `host`, else why not (access control is off and `host` is not loopback),
+    decided before anything is appended; then the configured initial admin is created if
+    missing. `run` and `demo` both call it (the demo with `--no-simulator` dials a real PBX:
+    served on 0.0.0.0 without users, it let anyone hang up its calls)."""
     auth = engine.config.auth
     directory = Directory(lambda: engine.projector.state("users"))
-    if auth.initial_admin and directory.user(auth.initial_admin) is None:
+    creating = bool(auth.initial_admin) and directory.user(auth.initial_admin) is None
+    will_have_users = directory.has_users() or creating
+    enabled = auth.enabled if auth.enabled is not None else will_have_users
+    if not enabled and not is_loopback(host):
+        return (f"refusing to serve the API on {host}: access control is off, so anyone who "
+                "can reach it could hang up calls. Add a user (`switchboard adduser NAME "
+                "--role admin`, or [auth] initial_admin/initial_password in the config) or "
+                "serve on 127.0.0.1")
+    if creating:
         accounts = Accounts(engine.log, directory, lambda: engine.projector.position,
                             auth.token_ttl)
         try:
@@ -163,17 +170,11 @@ async def startup(engine: Engine, host: str) -> str | None:
         except AuthError as exc:
             return f"auth.initial_admin: {exc}"
         log.info("created the initial admin %r from the config", auth.initial_admin)
-    enabled = auth.enabled if auth.enabled is not None else directory.has_users()
     if enabled:
-        if not directory.has_users():
+        if not will_have_users:
             log.warning("access control is on but there is no user: add one with "
                         "`switchboard adduser NAME --role admin`")
         return None
-    if not is_loopback(host):
-        return (f"refusing to serve the API on {host}: access control is off, so anyone who "
-                "can reach it could hang up calls. Add a user (`switchboard adduser NAME "
-                "--role admin`, or [auth] initial_admin/initial_password in the config) or "
-                "serve on 127.0.0.1")
     log.warning("access control is off (no user): the API is served on %s only", host)
     return None
 

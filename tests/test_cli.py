@@ -342,6 +342,7 @@ def test_every_reader_goes_past_a_row_it_cannot_decode(tmp_path: Path, capture, 
     assert status["unreadable_events"]["count"] == 1
     assert status["unreadable_events"]["rows"][0]["position"] == position
     assert status["projector_error"] is None and status["projection_errors"] == {}
+    assert status["streams"]["derive_errors"] == 0  # the streams went past it too
 
 
 def test_counts_read_as_counts_and_verify_says_what_it_compared(tmp_path: Path, capture

@@ -57,3 +57,14 @@ def test_the_demo_says_where_to_look_without_the_store_password() -> None:
     assert "s3cret" not in text
     assert "log: postgresql://sb@db.example:5432/sb?schema=demo" in text
     assert "--store postgresql://sb@db.example:5432/sb?schema=demo" in text
+
+
+def test_a_refused_start_does_not_create_the_configured_admin_either(tmp_path: Path) -> None:
+    """Access control switched off with an initial admin configured: refused on 0.0.0.0
+    before the admin is created, so the refused start leaves the log empty."""
+    (tmp_path / "switchboard.toml").write_text(
+        '[auth]\nenabled = false\ninitial_admin = "root"\n'
+        'initial_password = "correct horse battery"\n')
+    result = sb("demo", "--host", "0.0.0.0", "--port", "0", "--no-sample", cwd=tmp_path)
+    assert result.returncode == 2 and "refusing to serve" in one_line(result)
+    assert sb("events", cwd=tmp_path).stdout == ""
