@@ -20,7 +20,7 @@ USAGE = 2
 # `replay verify` found the log or a projection not as it should be.
 VERIFY_FAILED = 3
 # The store could not be opened: the database server is unreachable, refuses the login, or has
-# no such database.
+# no such database; the SQLite file is not a database, or cannot be opened.
 STORE_UNAVAILABLE = 4
 # The API's address could not be bound: the port is in use, the address is not this machine's,
 # or binding it needs privileges.
@@ -34,7 +34,7 @@ TABLE: dict[int, str] = {
     USAGE: "bad command line, configuration, store URL or name; or an unsafe setting refused",
     VERIFY_FAILED: "replay verify found the log or a projection wrong",
     STORE_UNAVAILABLE: "the store could not be opened (database unreachable, login refused, "
-                       "no such database)",
+                       "no such database, not a database file)",
     CANNOT_LISTEN: "the API's address could not be bound (port in use, address not local)",
     INTERRUPTED: "interrupted (Ctrl-C)",
 }

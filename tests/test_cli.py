@@ -226,6 +226,16 @@ def test_adduser_without_a_terminal_or_a_password_is_one_line_and_exit_2(tmp_pat
     assert sb("events", cwd=tmp_path).stdout == ""  # nobody added
 
 
+def test_an_sqlite_file_that_cannot_be_opened_is_one_line_and_exit_4(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("not a database\n" * 100)
+    (tmp_path / "folder.db").mkdir()
+    for name, why in (("notes.txt", "file is not a database"),
+                      ("folder.db", "unable to open database file")):
+        result = sb("events", "--store", f"sqlite:///{name}", cwd=tmp_path)
+        assert result.returncode == 4
+        assert one_line(result) == f"switchboard: cannot open the store sqlite:///{name}: {why}"
+
+
 def test_a_postgres_that_cannot_be_opened_is_one_line_and_exit_4(tmp_path: Path) -> None:
     for url, why in (
         ("postgresql://postgres@127.0.0.1:5432/no_such_db", 'database "no_such_db" does not '

@@ -11,9 +11,11 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
+from eventsourcing.persistence import PersistenceError
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
 
 from engine.envelope import Event, NewEvent, decode_event
+from engine.store import StoreUnavailable
 from engine.store.base import GENESIS, ChainLink, RawRow, Store, dedupe_batch, link_hash
 
 log = logging.getLogger("switchboard.store")
@@ -172,10 +174,13 @@ class SQLiteStore(Store):
         super().__init__()
         self.url = url
         self.path = path
-        self.datastore = SQLiteDatastore(path, originator_id_type="text", lock_timeout=30)
-        self.recorder = _Recorder(self.datastore, events_table_name=TABLE)
-        self.recorder.create_table()
-        self._probe = sqlite3.connect(path, check_same_thread=False, timeout=30)
+        try:
+            self.datastore = SQLiteDatastore(path, originator_id_type="text", lock_timeout=30)
+            self.recorder = _Recorder(self.datastore, events_table_name=TABLE)
+            self.recorder.create_table()
+            self._probe = sqlite3.connect(path, check_same_thread=False, timeout=30)
+        except (sqlite3.Error, PersistenceError) as exc:  # not a database, a folder, no access
+            raise StoreUnavailable(f"cannot open the store {url}: {exc}") from None
         self._probe_lock = threading.Lock()
         self._version: int | None = None  # PRAGMA data_version when last looked at
         self._checkpointing: threading.Thread | None = None
