@@ -151,11 +151,22 @@ def is_loopback(host: str) -> bool:
 
 
 async def startup(engine: Engine, host: str) -> str | None:
-    """Before serving: create the configured initial admin if missing; None if the API may be
-    served on `host`, else why not (access control is off and `host` is not loopback)."""
+    """Before serving, between `Engine.open` and `Engine.connect`: None if the API may be
+    served on `host`, else why not (access control is off and `host` is not loopback),
+    decided before anything is appended; then the configured initial admin is created if
+    missing. `run` and `demo` both call it (the demo with `--no-simulator` dials a real PBX:
+    served on 0.0.0.0 without users, it let anyone hang up its calls)."""
     auth = engine.config.auth
     directory = Directory(lambda: engine.projector.state("users"))
-    if auth.initial_admin and directory.user(auth.initial_admin) is None:
+    creating = bool(auth.initial_admin) and directory.user(auth.initial_admin) is None
+    will_have_users = directory.has_users() or creating
+    enabled = auth.enabled if auth.enabled is not None else will_have_users
+    if not enabled and not is_loopback(host):
+        return (f"refusing to serve the API on {host}: access control is off, so anyone who "
+                "can reach it could hang up calls. Add a user (`switchboard adduser NAME "
+                "--role admin`, or [auth] initial_admin/initial_password in the config) or "
+                "serve on 127.0.0.1")
+    if creating:
         accounts = Accounts(engine.log, directory, lambda: engine.projector.position,
                             auth.token_ttl)
         try:
@@ -164,17 +175,11 @@ async def startup(engine: Engine, host: str) -> str | None:
         except AuthError as exc:
             return f"auth.initial_admin: {exc}"
         log.info("created the initial admin %r from the config", auth.initial_admin)
-    enabled = auth.enabled if auth.enabled is not None else directory.has_users()
     if enabled:
-        if not directory.has_users():
+        if not will_have_users:
             log.warning("access control is on but there is no user: add one with "
                         "`switchboard adduser NAME --role admin`")
         return None
-    if not is_loopback(host):
-        return (f"refusing to serve the API on {host}: access control is off, so anyone who "
-                "can reach it could hang up calls. Add a user (`switchboard adduser NAME "
-                "--role admin`, or [auth] initial_admin/initial_password in the config) or "
-                "serve on 127.0.0.1")
     log.warning("access control is off (no user): the API is served on %s only", host)
     return None
 

@@ -5,16 +5,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import signal
 import sys
 from collections.abc import Sequence
 from typing import TextIO
 
-from engine.capture import capture_events
+from engine import exitcodes
+from engine.capture import CaptureError, capture_events
 from engine.config import Config, ConfigError, load
 from engine.demo import add_arguments as add_demo_arguments
-from engine.envelope import Event, to_json
-from engine.store import StoreURLError, open_store
+from engine.envelope import EnvelopeError, Event, to_json
+from engine.exitcodes import fail, warn
+from engine.listen import CannotListen, Refused
+from engine.plural import plural
+from engine.store import StoreUnavailable, StoreURLError, open_store, redact
 from replay.cli import register as register_replay
 
 log = logging.getLogger("switchboard")
@@ -32,20 +35,41 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = load(args.config, args.store)
         return args.handler(args, config)
     except (ConfigError, StoreURLError) as exc:
-        print(f"switchboard: {exc}", file=sys.stderr)
-        return 2
+        return fail(str(exc), exitcodes.USAGE)
+    except StoreUnavailable as exc:
+        return fail(str(exc), exitcodes.STORE_UNAVAILABLE)
+    except CannotListen as exc:
+        return fail(str(exc), exitcodes.CANNOT_LISTEN)
+    except Refused as exc:
+        return fail(str(exc), exitcodes.USAGE)
     except KeyboardInterrupt:
-        return 130
+        return exitcodes.INTERRUPTED
     except BrokenPipeError:  # `switchboard events | head`
-        return 0
+        return exitcodes.OK
+    except Exception as exc:
+        if not _lost_database(exc):
+            raise
+        return fail(f"the store's database went away: {' '.join(str(exc).split())}",
+                    exitcodes.STORE_UNAVAILABLE)
+
+
+def _lost_database(exc: Exception) -> bool:
+    """A PostgreSQL connection that failed after the store was opened (the server restarted
+    while a replay read): a store problem to report in a line, not a bug to trace."""
+    return type(exc).__module__.startswith("psycopg") and type(exc).__name__ in (
+        "OperationalError", "ConnectionTimeout")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="switchboard", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="switchboard", description=__doc__,
+        epilog="exit codes: " + "; ".join(f"{code} {what}" for code, what
+                                          in exitcodes.TABLE.items()))
+    add_global_options(parser, None)
+    # The same options after the verb: given there, they win; absent there, the ones given
+    # before the verb stand (SUPPRESS: the verb's parser sets nothing it was not given).
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--store", help="log URL: sqlite:///FILE (default) or postgresql://...")
-    common.add_argument("--config", help="TOML config file (default ./switchboard.toml)")
-    common.add_argument("-v", "--verbose", action="store_true")
+    add_global_options(common, argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="verb", required=True)
 
     run = sub.add_parser("run", parents=[common], help="ingest from AMI and serve the API")
@@ -88,6 +112,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def add_global_options(parser: argparse.ArgumentParser, default: object) -> None:
+    """--store, --config, -v: accepted before the verb (`switchboard --config F run`) and
+    after it (`switchboard run --config F`)."""
+    parser.add_argument("--store", default=default,
+                        help="log URL: sqlite:///FILE (default) or postgresql://...")
+    parser.add_argument("--config", default=default,
+                        help="TOML config file (default ./switchboard.toml)")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        default=False if default is None else default)
+
+
 # -- run -----------------------------------------------------------------------------------------
 
 
@@ -98,67 +133,47 @@ def cmd_run(args: argparse.Namespace, config: Config) -> int:
 
 
 async def _run(config: Config, host: str, port: int) -> int:
-    import uvicorn
-
     from api.app import create_app
-    from engine.runtime import Engine, tune_gc
+    from engine.listen import bind, bound_port, opened_engine, serve
 
-    engine = Engine(config, dialer=True)
-    tune_gc()
-    await engine.start()
-    if not config.servers:
-        log.warning(
-            "no AMI server configured (add a [[servers]] table to switchboard.toml): "
-            "serving what the log holds (%d events)", engine.store.last_position()
-        )
-    for server in config.servers:
-        log.info("ingesting from %s at %s:%d", server.name, server.host, server.port)
-    from api.app import startup
-
-    refusal = await startup(engine, host)
-    if refusal is not None:
-        print(f"switchboard: {refusal}", file=sys.stderr)
-        await engine.stop()
-        return 2
-    app = create_app(engine)
-    server = uvicorn.Server(uvicorn.Config(
-        app, host=host, port=port, log_level="warning", lifespan="off"
-    ))
-    log.info("store %s; API on http://%s:%d/status", config.store, host, port)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    serve = asyncio.create_task(server.serve())
-    await asyncio.wait({serve, asyncio.create_task(stop.wait())},
-                       return_when=asyncio.FIRST_COMPLETED)
-    app.state.ctx.hub.close()  # end the event streams, or the server waits for them forever
-    server.should_exit = True
-    await serve
-    last = engine.store.last_position()
-    await engine.stop()
-    log.info("stopped; the log holds %d events", last)
-    return 0
+    with bind(host, port) as sock:  # before the log is touched: a port in use stops here
+        async with opened_engine(config, host) as engine:
+            if not config.servers:
+                log.warning("no AMI server configured (add a [[servers]] table to "
+                            "switchboard.toml): serving what the log holds (%s)",
+                            plural(engine.store.last_position(), "event"))
+            for server in config.servers:
+                log.info("ingesting from %s at %s:%d", server.name, server.host, server.port)
+            await engine.connect()
+            app = create_app(engine)
+            log.info("store %s; API on http://%s:%d/status", redact(config.store), host,
+                     bound_port(sock))
+            await serve(app, sock, closing=app.state.ctx.hub.close)
+            log.info("stopped; the log holds %s", plural(engine.store.last_position(), "event"))
+    return exitcodes.OK
 
 
 # -- ingest-capture ------------------------------------------------------------------------------
 
 
 def cmd_ingest_capture(args: argparse.Namespace, config: Config) -> int:
+    try:  # the whole file is read and checked before anything is appended
+        events = list(capture_events(args.file, args.server, args.until, warn=warn))
+    except CaptureError as exc:
+        return fail(str(exc), exitcodes.INPUT)
     store = open_store(config.store)
     try:
-        events = list(capture_events(args.file, args.server, args.until))
         stored = 0
         for i in range(0, len(events), config.ingest.batch_size):
             stored += len(store.append(events[i : i + config.ingest.batch_size]))
-        print(f"{args.file}: {len(events)} messages, {stored} appended, "
-              f"{len(events) - stored} duplicates; log at position {store.last_position()}")
-    except (OSError, ValueError) as exc:
-        print(f"switchboard: {exc}", file=sys.stderr)
-        return 1
+        last = store.last_position()
+    except EnvelopeError as exc:
+        return fail(f"{args.file}: {exc}", exitcodes.INPUT)
     finally:
         store.close()
-    return 0
+    print(f"{args.file}: {plural(len(events), 'message')}, {stored:,} appended, "
+          f"{plural(len(events) - stored, 'duplicate')}; log at position {last:,}")
+    return exitcodes.OK
 
 
 # -- adduser -------------------------------------------------------------------------------------
@@ -167,7 +182,24 @@ def cmd_ingest_capture(args: argparse.Namespace, config: Config) -> int:
 def cmd_adduser(args: argparse.Namespace, config: Config) -> int:
     from engine.auth import add_user
 
-    return add_user(config, args.name, args.role, args.password_stdin)
+    no_password = ("adduser: no terminal to type the password on, and no --password-stdin: "
+                   "pipe it in with --password-stdin")
+    if not args.password_stdin and not _has_terminal():
+        return fail(no_password, exitcodes.USAGE)
+    try:
+        return add_user(config, args.name, args.role, args.password_stdin)
+    except EOFError:  # the terminal's input ended before a password was typed
+        return fail(no_password, exitcodes.USAGE)
+
+
+def _has_terminal() -> bool:
+    """Whether getpass has a terminal to prompt on: without one it falls back to reading
+    standard input with a warning, and `adduser x < /dev/null` ended in an EOFError."""
+    try:
+        with open("/dev/tty"):
+            return True
+    except OSError:
+        return sys.stdin.isatty()
 
 
 # -- demo ----------------------------------------------------------------------------------------
@@ -195,7 +227,7 @@ def cmd_events(args: argparse.Namespace, config: Config) -> int:
                 after = batch[-1].position
                 continue
             if not args.follow:
-                return 0
+                return exitcodes.OK
             out.flush()
             store.wait(after, 1.0)
     finally:

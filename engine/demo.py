@@ -17,12 +17,13 @@ import argparse
 import asyncio
 import logging
 import random
-import signal
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from engine.config import Config, ConfigError, ServerConfig, load
+from engine import exitcodes
+from engine.config import Config, ServerConfig
+from engine.store import redact
 
 if TYPE_CHECKING:  # the CLI imports this module for its arguments: keep that cheap
     from engine.ami.simulator import PbxSimulator
@@ -74,61 +75,60 @@ async def sample_campaign(dialer: Dialer, customers: int = CUSTOMERS,
 
 async def serve(config: Config, host: str, port: int, *, simulate: bool = True,
                 sample: bool = True, ami_port: int = 0) -> int:
-    import uvicorn
-
+    """What `run` does, in the same order and through the same guard (`api.app.startup`):
+    the address is bound before the log is touched, and a refused start (an API without
+    access control on a non-loopback address: with `--no-simulator` anyone could hang up a
+    real PBX's calls) appends nothing."""
     from engine.ami.simulator import PbxSimulator, Timings
-    from engine.runtime import Engine, tune_gc
+    from engine.listen import bind, bound_port, opened_engine
+    from engine.listen import serve as serve_api
 
-    sim: PbxSimulator | None = None
-    if simulate:
-        sim = PbxSimulator(queues={"sales": [f"SIP/agent-{i:02d}" for i in range(1, AGENTS + 1)]},
-                           outcome=OUTCOME_MIX, timings=Timings(**TIMINGS), seed=1)
-        await sim.start("127.0.0.1", ami_port)
-        config.servers = [ServerConfig(name="sim", port=sim.port, username="admin",
-                                       secret="admin", reconnect_max=2.0)]
-        config.dialer.server = "sim"
-    engine = Engine(config, dialer=True)
-    tune_gc()
-    await engine.start()
-    dialer: Dialer = engine.dialer
-    server = uvicorn.Server(uvicorn.Config(build_app(engine, dialer), host=host, port=port,
-                                           log_level="warning", lifespan="off"))
-    serving = asyncio.create_task(server.serve())
-    while not server.started and not serving.done():
-        await asyncio.sleep(0.01)
-    if serving.done():
-        await engine.stop()
-        return 1
-    bound = server.servers[0].sockets[0].getsockname()[1] if server.servers else port
-    base = f"http://{host}:{bound}"
-    print(f"ready {base}", flush=True)
-    if sample:
-        campaign = await sample_campaign(dialer)
-        where = [
-            f"simulated PBX (AMI) on 127.0.0.1:{sim.port}" if sim else "dialing via config",
-            f"log: {config.store}",
-            f"campaign {campaign['uuid']} started: {base}/ob/campaigns/{campaign['uuid']}",
-            f"calls in flight:  {base}/ob/dialings",
-            f"results:          {base}/ob/results   (file: {config.dialer.results_path})",
-            f"dial list:        {base}/ob/dls?dlma_uuid={campaign['dlma']}",
-            f"engine status:    {base}/status",
-            "the log, live:    switchboard events --follow --from 1"
-            + (f" --store {config.store}" if config.store else ""),
-            "Ctrl-C stops",
-        ]
-        print("\n".join(where), flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await asyncio.wait({serving, asyncio.create_task(stop.wait())},
-                       return_when=asyncio.FIRST_COMPLETED)
-    server.should_exit = True
-    await serving
-    await engine.stop()
-    if sim is not None:
-        await sim.close()
-    return 0
+    with bind(host, port) as sock:
+        sim: PbxSimulator | None = None
+        if simulate:
+            sim = PbxSimulator(
+                queues={"sales": [f"SIP/agent-{i:02d}" for i in range(1, AGENTS + 1)]},
+                outcome=OUTCOME_MIX, timings=Timings(**TIMINGS), seed=1)
+            await sim.start("127.0.0.1", ami_port)
+            config.servers = [ServerConfig(name="sim", port=sim.port, username="admin",
+                                           secret="admin", reconnect_max=2.0)]
+            config.dialer.server = "sim"
+        try:
+            async with opened_engine(config, host) as engine:
+                await engine.connect()
+                dialer: Dialer = engine.dialer
+                app = build_app(engine, dialer)
+                base = f"http://{host}:{bound_port(sock)}"
+
+                async def started() -> None:
+                    print(f"ready {base}", flush=True)
+                    if sample:
+                        campaign = await sample_campaign(dialer)
+                        print(where(config, base, sim, campaign), flush=True)
+
+                await serve_api(app, sock, closing=app.state.ctx.hub.close, started=started)
+        finally:
+            if sim is not None:
+                await sim.close()
+    return exitcodes.OK
+
+
+def where(config: Config, base: str, sim: PbxSimulator | None, campaign: dict[str, Any]
+          ) -> str:
+    """Where to watch the sample campaign (the store's URL without its password)."""
+    store = redact(config.store)
+    return "\n".join([
+        f"simulated PBX (AMI) on 127.0.0.1:{sim.port}" if sim else "dialing via config",
+        f"log: {store}",
+        f"campaign {campaign['uuid']} started: {base}/ob/campaigns/{campaign['uuid']}",
+        f"calls in flight:  {base}/ob/dialings",
+        f"results:          {base}/ob/results   (file: {config.dialer.results_path})",
+        f"dial list:        {base}/ob/dls?dlma_uuid={campaign['dlma']}",
+        f"engine status:    {base}/status",
+        "the log, live:    switchboard events --follow --from 1"
+        + (f" --store {store}" if config.store else ""),
+        "Ctrl-C stops",
+    ])
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -148,20 +148,11 @@ def run(args: argparse.Namespace, config: Config) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m engine.demo", description=__doc__)
-    parser.add_argument("--store")
-    parser.add_argument("--config")
-    parser.add_argument("-v", "--verbose", action="store_true")
-    add_arguments(parser)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        config = load(args.config, args.store)
-    except ConfigError as exc:
-        print(f"switchboard: {exc}", file=sys.stderr)
-        return 2
-    return run(args, config)
+    """`python -m engine.demo ARGS` is `switchboard demo ARGS`: the same options, messages
+    and exit codes."""
+    from engine.cli import main as switchboard
+
+    return switchboard(["demo", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

@@ -24,7 +24,15 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 
-from engine.envelope import Event, NewEvent
+from engine.envelope import (
+    MALFORMED,
+    EnvelopeError,
+    Event,
+    NewEvent,
+    encode_checked,
+    utc_now,
+)
+from engine.plural import plural
 from engine.store import Store
 
 log = logging.getLogger("switchboard.log")
@@ -59,6 +67,7 @@ class EventLog:
         self._listeners: list[Listener] = []
         self.appended = 0  # events committed by this process
         self.duplicates = 0  # events dropped as already in the log
+        self.refused = 0  # envelopes the store refused (`_append_checked`)
         self.last_error: str | None = None
         self._busy = False  # the writer holds a batch not yet committed
         self._reactor: Reactor | None = None
@@ -108,7 +117,8 @@ class EventLog:
             await self._room.wait()
 
     async def append(self, events: Sequence[NewEvent]) -> list[Event | None]:
-        """Append and wait until durable; a duplicate comes back as None."""
+        """Append and wait until durable; a duplicate comes back as None. An envelope the
+        store refuses raises its EnvelopeError here (the others of the call are appended)."""
         assert self._loop is not None, "EventLog.start() first"
         futures: list[asyncio.Future[Event | None]] = [self._loop.create_future() for _ in events]
         with self._wake:
@@ -148,7 +158,10 @@ class EventLog:
             try:
                 decided = [e for r in reactions for e in r.events]
                 news, results = _unique(decided + [e for e, _ in batch])
-                stored = self._append_with_retry(news, announce=reactor is None) if news else []
+                waited = {(e.stream, e.version) for e in decided}
+                waited.update((e.stream, e.version) for e, f in batch if f is not None)
+                stored, refused = (self._append_checked(news, reactor is None, waited)
+                                   if news else ([], {}))
             finally:
                 self._busy = False
             self.appended += len(stored)
@@ -159,7 +172,8 @@ class EventLog:
             for reaction in reactions:
                 self._react_done(reaction, outcomes[at : at + len(reaction.events)])
                 at += len(reaction.events)
-            self._resolve(batch, outcomes[at:])
+            self._resolve(batch, outcomes[at:], [refused.get(k) if k else None
+                                                 for k in results[at:]])
             for listener in self._listeners:
                 try:
                     listener(stored)
@@ -193,8 +207,36 @@ class EventLog:
         except Exception:
             log.exception("log reaction callback failed")
 
+    def _append_checked(self, events: list[NewEvent], announce: bool,
+                        waited: set[tuple[str, int]]
+                        ) -> tuple[list[Event], dict[tuple[str, int], EnvelopeError]]:
+        """Append, and take out what the store refuses (`Store.append` checks every
+        envelope): one bad event must neither hold up the batch nor be retried for ever. A
+        refused event someone awaits is answered with its EnvelopeError (`append` raises it:
+        nothing of it is stored); one nobody awaits (an AMI message) is kept in its place as
+        `Malformed`, its content as text, so nothing Asterisk sent is lost."""
+        refused: dict[tuple[str, int], EnvelopeError] = {}
+        events = list(events)
+        while events:
+            try:
+                return self._append_with_retry(events, announce), refused
+            except EnvelopeError as exc:
+                bad = events.pop(exc.index)
+                self.refused += 1
+                log.error("refused to append %s", exc)
+                key = (bad.stream, bad.version)
+                if key in waited:
+                    refused[key] = exc
+                    continue
+                stand_in = _stand_in(bad, exc)
+                if stand_in is not None:
+                    events.insert(exc.index, stand_in)
+        return [], refused
+
     def _append_with_retry(self, events: list[NewEvent], announce: bool = True) -> list[Event]:
-        """Never lose an event: a failing store is retried with backoff until it takes them."""
+        """Never lose an event: a failing store is retried with backoff until it takes them.
+        An event the store refuses (EnvelopeError) is not a failure of the store: it is
+        raised at once, and `_append_checked` takes it out."""
         delay = 0.05
         while True:
             try:
@@ -204,6 +246,8 @@ class EventLog:
                     self.last_error = None
                     stored = self._own_commits(events, stored)
                 return stored
+            except EnvelopeError:
+                raise
             except Exception as exc:
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 log.error("append failed, retrying in %.2fs: %s", delay, self.last_error)
@@ -225,23 +269,28 @@ class EventLog:
             if found and found[0].version == new.version and _same(found[0], new):
                 mine.append(found[0])
         if mine:
-            log.warning("%d events committed by the failed attempt: kept as this batch's",
-                        len(mine))
+            log.warning("%s committed by the failed attempt: kept as this batch's",
+                        plural(len(mine), "event"))
         return sorted([*stored, *mine], key=lambda e: e.position)
 
     def _resolve(
         self,
         batch: list[tuple[NewEvent, asyncio.Future[Event | None] | None]],
         outcomes: list[Event | None],
+        errors: list[EnvelopeError | None],
     ) -> None:
         if self._loop is None or all(f is None for _, f in batch):
             return
-        results = [(f, stored) for (_, f), stored in zip(batch, outcomes, strict=True)
-                   if f is not None]
+        results = [(f, stored, error) for (_, f), stored, error
+                   in zip(batch, outcomes, errors, strict=True) if f is not None]
 
         def settle() -> None:
-            for future, event in results:
-                if not future.done():
+            for future, event, error in results:
+                if future.done():
+                    continue
+                if error is not None:
+                    future.set_exception(error)
+                else:
                     future.set_result(event)
 
         self._loop.call_soon_threadsafe(settle)
@@ -276,6 +325,26 @@ def _unique(events: list[NewEvent]) -> tuple[list[NewEvent], list[tuple[str, int
         news.append(e)
         keys.append(key)
     return news, keys
+
+
+def _stand_in(event: NewEvent, error: EnvelopeError) -> NewEvent | None:
+    """A refused event nobody awaits, as `Malformed` at its stream and version: what it held
+    as text (`raw`) and why it was refused (`error`); None when even that cannot be stored
+    (its stream or version is what is wrong)."""
+    raw = repr((event.type, event.recorded_at, event.data, event.causation_id,
+                event.correlation_id))
+    server = event.server if type(event.server) is str else ""
+    stand_in = NewEvent(event.stream, event.version, MALFORMED, utc_now(), server,
+                        {"raw": raw[:STAND_IN_RAW], "error": f"refused by the log: {error}"})
+    try:
+        encode_checked(stand_in)
+    except EnvelopeError:
+        log.error("refused event dropped: it cannot be kept even as Malformed")
+        return None
+    return stand_in
+
+
+STAND_IN_RAW = 65_536  # characters of a refused event kept in its Malformed stand-in
 
 
 def _same(event: Event, new: NewEvent) -> bool:

@@ -21,7 +21,7 @@ from engine.background import Background
 from engine.config import Config
 from engine.envelope import Event
 from engine.log import EventLog
-from engine.store import Store, open_store
+from engine.store import Store, open_store, redact
 from projections.runner import Projector
 
 log = logging.getLogger("switchboard.engine")
@@ -61,6 +61,14 @@ class Engine:
             self._projected.append(listener)
 
     async def start(self) -> None:
+        """`open`, then `connect`."""
+        await self.open()
+        await self.connect()
+
+    async def open(self) -> None:
+        """Follow the log (projector, writer thread, snapshots and index): reads, appends
+        nothing. A command checks what it must here (`api.app.startup`) before `connect`,
+        so a start it refuses leaves the log as it found it."""
         self.projector.catch_up()
         self._projecting = threading.Thread(target=self._project, name="projector", daemon=True)
         self._projecting.start()
@@ -68,6 +76,10 @@ class Engine:
         from replay.live import attach
 
         self._replay = attach(self)
+
+    async def connect(self) -> None:
+        """Connect to every configured Asterisk and start the dialer: from here on the
+        engine appends (AMI sessions, the dialer's start marker)."""
         for server in self.config.servers:
             client = make_client(server, self.log)
             self.clients.append(client)
@@ -136,11 +148,15 @@ class Engine:
         except Exception:  # the database is away: say so rather than fail the status page
             last = None
         return {
-            "store": _redact(self.store.url),
+            "store": redact(self.store.url),
             "last_position": last,
             "projected_position": self.projector.position,
             "projection_errors": self.projector.errors,
             "malformed_events": self.projector.malformed,
+            # rows of the log no envelope could be decoded from: {"count", "rows": [{"position",
+            # "type", "error"}]} (skipped by every projection; `replay verify` names them all)
+            "unreadable_events": self.projector.unreadable,
+            "refused_events": self.log.refused,
             "dialer": self.dialer.status() if self.dialer is not None else None,
             "appended": self.log.appended,
             "duplicates": self.log.duplicates,
@@ -157,13 +173,3 @@ def tune_gc() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(50_000, 20, 100)
-
-
-def _redact(url: str) -> str:
-    """Never show a password from the store URL."""
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        creds, host = rest.rsplit("@", 1)
-        user = creds.split(":", 1)[0]
-        return f"{scheme}://{user}@{host}"
-    return url

@@ -10,9 +10,11 @@ State is saved every `save_every` events or `save_seconds` seconds (whichever co
 close, never per event. Without a store, or with `persist=False`, the projector is purely in
 memory (replay, tests, one-off exports).
 
-Bad input never stops the projector: `Malformed` envelopes are counted and skipped; a handler
-that raises is counted per projection and event type (`errors`), logged the first times, and
-the other projections still get the event.
+Bad input never stops the projector: `Malformed` envelopes are counted and skipped; rows the
+store could not decode (`Unreadable` stand-ins, `engine.envelope.decode_event`) are skipped,
+counted and their positions kept (`unreadable`, in `/status`), with the checkpoints, so a
+restart still reports them; a handler that raises is counted per projection and event type
+(`errors`), logged the first times, and the other projections still get the event.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from types import ModuleType, TracebackType
 from typing import TYPE_CHECKING, Any, Protocol
@@ -28,8 +30,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 import msgspec
 
 from engine.background import Background
-from engine.envelope import MALFORMED, Event
-from engine.store import Store, derived_path, split_schema
+from engine.envelope import MALFORMED, UNREADABLE, Event
+from engine.store import Store, derived_path, redact, split_schema
 from engine.store.sqlite import derived_connection, write_transaction
 from projections.base import Handler, Row, handlers_of
 
@@ -40,6 +42,9 @@ log = logging.getLogger(__name__)
 
 TABLE = "switchboard_projections"
 LOGGED_ERRORS = 20  # per projection: later failures are counted, not logged
+UNREADABLE_KEPT = 100  # unreadable rows whose position and reason are kept (all are counted)
+# The checkpoint row that keeps them between runs (no projection has this name).
+UNREADABLE_ROW = "~unreadable"
 
 _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder(dict)
@@ -209,7 +214,7 @@ def open_checkpoints(store: Store, read_only: bool = False) -> Checkpoints:
         return SQLiteCheckpoints(path, read_only)
     if url.startswith(("postgresql://", "postgres://")):
         return PostgresCheckpoints(url, read_only)
-    raise ValueError(f"no checkpoint table for store URL {url!r}")
+    raise ValueError(f"no checkpoint table for store URL {redact(url)!r}")
 
 
 # ------------------------------------------------------------------------------ projector
@@ -275,6 +280,9 @@ class Projector:
         self._errors: dict[str, dict[str, int]] = {}
         self._logged: dict[str, int] = {}
         self._malformed = 0
+        self._unreadable: list[dict[str, Any]] = []  # the first UNREADABLE_KEPT
+        self._unreadable_count = 0
+        self._unreadable_last = 0  # the last position counted (a replay does not count twice)
         self._unsaved = 0
         self._saved_at = time.monotonic()
         self._lock = threading.RLock()
@@ -308,6 +316,26 @@ class Projector:
     def malformed(self) -> int:
         """`Malformed` envelopes seen (skipped by every projection)."""
         return self._malformed
+
+    @property
+    def unreadable(self) -> dict[str, Any]:
+        """Rows of the log no envelope could be decoded from (skipped by every projection):
+        how many, and the first UNREADABLE_KEPT with their position, type and reason."""
+        with self._lock:
+            return {"count": self._unreadable_count, "rows": list(self._unreadable)}
+
+    def _count_unreadable(self, event: Event) -> None:
+        if event.position <= self._unreadable_last:
+            return
+        self._unreadable_last = event.position
+        self._unreadable_count += 1
+        if len(self._unreadable) < UNREADABLE_KEPT:
+            self._unreadable.append({"position": event.position,
+                                     "type": event.data.get("stored_type"),
+                                     "error": event.data.get("error")})
+        if self._unreadable_count <= LOGGED_ERRORS:
+            log.error("the log's row at position %d cannot be read (%s): skipped",
+                      event.position, event.data.get("error"))
 
     def views(self) -> list[str]:
         return sorted(self._views)
@@ -343,9 +371,9 @@ class Projector:
 
     def _wanted(self, event_type: str) -> list[tuple[_Slot, Handler | None]]:
         """The projections an event type goes to (cached): all of them, except those that
-        declare `EVENT_TYPES` without it or `IGNORED_TYPES` with it. `Malformed` goes to none
-        (it is counted)."""
-        if event_type == MALFORMED:
+        declare `EVENT_TYPES` without it or `IGNORED_TYPES` with it. `Malformed` and
+        `Unreadable` go to none (they are counted)."""
+        if event_type == MALFORMED or event_type == UNREADABLE:
             wanted: list[tuple[_Slot, Handler | None]] = []
         else:
             wanted = [(s, s.handlers.get(event_type)) for s in self._slots
@@ -379,6 +407,8 @@ class Projector:
             if not wanted:
                 if event.type == MALFORMED:
                     self._malformed += 1
+                elif event.type == UNREADABLE:
+                    self._count_unreadable(event)
                 continue
             for slot, handler in wanted:
                 try:
@@ -398,14 +428,18 @@ class Projector:
     def _apply_lagging(self, event: Event) -> None:
         """Some projections are behind others (one was added, or reset): per-slot positions."""
         malformed = event.type == MALFORMED
+        skipped = malformed or event.type == UNREADABLE
         counted = False
         for slot in self._slots:
             if event.position <= slot.position:
                 continue
             slot.position = event.position
-            if malformed:
+            if skipped:
                 if not counted:
-                    self._malformed += 1
+                    if malformed:
+                        self._malformed += 1
+                    else:
+                        self._count_unreadable(event)
                     counted = True
                 continue
             try:
@@ -424,9 +458,11 @@ class Projector:
                         " (further failures are only counted)"
                         if logged + 1 == LOGGED_ERRORS else "")
 
-    def catch_up(self, until: int | None = None) -> int:
+    def catch_up(self, until: int | None = None,
+                 progress: Callable[[int], None] | None = None) -> int:
         """Apply everything the store holds after the checkpoints (up to `until`, inclusive).
-        A projection already past `until` is rebuilt from 0. Returns events applied."""
+        A projection already past `until` is rebuilt from 0. Returns events applied;
+        `progress(position)` after each batch."""
         if self.store is None:
             return 0
         with self._lock:
@@ -441,6 +477,8 @@ class Projector:
                     break
                 total += self._apply(events)
                 self._maybe_save()
+                if progress is not None:
+                    progress(events[-1].position)
         return total
 
     def rebuild(self, until: int | None = None) -> int:
@@ -451,6 +489,7 @@ class Projector:
             self._errors.clear()
             self._logged.clear()
             self._malformed = 0
+            self._unreadable, self._unreadable_count, self._unreadable_last = [], 0, 0
             return self.catch_up(until)
 
     # -------------------------------------------------------------- persistence
@@ -459,6 +498,9 @@ class Projector:
         assert self._checkpoints is not None
         last = self.store.last_position() if self.store is not None else None
         for name, (position, version, blob) in self._checkpoints.load().items():
+            if name == UNREADABLE_ROW:
+                self._load_unreadable(position, blob, last)
+                continue
             slot = self._by_name.get(name)
             if slot is None:
                 continue
@@ -477,6 +519,17 @@ class Projector:
                 continue
             slot.position = position
 
+    def _load_unreadable(self, position: int, blob: bytes, last: int | None) -> None:
+        if last is not None and position > last:
+            return  # another log's (restored from a backup?): counted again as met
+        try:
+            kept = _decoder.decode(blob)
+            rows, count = list(kept["rows"]), int(kept["count"])
+        except (msgspec.DecodeError, KeyError, TypeError, ValueError):
+            return
+        self._unreadable, self._unreadable_count = rows[:UNREADABLE_KEPT], count
+        self._unreadable_last = position
+
     def _maybe_save(self) -> None:
         if self._checkpoints is None or self.read_only or not self._unsaved:
             return
@@ -493,6 +546,9 @@ class Projector:
             if checkpoints is None or self.read_only:
                 return
             rows = [(s.name, s.position, s.version, encode_state(s.state)) for s in self._slots]
+            if self._unreadable_count:
+                rows.append((UNREADABLE_ROW, self._unreadable_last, 1, encode_state(
+                    {"count": self._unreadable_count, "rows": self._unreadable})))
             self._unsaved = 0
             self._saved_at = time.monotonic()
         if self._background is not None:

@@ -10,8 +10,8 @@
 and extends the existing `export` verb with `--at POSITION|TIME` and the `calls-report` view;
 `cmd_export` here serves every export (it keeps `replay.export.export_view` for the live case).
 
-Exit codes beyond the command's usual ones: 3 when `replay verify` finds the log or a projection
-not as it should be, 1 when `replay timeline` finds no event for the id.
+Exit codes (engine/exitcodes.py): VERIFY_FAILED (3) when `replay verify` finds the log or a
+projection not as it should be, INPUT (1) when `replay timeline` finds no event for the id.
 """
 
 from __future__ import annotations
@@ -24,11 +24,11 @@ from typing import Any
 
 import msgspec
 
+from engine import exitcodes
 from engine.config import Config
 from engine.envelope import Event
+from engine.plural import plural
 from engine.store import open_store
-
-VERIFY_FAILED = 3
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -85,9 +85,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 # ------------------------------------------------------------------------------ helpers
 
-def _fail(message: str, code: int = 2) -> int:
-    print(f"switchboard: {message}", file=sys.stderr)
-    return code
+def _fail(message: str, code: int = exitcodes.USAGE) -> int:
+    return exitcodes.fail(message, code)
 
 
 def _workers(args: argparse.Namespace, config: Config) -> int | None:
@@ -125,14 +124,18 @@ def cmd_rebuild(args: argparse.Namespace, config: Config) -> int:
         return _fail(str(exc))
     write_states(target, rebuilt)
     names = ", ".join(rebuilt.states)
-    print(f"rebuilt {len(rebuilt.states)} projection(s) ({names}) at position "
-          f"{rebuilt.position}: {rebuilt.events:,} events in {rebuilt.seconds:.2f} s "
-          f"({rebuilt.rate:,.0f} events/s, {len(rebuilt.groups)} process(es))")
+    print(f"rebuilt {plural(len(rebuilt.states), 'projection')} ({names}) at position "
+          f"{rebuilt.position}: {plural(rebuilt.events, 'event')} in {rebuilt.seconds:.2f} s "
+          f"({rebuilt.rate:,.0f} events/s, {plural(len(rebuilt.groups), 'process', 'processes')})")
     print(f"written to {target} (table switchboard_projections); the live projections were "
           "not touched")
     for name, counts in rebuilt.errors.items():
         print(f"  {name}: handler errors {counts}", file=sys.stderr)
-    return 0
+    if rebuilt.unreadable:
+        exitcodes.warn(f"{plural(len(rebuilt.unreadable), 'row')} of the log cannot be read "
+                       f"(positions {_positions(rebuilt.unreadable)}): skipped; `switchboard "
+                       "replay verify` says why")
+    return exitcodes.OK
 
 
 def _last(url: str) -> int:
@@ -149,7 +152,10 @@ def cmd_verify(args: argparse.Namespace, config: Config) -> int:
 
     store = open_store(config.store)
     try:
-        report = verify(store, args.projection, _workers(args, config), tune_gc=True)
+        last = store.last_position()
+        with _progress("hash chain", last) as chain_bar, _progress("rebuild", last) as bar:
+            report = verify(store, args.projection, _workers(args, config), tune_gc=True,
+                            chain_progress=chain_bar.update, progress=bar.update)
     except ValueError as exc:
         return _fail(str(exc))
     finally:
@@ -158,7 +164,7 @@ def cmd_verify(args: argparse.Namespace, config: Config) -> int:
         sys.stdout.write(msgspec.json.encode(verify_json(report)).decode() + "\n")
     else:
         write_verify_text(report, sys.stdout)
-    return 0 if report.ok else VERIFY_FAILED
+    return exitcodes.OK if report.ok else exitcodes.VERIFY_FAILED
 
 
 def verify_json(report: Any) -> dict[str, Any]:
@@ -180,6 +186,11 @@ def verify_json(report: Any) -> dict[str, Any]:
             "paths": [{"path": p, "recorded": a, "rebuilt": b} for p, a, b in d.paths],
         } for d in report.divergences],
         "first_divergence": first.first_position if first else None,
+        "unreadable": [{"position": p, "type": t, "error": e}
+                       for p, (t, e) in report.unreadable.items()],
+        "projections": report.projections,
+        "links": chain.links,
+        "summary": verify_summary(report),
         "notes": report.notes,
         "rebuild": {"events": report.rebuilt.events, "seconds": round(report.rebuilt.seconds, 3),
                     "processes": len(report.rebuilt.groups)},
@@ -188,24 +199,24 @@ def verify_json(report: Any) -> dict[str, Any]:
 
 def write_verify_text(report: Any, out: Any) -> None:
     chain = report.chain
-    out.write(f"log: {report.position:,} events\n")
+    out.write(f"log: {plural(report.position, 'event')}\n")
     if chain.ok:
-        out.write("hash chain: intact\n")
+        out.write(f"hash chain: intact ({plural(chain.links, 'link')})\n")
     else:
         link = chain.broken
         out.write(f"hash chain: BROKEN at the link of positions {link.first_position}-"
                   f"{link.last_position}: {chain.reason}\n")
     rebuilt = report.rebuilt
-    out.write(f"projections: rebuilt from position 0 to {rebuilt.position} in "
-              f"{rebuilt.seconds:.2f} s ({rebuilt.rate:,.0f} events/s) and compared with "
-              f"{len(report.compared)} recorded state(s)\n")
+    out.write(f"projections: {len(report.projections)} rebuilt from position 0 to "
+              f"{rebuilt.position} in {rebuilt.seconds:.2f} s ({rebuilt.rate:,.0f} events/s) "
+              f"and compared with {plural(len(report.compared), 'recorded state')}\n")
     by_name: dict[str, list[tuple[Any, bool]]] = {}
     for rec, ok in report.compared:
         by_name.setdefault(rec.name, []).append((rec, ok))
     diverged = {d.projection: d for d in report.divergences}
     for name, pairs in by_name.items():
         if name not in diverged:
-            out.write(f"  {name:<10} equal at {len(pairs)} recorded state(s), last at "
+            out.write(f"  {name:<10} equal at {plural(len(pairs), 'recorded state')}, last at "
                       f"{pairs[-1][0].position}\n")
     for d in report.divergences:
         out.write(f"  {d.projection:<10} DIFFERS: equal at {d.agrees_at}"
@@ -215,13 +226,55 @@ def write_verify_text(report: Any, out: Any) -> None:
         for path, recorded, rebuilt_value in d.paths:
             out.write(f"      {path}: recorded {recorded!r}, rebuilt {rebuilt_value!r}\n")
         if d.differing_parts > len(d.paths):
-            out.write(f"      ... {d.differing_parts - len(d.paths)} more differing part(s)\n")
+            more = d.differing_parts - len(d.paths)
+            out.write(f"      ... {plural(more, 'more differing part')}\n")
+    if report.unreadable:
+        out.write(f"unreadable: {plural(len(report.unreadable), 'row')} no event can be read "
+                  "from (every reader skips them)\n")
+        for position, (stored_type, error) in list(report.unreadable.items())[:SHOWN_ROWS]:
+            out.write(f"  position {position} ({stored_type}): {error}\n")
+        if len(report.unreadable) > SHOWN_ROWS:
+            out.write(f"  ... {plural(len(report.unreadable) - SHOWN_ROWS, 'more row')} "
+                      "(--format json lists them all)\n")
     for note in report.notes:
         out.write(f"  note: {note}\n")
     first = report.first_divergence
     if first is not None:
         out.write(f"first divergence: position {first.first_position} ({first.projection})\n")
-    out.write("verify: OK\n" if report.ok else "verify: FAILED\n")
+    out.write(f"verify: {verify_summary(report)}\n")
+
+
+SHOWN_ROWS = 10  # unreadable rows listed in the text report
+
+
+def _positions(rows: dict[int, Any]) -> str:
+    shown = ", ".join(str(p) for p in list(rows)[:SHOWN_ROWS])
+    return shown + (", ..." if len(rows) > SHOWN_ROWS else "")
+
+
+def verify_summary(report: Any) -> str:
+    """The last line: OK or FAILED, and what was compared, so an OK after comparing nothing
+    does not read as an OK after comparing everything."""
+    chain = report.chain
+    if not report.ok:
+        wrong = [what for what, bad in (
+            ("the hash chain is broken", not chain.ok),
+            (f"{plural(len(report.divergences), 'projection')} differ"
+             f"{'s' if len(report.divergences) == 1 else ''}", report.divergences),
+            (f"{plural(len(report.unreadable), 'row')} cannot be read", report.unreadable),
+        ) if bad]
+        return "FAILED: " + "; ".join(wrong)
+    if report.position == 0:
+        return "OK, but the log is empty: nothing was compared"
+    checked = (f"the hash chain ({plural(report.position, 'event')} in "
+               f"{plural(chain.links, 'link')}) is intact")
+    if not report.compared:
+        return (f"OK, but only {checked}: no recorded state of "
+                f"{plural(len(report.projections), 'projection')} to compare with (the engine "
+                "records one at each checkpoint and snapshot)")
+    compared = {rec.name for rec, _ in report.compared}
+    return (f"OK: {checked}, and {plural(len(compared), 'projection')} rebuilt to position "
+            f"{report.rebuilt.position} equal {plural(len(report.compared), 'recorded state')}")
 
 
 # ------------------------------------------------------------------------------ timeline
@@ -245,12 +298,12 @@ def cmd_timeline(args: argparse.Namespace, config: Config) -> int:
     finally:
         index.close()
     if not timeline.entries:
-        return _fail(f"no event names {args.id!r}", 1)
+        return _fail(f"no event names {args.id!r}", exitcodes.INPUT)
     if args.format == "jsonl":
         write_jsonl(timeline, sys.stdout)
     else:
         write_text(timeline, sys.stdout)
-    return 0
+    return exitcodes.OK
 
 
 # ------------------------------------------------------------------------------ snapshot
@@ -276,14 +329,14 @@ def cmd_snapshot(args: argparse.Namespace, config: Config) -> int:
     missing = [p for p in due(interval, last)
                if any(p not in have.get(f"{m.NAME}/{version_of(m)}", ()) for m in modules)]
     if not missing:
-        print(f"every snapshot is there (every {interval:,} events up to {last:,})")
-        return 0
+        print(f"every snapshot is there (every {plural(interval, 'event')} up to {last:,})")
+        return exitcodes.OK
     with _progress("snapshots", missing[-1]) as bar:
         result = rebuild(url, None, missing[-1], snapshot_at=missing,
                          workers=_workers(args, config), tune_gc=True, progress=bar.update)
-    print(f"wrote snapshots at {len(missing)} position(s) ({missing[0]:,} to {missing[-1]:,}) "
-          f"in {result.seconds:.2f} s")
-    return 0
+    print(f"wrote snapshots at {plural(len(missing), 'position')} ({missing[0]:,} to "
+          f"{missing[-1]:,}) in {result.seconds:.2f} s")
+    return exitcodes.OK
 
 
 # ------------------------------------------------------------------------------ export
@@ -302,21 +355,23 @@ def cmd_export(args: argparse.Namespace, config: Config) -> int:
         if args.view == "calls-report":
             count = export_calls_report(url, args.format, output, args.at)
         elif args.at is None:
-            count = export_view(store, args.view, args.format, output)
+            count = export_view(store, args.view, args.format, output,
+                                progress=output is not None)
         else:
             columns = declared_columns(args.view)
             found = view_at(url, args.view, args.at,
                             interval=config.replay.snapshot_interval)
             count = export(found.rows, args.format, output, columns)
-            print(f"{args.view} at position {found.position} (replayed {found.applied:,} "
-                  f"events from {found.started_from})", file=sys.stderr)
+            print(f"{args.view} at position {found.position} (replayed "
+                  f"{plural(found.applied, 'event')} from {found.started_from})",
+                  file=sys.stderr)
     except (ExportError, MomentError) as exc:
         return _fail(str(exc))
     finally:
         store.close()
     if output is not None:
-        print(f"{count} rows of {args.view} written to {output}", file=sys.stderr)
-    return 0
+        print(f"{plural(count, 'row')} of {args.view} written to {output}", file=sys.stderr)
+    return exitcodes.OK
 
 
 def export_calls_report(url: str, fmt: str, output: str | None, at: str | None) -> int:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import csv
 import io
 import sys
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
@@ -242,18 +242,40 @@ def export(rows: Iterable[Row], fmt: str, output: Output = None,
 
 
 def export_view(store: Store, view: str, fmt: str = "jsonl", output: Output = None, *,
-                now: float | None = None, until: int | None = None) -> int:
+                now: float | None = None, until: int | None = None,
+                progress: bool = False) -> int:
     """Export one view of the log held by `store`; returns the rows written.
 
     Starts from the projections' checkpoints when they are usable (read only: the engine owns
     them) and applies the rest of the log; `until` exports the view as it was at that position.
+    `progress`: a bar on stderr while the log is read and the rows written, if it is a
+    terminal (`replay.progress`).
     """
     from projections.runner import Projector
+    from replay.progress import Progress
 
     columns = declared_columns(view)
     if fmt not in _WRITERS:
         raise ExportError(f"unknown format {fmt!r}; formats: {', '.join(FORMATS)}")
     with Projector(store, read_only=True) as projector:
-        projector.catch_up(until)
+        last = store.last_position() if until is None else until
+        with Progress("reading the log", last, enabled=None if progress else False) as bar:
+            projector.catch_up(until, progress=bar.update)
         rows = projector.rows(view, now)
-    return export(rows, fmt, output, columns)
+    with Progress(f"writing {fmt}", len(rows), enabled=None if progress else False,
+                  unit="rows") as bar:
+        return export(_counted(rows, bar.update), fmt, output, columns)
+
+
+def _counted(rows: Iterable[Row], update: Callable[[int], None]) -> Iterator[Row]:
+    """`rows`, telling `update` how many have gone by (every PROGRESS_EVERY)."""
+    n = 0
+    for row in rows:
+        yield row
+        n += 1
+        if n % PROGRESS_EVERY == 0:
+            update(n)
+    update(n)
+
+
+PROGRESS_EVERY = 1000  # rows between two progress updates

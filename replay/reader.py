@@ -12,7 +12,9 @@ events/s with 500 events per chunk and 83k/s with 5,000, because a chunk's fresh
 headers then still sit in the CPU cache when the projections read them.
 
 A `types` filter (and an `exclude` one) is applied in the database: a projection that declares
-`EVENT_TYPES` (or `IGNORED_TYPES`) never pays for decoding the events it would skip anyway.
+`EVENT_TYPES` (or `IGNORED_TYPES`) never pays for decoding the events it would skip anyway. A
+row the reader cannot decode comes out as its `Unreadable` stand-in (`decode_rows`), in its
+place; a row with no type at all passes every filter, so every replay meets it.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from typing import Any
 import msgspec
 
 from engine.envelope import Event, decode_event
-from engine.store import split_schema, sqlite_path
+from engine.store import redact, split_schema, sqlite_path
 from engine.store.base import RawRow
 
 EVENTS = "switchboard_events"
@@ -39,17 +41,20 @@ _state = msgspec.json.Decoder(tuple[str, str, dict, str | None, str | None])
 
 
 def decode_rows(rows: Sequence[tuple[int, str, int, str, Any]]) -> list[Event]:
-    """Rows (position, stream, version, type, state bytes) as envelopes."""
+    """Rows (position, stream, version, type, state bytes) as envelopes; a row that cannot be
+    decoded becomes its `Unreadable` stand-in (`engine.envelope.decode_event`), in its place."""
     decode = _state.decode
     out: list[Event] = []
     append = out.append
     try:
         for p, s, v, t, state in rows:
             x = decode(state)
+            if type(s) is not str or type(v) is not int or type(t) is not str:
+                raise TypeError("a column of another type")  # SQLite types no column
             append(Event(p, s, v, t, x[0], x[1], x[2], x[3], x[4]))
         return out
-    except (msgspec.ValidationError, TypeError):  # an older or newer state shape: slow path
-        return [decode_event(p, s, v, t, bytes(state)) for p, s, v, t, state in rows]
+    except (msgspec.DecodeError, TypeError):  # another state shape, or a bad row: slow path
+        return [decode_event(p, s, v, t, state) for p, s, v, t, state in rows]
 
 
 class LogReader(ABC):
@@ -128,8 +133,8 @@ class SQLiteReader(LogReader):
         sql = f"SELECT rowid, {COLUMNS} FROM {EVENTS} WHERE rowid > ? AND rowid <= ?"
         params: list[Any] = [after, until]
         for test, names in (("IN", types), ("NOT IN", exclude)):
-            if names:
-                sql += f" AND topic {test} ({','.join('?' * len(names))})"
+            if names:  # (a row without a type is unreadable: every reader must meet it)
+                sql += f" AND (topic {test} ({','.join('?' * len(names))}) OR topic IS NULL)"
                 params += sorted(names)
         cursor = self._conn.execute(sql + " ORDER BY rowid", params)
         try:
@@ -188,8 +193,8 @@ class PostgresReader(LogReader):
                "WHERE notification_id > %s AND notification_id <= %s")
         params: list[Any] = [after, until]
         for test, names in (("topic = ANY(%s)", types), ("NOT (topic = ANY(%s))", exclude)):
-            if names:
-                sql += f" AND {test}"
+            if names:  # (a row without a type is unreadable: every reader must meet it)
+                sql += f" AND ({test} OR topic IS NULL)"
                 params.append(sorted(names))
         self._cursors += 1
         with self._conn.cursor(name=f"replay_{self._cursors}") as cursor:
@@ -223,4 +228,4 @@ def open_reader(url: str) -> LogReader:
         return SQLiteReader(path, url)
     if url.startswith(("postgresql://", "postgres://")):
         return PostgresReader(url)
-    raise ValueError(f"no reader for store URL {url!r}")
+    raise ValueError(f"no reader for store URL {redact(url)!r}")

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 
+from engine.envelope import UNREADABLE, Event
 from engine.store import sqlite_path
 from projections.runner import Projector, SQLiteCheckpoints
 from replay.reader import open_reader
@@ -111,6 +112,19 @@ class Job:
     tune_gc: bool = False
 
 
+# Rows no envelope could be decoded from: position -> (the row's type, why), every one a
+# replay met (`engine.envelope.UNREADABLE`).
+Unreadable = dict[int, tuple[str, str]]
+
+
+def unreadable_in(events: Sequence[Event], found: Unreadable) -> None:
+    """Note the `Unreadable` stand-ins among `events` in `found`."""
+    for event in events:
+        if event.type == UNREADABLE:
+            found[event.position] = (str(event.data.get("stored_type")),
+                                     str(event.data.get("error")))
+
+
 @dataclass
 class JobResult:
     names: tuple[str, ...]
@@ -120,6 +134,7 @@ class JobResult:
     errors: dict[str, dict[str, int]]
     malformed: int
     compared: dict[str, list[tuple[int, bool]]]  # name -> [(position, equal to expected)]
+    unreadable: Unreadable = field(default_factory=dict)
 
 
 def run_job(job: Job, on_stop: Callable[[int], None] | None = None) -> JobResult:
@@ -134,6 +149,7 @@ def run_job(job: Job, on_stop: Callable[[int], None] | None = None) -> JobResult
                    | {job.until})
     snapshot_at = set(job.snapshot_at)
     compared: dict[str, list[tuple[int, bool]]] = {name: [] for name in job.names}
+    unreadable: Unreadable = {}
     saved = _tune_gc() if job.tune_gc else None
     start = time.perf_counter()
     count = 0
@@ -144,6 +160,7 @@ def run_job(job: Job, on_stop: Callable[[int], None] | None = None) -> JobResult
             for stop in stops:
                 for chunk in reader.chunks(after, stop, types, exclude=skipped):
                     projector.apply(chunk)
+                    unreadable_in(chunk, unreadable)
                     count += len(chunk)
                 after = stop
                 for name in job.names:
@@ -164,7 +181,7 @@ def run_job(job: Job, on_stop: Callable[[int], None] | None = None) -> JobResult
         if saved is not None:
             _restore_gc(saved)
     return JobResult(job.names, states, count, time.perf_counter() - start, projector.errors,
-                     projector.malformed, compared)
+                     projector.malformed, compared, unreadable)
 
 
 def _tune_gc() -> tuple[int, int, int]:
@@ -285,6 +302,7 @@ class Rebuilt:
     errors: dict[str, dict[str, int]]
     malformed: int
     compared: dict[str, list[tuple[int, bool]]]
+    unreadable: Unreadable = field(default_factory=dict)  # every one the groups read
 
     @property
     def rate(self) -> float:
@@ -324,13 +342,16 @@ def rebuild(url: str, names: Sequence[str] | None = None, until: int | None = No
     states: dict[str, bytes] = {}
     errors: dict[str, dict[str, int]] = {}
     compared: dict[str, list[tuple[int, bool]]] = {}
+    unreadable: Unreadable = {}
     for result in results:
         states.update(result.states)
         errors.update(result.errors)
         compared.update(result.compared)
+        unreadable.update(result.unreadable)
     return Rebuilt(position, {m.NAME: states[m.NAME] for m in modules},
                    {m.NAME: version_of(m) for m in modules}, position, seconds,
-                   [j.names for j in jobs], errors, max(r.malformed for r in results), compared)
+                   [j.names for j in jobs], errors, max(r.malformed for r in results), compared,
+                   dict(sorted(unreadable.items())))
 
 
 def _run(jobs: list[Job], progress: Callable[[int], None] | None, total: int

@@ -27,6 +27,7 @@ from typing import IO, Any
 import msgspec
 
 from engine.envelope import Event
+from engine.plural import plural
 from projections.base import event_time
 from replay.index import LogIndex
 from replay.reader import LogReader
@@ -221,7 +222,8 @@ def write_text(timeline: Timeline, out: IO[str]) -> None:
         out.write(f"no event names {timeline.id}\n")
         return
     span = entries[-1].offset
-    out.write(f"timeline of {timeline.id}: {len(entries)} events over {span:.3f} s, positions "
+    out.write(f"timeline of {timeline.id}: {plural(len(entries), 'event')} over {span:.3f} s, "
+              "positions "
               f"{entries[0].event.position}-{entries[-1].event.position}\n")
     if timeline.calls:
         out.write(f"  calls: {', '.join(timeline.calls)}\n")

@@ -32,16 +32,29 @@ second replay cheap.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Any
 
 import msgspec
 
+from engine.plural import plural
 from engine.store import Store
-from engine.store.base import GENESIS, ChainLink, first_broken_link
+from engine.store.base import GENESIS, ChainLink, walk_chain
 from projections.runner import MemoryCheckpoints, Projector
 from replay.reader import LogReader, open_reader
-from replay.rebuild import Rebuilt, digest, rebuild, select, skipped_of, types_of, version_of
+from replay.rebuild import (
+    Rebuilt,
+    Unreadable,
+    digest,
+    rebuild,
+    select,
+    skipped_of,
+    types_of,
+    unreadable_in,
+    version_of,
+)
 from replay.snapshots import code_fingerprint, open_live_checkpoints, open_snapshots
 
 MAX_PATHS = 64  # differing parts tracked through the bracket
@@ -59,17 +72,20 @@ class ChainReport:
     broken: ChainLink | None
     reason: str = ""
     missing: list[int] = field(default_factory=list)  # positions absent from the broken link
+    links: int = 0  # links found intact (all of them when `ok`)
 
     @property
     def ok(self) -> bool:
         return self.broken is None
 
 
-def check_chain(store: Store) -> ChainReport:
-    link = first_broken_link(store)
+def check_chain(store: Store, progress: Callable[[int], None] | None = None) -> ChainReport:
+    link, intact = walk_chain(store, progress)
     if link is None:
-        return ChainReport(None)
-    return explain_break(store, link)
+        return ChainReport(None, links=intact)
+    report = explain_break(store, link)
+    report.links = intact
+    return report
 
 
 def _link_before(store: Store, link: ChainLink) -> ChainLink | None:
@@ -97,7 +113,8 @@ def explain_break(store: Store, link: ChainLink) -> ChainReport:
     before = _link_before(store, link)
     expected_first = before.last_position + 1 if before else 1
     if missing:
-        reason = f"{len(missing)} event(s) removed: position(s) {_ranges(missing)}"
+        where = "position" if len(missing) == 1 else "positions"
+        reason = f"{plural(len(missing), 'event')} removed: {where} {_ranges(missing)}"
     elif first > expected_first:
         reason = f"a link was removed: no link covers positions {expected_first}-{first - 1}"
     elif first < expected_first:
@@ -164,7 +181,7 @@ def recorded_states(url: str, names: list[str]) -> tuple[list[Recorded], list[st
         others = [i for i in snapshots.list(every_code=True)
                   if i.name in versions and i.code != code_fingerprint()]
         if others:
-            notes.append(f"{len(others)} snapshot(s) written by other projection code (a "
+            notes.append(f"{plural(len(others), 'snapshot')} written by other projection code (a "
                          "change without a VERSION bump?): not compared, not used")
     finally:
         snapshots.close()
@@ -321,29 +338,60 @@ class VerifyReport:
     notes: list[str]
     divergences: list[Divergence]
     rebuilt: Rebuilt
+    unreadable: Unreadable = field(default_factory=dict)  # every row no envelope comes from
+    projections: list[str] = field(default_factory=list)  # those rebuilt and compared
 
     @property
     def ok(self) -> bool:
-        return self.chain.ok and not self.divergences
+        return self.chain.ok and not self.divergences and not self.unreadable
 
     @property
     def first_divergence(self) -> Divergence | None:
         return min(self.divergences, key=lambda d: d.first_position, default=None)
 
 
+def unread_rows(groups: Sequence[Sequence[ModuleType]]
+                ) -> tuple[frozenset[str] | None, frozenset[str]] | None:
+    """The filter (`types`, `exclude`) of `LogReader.chunks` that reads the rows none of a
+    rebuild's groups read (each reads only the types its projections want); None when they
+    read every row. `verify` reads those too, to name every row that cannot be decoded: a
+    row of a type no projection wants is still a row of the log."""
+    typed: set[str] = set()
+    skipped: frozenset[str] | None = None
+    for group in groups:
+        types = types_of(group)
+        if types is not None:
+            typed |= types
+            continue
+        mine = skipped_of(group)
+        if not mine:
+            return None
+        skipped = mine if skipped is None else skipped & mine
+    if skipped is None:
+        return None, frozenset(typed)
+    rest = skipped - typed
+    return (frozenset(rest), frozenset()) if rest else None
+
+
 def verify(store: Store, names: list[str] | None = None, workers: int | None = None,
-           tune_gc: bool = False) -> VerifyReport:
+           tune_gc: bool = False, chain_progress: Callable[[int], None] | None = None,
+           progress: Callable[[int], None] | None = None) -> VerifyReport:
+    """The hash chain (`chain_progress(position)` along it), then every chosen projection
+    rebuilt from position 0 and compared with its recorded states (`progress(position)`
+    along the rebuild), and every row that cannot be decoded named."""
     url = store.url
     modules = select(names)
     chosen = [m.NAME for m in modules]
-    chain = check_chain(store)
+    chain = check_chain(store, chain_progress)
     recorded, notes = recorded_states(url, chosen)
     expected: dict[str, dict[int, str]] = {}
     for rec in recorded:
         expected.setdefault(rec.name, {})[rec.position] = rec.digest
     stops = sorted({rec.position for rec in recorded})
     result = rebuild(url, chosen, stops=stops, expected=expected, workers=workers,
-                     tune_gc=tune_gc)
+                     tune_gc=tune_gc, progress=progress)
+    unreadable = dict(result.unreadable)
+    rest = unread_rows([select(list(group)) for group in result.groups])
     equal = {(name, pos): ok for name, pairs in result.compared.items() for pos, ok in pairs}
     compared = [(rec, equal.get((rec.name, rec.position), False)) for rec in
                 sorted(recorded, key=lambda r: (r.name, r.position, r.source))
@@ -354,6 +402,9 @@ def verify(store: Store, names: list[str] | None = None, workers: int | None = N
                          f"log ({result.position}): restored from another log?")
     divergences: list[Divergence] = []
     with open_reader(url) as reader:
+        if rest is not None:
+            for chunk in reader.chunks(0, result.position, rest[0], exclude=rest[1]):
+                unreadable_in(chunk, unreadable)
         for name in chosen:
             mine = [(rec, ok) for rec, ok in compared if rec.name == name]
             bad = next(((rec, ok) for rec, ok in mine if not ok), None)
@@ -369,4 +420,5 @@ def verify(store: Store, names: list[str] | None = None, workers: int | None = N
             text = f"{events[0].type} {events[0].stream}#{events[0].version}" if events else ""
             divergences.append(Divergence(name, a, bad[0].position, bad[0].source, found.first,
                                           text, found.why, found.paths, found.parts))
-    return VerifyReport(result.position, chain, compared, notes, divergences, result)
+    return VerifyReport(result.position, chain, compared, notes, divergences, result,
+                        dict(sorted(unreadable.items())), chosen)

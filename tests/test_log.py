@@ -132,3 +132,51 @@ def test_a_failing_store_is_retried_and_nothing_is_lost(store: Store) -> None:
 
     asyncio.run(main())
     assert [e.version for e in store.iter_all()] == list(range(10))
+
+
+def test_a_refused_envelope_is_answered_and_the_others_are_appended(store: Store) -> None:
+    """An envelope the store refuses neither holds the batch up nor is retried for ever: the
+    caller awaiting it gets the EnvelopeError (nothing of it stored), the rest of its call
+    and of the batch are appended."""
+    import pytest
+
+    from engine.envelope import EnvelopeError
+
+    bad = NewEvent("s", 1, "Ping", None, "pbx1", {})  # type: ignore[arg-type]
+
+    async def main() -> list[Event | None]:
+        log = EventLog(store)
+        log.start()
+        try:
+            log.submit([ev("other", 0)])
+            with pytest.raises(EnvelopeError, match="recorded_at: expected an ISO 8601 time"):
+                await log.append([ev("s", 0), bad, ev("s", 2)])
+            return await log.append([ev("s", 3)])
+        finally:
+            await log.close()
+
+    [last] = asyncio.run(asyncio.wait_for(main(), 20))  # (it was retried for ever)
+    stored = list(store.iter_all())
+    assert {(e.stream, e.version) for e in stored} == {("other", 0), ("s", 0), ("s", 2),
+                                                       ("s", 3)}
+    assert last is not None and last.position == 4
+
+
+def test_a_refused_event_nobody_awaits_is_kept_as_malformed(store: Store) -> None:
+    """An AMI message nobody awaits is never lost: refused, it is kept at its stream and
+    version as `Malformed`, with what it held and why it was refused."""
+    garbage = NewEvent("ami/pbx1/s", 1, "New\x00channel", utc_now(), "pbx1",
+                       {"Channel": "PJSIP/a-1"})
+
+    async def main() -> int:
+        log = EventLog(store)
+        await write_all(log, [ev("ami/pbx1/s", 0), garbage, ev("ami/pbx1/s", 2)])
+        return log.refused
+
+    assert asyncio.run(asyncio.wait_for(main(), 20)) == 1  # (PostgreSQL: retried for ever)
+    stored = list(store.iter_all())
+    assert [(e.version, e.type) for e in stored] == [(0, "Ping"), (1, "Malformed"),
+                                                     (2, "Ping")]
+    kept = stored[1].data
+    assert "PJSIP/a-1" in kept["raw"] and "New\\x00channel" in kept["raw"]
+    assert kept["error"].startswith("refused by the log: event ami/pbx1/s#1 ")

@@ -325,3 +325,31 @@ def test_a_state_encoded_in_pieces_is_the_same_bytes_as_in_one_call(state: dict,
         assert encode_state(state) == msgspec.json.encode(state)
     finally:
         runner.PIECE = saved
+
+
+def test_unreadable_rows_are_skipped_counted_and_remembered(store: Store, store_url: str
+                                                            ) -> None:
+    """A row no envelope comes from stops no projection: every projection skips it, the
+    projector counts it with its position and reason, and still knows after a restart from
+    its checkpoints (`/status` says so), without counting it twice."""
+    from tests.raw_rows import NULL_WALL, insert_raw_row
+
+    news = _news(EVENTS)
+    store.append(news[:300])
+    insert_raw_row(store_url, "ami/pbx1/capture-bad", 0, "FullyBooted", NULL_WALL)
+    store.append(news[300:])
+    with Projector(store) as projector:
+        projector.catch_up()
+        assert projector.position == len(news) + 1
+        assert projector.unreadable["count"] == 1
+        [row] = projector.unreadable["rows"]
+        assert row["position"] == 301 and row["type"] == "FullyBooted"
+        assert "Expected `str`, got `null`" in row["error"]
+        assert projector.errors == {}
+        readable = [e for e in store.iter_all() if e.position != 301]
+        assert _states(projector) == _states(replay(readable))  # as if it were not there
+    with Projector(store) as again:  # from the checkpoints: nothing left to read
+        assert again.catch_up() == 0
+        assert again.unreadable["count"] == 1 and again.unreadable["rows"][0]["position"] == 301
+        again.rebuild()
+        assert again.unreadable["count"] == 1

@@ -55,7 +55,7 @@ def test_replay_verbs(tmp_path: Path) -> None:
     assert sb("replay", "timeline", "nobody", cwd=tmp_path).returncode == 1
 
     snap = sb("replay", "snapshot", "--interval", "250", cwd=tmp_path)
-    assert snap.returncode == 0 and "3 position(s)" in snap.stdout
+    assert snap.returncode == 0 and "3 positions" in snap.stdout
 
 
 def test_export_at_a_moment_and_the_calls_report(tmp_path: Path) -> None:

@@ -121,7 +121,7 @@ def test_a_deleted_event_is_named_exactly(store: Store) -> None:
     report = verify(store)
     assert not report.ok
     assert report.chain.missing == [hangup.position]
-    assert report.chain.reason == f"1 event(s) removed: position(s) {hangup.position}"
+    assert report.chain.reason == f"1 event removed: position {hangup.position}"
     link = report.chain.broken
     assert link.first_position <= hangup.position <= link.last_position
     first = report.first_divergence
@@ -187,3 +187,22 @@ def test_verify_cli_exits_3_and_names_the_position(tmp_path: Path, what: str) ->
     else:
         Tamper(url).delete(hangup.position)
     assert main(["replay", "verify", "--store", url]) == 3
+
+
+def test_a_row_that_cannot_be_decoded_is_named_whoever_reads_it(store: Store) -> None:
+    """A row no envelope comes from (its bytes changed in place) is named with its position,
+    type and reason, and fails the verification, also when no projection verified reads
+    its type (`queues` never reads a Newchannel: verify reads those rows too)."""
+    load_in_batches(store)
+    project_live(store)
+    newchannel = next(e for e in store.iter_all() if e.type == "Newchannel")
+    Tamper(store.url)._run("UPDATE switchboard_events SET state=? WHERE rowid=?",
+                           "UPDATE {t} SET state=%s WHERE notification_id=%s",
+                           (b'[null,"pbx1",{}]', newchannel.position))
+    for names in (None, ["queues"]):
+        report = verify(store, names)
+        assert not report.ok
+        assert list(report.unreadable) == [newchannel.position]
+        stored_type, why = report.unreadable[newchannel.position]
+        assert stored_type == "Newchannel" and "Expected `str`, got `null`" in why
+        assert not report.chain.ok  # its bytes changed: its link is broken as well

@@ -3,15 +3,46 @@
 from __future__ import annotations
 
 import os
+import re
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from engine.store.base import Store
 
 DEFAULT_URL = "sqlite:///switchboard.db"
+# What `?schema=` may name: an unquoted PostgreSQL identifier in lower case. The schema's name
+# is written into SQL (and the eventsourcing library writes it unquoted into type names), so
+# anything else is refused before a connection is opened, and nothing is created from it.
+SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 
 
 class StoreURLError(ValueError):
-    pass
+    """The store URL itself is wrong (exit code USAGE)."""
+
+
+class StoreUnavailable(RuntimeError):  # noqa: N818 - the name says what happened
+    """The store named by a valid URL cannot be opened: the database server is unreachable,
+    refuses the login, or has no such database (exit code STORE_UNAVAILABLE)."""
+
+
+def redact(url: str) -> str:
+    """A store URL fit to print or serve: without the password of its user part, or of a
+    `password=` query parameter (libpq reads both). Every place that shows a store URL (the
+    start-up log, `/status`, the demo's hints, error messages) goes through here."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "(a store URL that cannot be parsed)"
+    netloc, query = parts.netloc, parts.query
+    if "@" in netloc:
+        creds, host = netloc.rsplit("@", 1)
+        netloc = f"{creds.split(':', 1)[0]}@{host}"
+    pairs = parse_qsl(query, keep_blank_values=True)
+    if any(k.lower() == "password" for k, _ in pairs):
+        query = urlencode([(k, "***" if k.lower() == "password" else v) for k, v in pairs],
+                          safe="*")
+    if (netloc, query) == (parts.netloc, parts.query):
+        return url  # (urlunsplit would turn sqlite:///x into sqlite:/x)
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
 
 
 def sqlite_path(url: str) -> str | None:
@@ -37,10 +68,19 @@ def derived_path(url: str) -> str | None:
 
 
 def split_schema(url: str) -> tuple[str, str | None]:
-    """A PostgreSQL store URL without its `schema` parameter, and that schema."""
+    """A PostgreSQL store URL without its `schema` parameter, and that schema (None: none
+    given). A schema that is not a lower-case identifier (`SCHEMA_NAME`) is a StoreURLError:
+    every PostgreSQL table of switchboard is named through here or `open_store`."""
     parts = urlsplit(url)
-    query = parse_qsl(parts.query)
-    schema = next((v for k, v in query if k == "schema"), None)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    schemas = [v for k, v in query if k == "schema"]
+    if len(schemas) > 1:
+        raise StoreURLError(f"store URL {redact(url)!r}: schema is given {len(schemas)} times")
+    schema = schemas[0] if schemas else None
+    if schema is not None and not SCHEMA_NAME.fullmatch(schema):
+        raise StoreURLError(
+            f"store URL {redact(url)!r}: schema {schema!r} is not a PostgreSQL identifier "
+            "(lower-case letters, digits and _, not starting with a digit, at most 63)")
     rest = urlencode([(k, v) for k, v in query if k != "schema"])
     return urlunsplit(parts._replace(query=rest)), schema
 
@@ -61,11 +101,12 @@ def open_store(url: str = DEFAULT_URL) -> Store:
     if url.startswith(("postgresql://", "postgres://")):
         from engine.store.postgres import PostgresStore
 
+        split_schema(url)  # an invalid schema name is refused before anything connects
         return PostgresStore(url)
     raise StoreURLError(
-        f"store URL {url!r} is not sqlite:///FILE or postgresql://USER@HOST:PORT/DB"
+        f"store URL {redact(url)!r} is not sqlite:///FILE or postgresql://USER@HOST:PORT/DB"
     )
 
 
-__all__ = ["DEFAULT_URL", "Store", "StoreURLError", "derived_path", "open_store", "split_schema",
-           "sqlite_path"]
+__all__ = ["DEFAULT_URL", "Store", "StoreURLError", "StoreUnavailable", "derived_path",
+           "open_store", "redact", "split_schema", "sqlite_path"]

@@ -12,10 +12,10 @@ import hashlib
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
-from engine.envelope import Event, NewEvent, decode_event
+from engine.envelope import EnvelopeError, Event, NewEvent, decode_event, encode_checked
 
 GENESIS = "0" * 64  # the previous hash of the first link
 RawRow = tuple[int, str, int, str, bytes]  # position, stream, version, type, state as stored
@@ -34,12 +34,20 @@ class ChainLink:
 def link_hash(prev_hash: str, rows: Sequence[RawRow]) -> str:
     """SHA-256 over the previous link and every stored byte of the batch's events.
 
-    Changing, removing or reordering any event, or any link, breaks every later hash.
-    """
+    Changing, removing or reordering any event, or any link, breaks every later hash. A state
+    that is not bytes (a row changed by hand to NULL, or to text) is hashed as its repr: the
+    link it is in breaks, rather than the check that should say so."""
     h = hashlib.sha256(prev_hash.encode())
-    for position, stream, version, type_, state in rows:
-        h.update(f"\x1e{position}\x1f{stream}\x1f{version}\x1f{type_}\x1f".encode())
-        h.update(state)
+    try:
+        for position, stream, version, type_, state in rows:
+            h.update(f"\x1e{position}\x1f{stream}\x1f{version}\x1f{type_}\x1f".encode())
+            h.update(state)
+    except TypeError:
+        h = hashlib.sha256(prev_hash.encode())
+        for position, stream, version, type_, state in rows:
+            h.update(f"\x1e{position}\x1f{stream}\x1f{version}\x1f{type_}\x1f".encode())
+            h.update(state if isinstance(state, (bytes, bytearray, memoryview))
+                     else f"\x00{state!r}".encode("utf-8", "backslashreplace"))
     return h.hexdigest()
 
 
@@ -61,15 +69,32 @@ class Store(ABC):
         self._written = 0  # the last position this process committed, announced or not
         self._watching = False  # a waiter is watching for other processes' commits (`wait`)
 
-    @abstractmethod
     def append(self, events: Sequence[NewEvent], announce: bool = True) -> list[Event]:
         """Append in one transaction; return what was stored, with positions.
 
-        Events whose (stream, version) is already in the log, or earlier in the same batch, are
-        duplicates: they are dropped, never stored twice, and absent from the result. The
-        commit wakes this process's waiters (`wait`) unless `announce` is False: then the
-        caller announces it when it chooses (`EventLog` lets the dialer act first).
+        Every envelope is checked first, whoever wrote it (`envelope.encode_checked`): one the
+        log could not give back is an EnvelopeError naming it and its field, and nothing of
+        the batch is stored. Events whose (stream, version) is already in the log, or earlier
+        in the same batch, are duplicates: they are dropped, never stored twice, and absent
+        from the result. The commit wakes this process's waiters (`wait`) unless `announce` is
+        False: then the caller announces it when it chooses (`EventLog` lets the dialer act
+        first).
         """
+        if not events:
+            return []
+        states: list[bytes] = []
+        for index, event in enumerate(events):
+            try:
+                states.append(encode_checked(event))
+            except EnvelopeError as exc:
+                exc.index = index  # which one: `EventLog` appends the others
+                raise
+        return self._append(events, states, announce)
+
+    @abstractmethod
+    def _append(self, events: Sequence[NewEvent], states: list[bytes], announce: bool
+                ) -> list[Event]:
+        """`append` of checked events, `states[i]` the stored form of `events[i]`."""
 
     @abstractmethod
     def read_raw(self, after: int = 0, limit: int = 1000, until: int | None = None
@@ -222,8 +247,16 @@ def first_broken_link(store: Store) -> ChainLink | None:
     A link breaks when its events were changed, removed or reordered, when its `prev_hash` is
     not the hash of the link before it, or when positions are missing between links.
     """
+    return walk_chain(store)[0]
+
+
+def walk_chain(store: Store, progress: Callable[[int], None] | None = None
+               ) -> tuple[ChainLink | None, int]:
+    """`first_broken_link`, and how many links were found intact; `progress(position)` after
+    each link."""
     prev_hash, expected_first = GENESIS, 1
     after = 0
+    intact = 0
     while True:
         links = store.chain(after)
         if not links:
@@ -237,9 +270,12 @@ def first_broken_link(store: Store) -> ChainLink | None:
                 or positions != list(range(link.first_position, link.last_position + 1))
                 or link_hash(prev_hash, rows) != link.hash
             ):
-                return link
+                return link, intact
             prev_hash, expected_first = link.hash, link.last_position + 1
+            intact += 1
+            if progress is not None:
+                progress(link.last_position)
         after = links[-1].last_position
     if store.last_position() >= expected_first:  # events appended outside the chain
-        return ChainLink(expected_first, store.last_position(), prev_hash, "")
-    return None
+        return ChainLink(expected_first, store.last_position(), prev_hash, ""), intact
+    return None, intact

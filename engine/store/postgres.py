@@ -10,15 +10,18 @@ NOTIFY a channel; `wait` LISTENs on it to wake followers in any process.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 import psycopg
+from eventsourcing.persistence import PersistenceError
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 
-from engine.envelope import Event, NewEvent, decode_event, encode_state
+from engine.envelope import Event, NewEvent, decode_event
+from engine.store import StoreUnavailable, StoreURLError, redact, split_schema
 from engine.store.base import GENESIS, ChainLink, RawRow, Store, dedupe_batch, link_hash
 
 log = logging.getLogger("switchboard.store")
@@ -48,6 +51,17 @@ def creating(conn: psycopg.Connection) -> Iterator[psycopg.Connection]:
         yield conn
     finally:
         conn.execute("SELECT pg_advisory_unlock(%s)", (DDL_LOCK,))
+
+
+def unavailable(url: str, exc: BaseException) -> str:
+    """One line on why the database of `url` cannot be used: libpq's reason without its
+    preamble and hints (`connection failed: connection to server at "h", port p failed:
+    FATAL:  database "x" does not exist` -> `database "x" does not exist`), the URL without
+    its password."""
+    text = " ".join(str(exc).split("\n")[0].split())
+    text = re.sub(r"^connection failed: (connection to server at .*? failed: )?", "", text)
+    text = re.sub(r"^(FATAL|ERROR): +", "", text) or type(exc).__name__
+    return f"cannot open the store {redact(url)}: {text}"
 
 
 class Reconnecting:
@@ -86,7 +100,7 @@ class Reconnecting:
 
 
 class _Recorder(PostgresApplicationRecorder):
-    def insert_batch(self, events: Sequence[NewEvent]
+    def insert_batch(self, events: Sequence[NewEvent], encoded: Sequence[bytes]
                      ) -> tuple[list[tuple[NewEvent, int]], list[RawRow]]:
         table = f'"{self.datastore.schema}"."{self.events_table_name}"'
         with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as curs:
@@ -97,7 +111,8 @@ class _Recorder(PostgresApplicationRecorder):
             if not fresh:
                 return [], []
             self._notify_channel(curs)
-            states = [encode_state(e) for e in fresh]
+            by_event = {id(e): state for e, state in zip(events, encoded, strict=True)}
+            states = [by_event[id(e)] for e in fresh]
             curs.execute(
                 f"INSERT INTO {table} (originator_id, originator_version, topic, state) "
                 "SELECT * FROM unnest(%s::text[], %s::bigint[], %s::text[], %s::bytea[]) "
@@ -121,17 +136,30 @@ class PostgresStore(Store):
     def __init__(self, url: str) -> None:
         super().__init__()
         self.url = url
-        parts = urlsplit(url)
-        schema = parse_qs(parts.query).get("schema", ["public"])[0]
-        self._conninfo = parts._replace(query="").geturl()
-        self._server = f"{parts.hostname}:{parts.port or 5432}"
+        conninfo, schema_given = split_schema(url)
+        schema = schema_given or "public"
+        parts = urlsplit(conninfo)
+        try:
+            port = parts.port or 5432
+        except ValueError:
+            raise StoreURLError(f"store URL {redact(url)!r}: the port is not a number") from None
+        self._conninfo = conninfo
+        self._server = f"{parts.hostname}:{port}"
+        try:
+            self._create(parts, port, schema)
+        except (psycopg.Error, PersistenceError) as exc:
+            raise StoreUnavailable(unavailable(url, exc)) from None
+        self._schema = schema
+        self._listener: Reconnecting | None = None
+
+    def _create(self, parts: SplitResult, port: int, schema: str) -> None:
         with psycopg.connect(self._conninfo, autocommit=True) as conn, creating(conn):
             if schema != "public":
                 conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
             self.datastore = PostgresDatastore(
                 dbname=parts.path.lstrip("/") or "postgres",
                 host=parts.hostname or "127.0.0.1",
-                port=str(parts.port or 5432),
+                port=str(port),
                 user=parts.username or "postgres",
                 password=parts.password or "",
                 originator_id_type="text",
@@ -147,13 +175,10 @@ class PostgresStore(Store):
                 "PRIMARY KEY, first_position bigint NOT NULL, prev_hash text NOT NULL, "
                 "hash text NOT NULL)"
             )
-        self._schema = schema
-        self._listener: Reconnecting | None = None
 
-    def append(self, events: Sequence[NewEvent], announce: bool = True) -> list[Event]:
-        if not events:
-            return []
-        pairs, rows = self.recorder.insert_batch(events)
+    def _append(self, events: Sequence[NewEvent], states: list[bytes], announce: bool
+                ) -> list[Event]:
+        pairs, rows = self.recorder.insert_batch(events, states)
         self._remember(rows)
         stored = [
             Event(pos, e.stream, e.version, e.type, e.recorded_at, e.server, e.data,
@@ -166,11 +191,19 @@ class PostgresStore(Store):
 
     def read_raw(self, after: int = 0, limit: int = 1000, until: int | None = None
                  ) -> list[RawRow]:
-        notifications = self.recorder.select_notifications(
-            start=after, limit=limit, stop=until, inclusive_of_start=False
-        )
-        return [(n.id, n.originator_id, n.originator_version, n.topic, n.state)
-                for n in notifications]
+        # Not the library's select_notifications: it turns each state into bytes, and a row
+        # written by hand with no state made every read of the log fail there.
+        table = f'"{self.datastore.schema}"."{TABLE}"'
+        stop, params = ("AND notification_id <= %s ", (after, until, limit)) \
+            if until is not None else ("", (after, limit))
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(
+                f"SELECT notification_id, originator_id, originator_version, topic, state "
+                f"FROM {table} WHERE notification_id > %s {stop}ORDER BY notification_id "
+                "LIMIT %s", params,
+            )
+            return [(r["notification_id"], r["originator_id"], r["originator_version"],
+                     r["topic"], r["state"]) for r in curs.fetchall()]
 
     def chain(self, after: int = 0, limit: int = 10_000) -> list[ChainLink]:
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
@@ -200,7 +233,7 @@ class PostgresStore(Store):
             )
             return [
                 decode_event(r["notification_id"], r["originator_id"], r["originator_version"],
-                             r["topic"], bytes(r["state"]))
+                             r["topic"], r["state"])
                 for r in curs.fetchall()
             ]
 

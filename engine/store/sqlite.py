@@ -11,9 +11,11 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
+from eventsourcing.persistence import PersistenceError
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
 
-from engine.envelope import Event, NewEvent, decode_event, encode_state
+from engine.envelope import Event, NewEvent, decode_event
+from engine.store import StoreUnavailable
 from engine.store.base import GENESIS, ChainLink, RawRow, Store, dedupe_batch, link_hash
 
 log = logging.getLogger("switchboard.store")
@@ -133,12 +135,13 @@ class _Recorder(SQLiteApplicationRecorder):
     def construct_create_table_statements(self) -> list[str]:
         return [*super().construct_create_table_statements(), CREATE_CHAIN]
 
-    def insert_batch(self, events: Sequence[NewEvent],
+    def insert_batch(self, events: Sequence[NewEvent], states: Sequence[bytes],
                      committed: Callable[[list[RawRow]], None] | None = None
                      ) -> tuple[list[NewEvent], int]:
-        # Encoded before, not while holding the file: the other writers wait for the gate.
+        # Encoded before (`Store.append`), not while holding the file: the other writers wait
+        # for the gate.
         path = self.datastore.pool.db_name
-        encoded = {id(e): encode_state(e) for e in events}
+        encoded = {id(e): state for e, state in zip(events, states, strict=True)}
         streams = list({e.stream for e in events})
         with write_gate(path).hold(), self.datastore.get_connection(commit=True) as conn:
             raw: sqlite3.Connection = conn._sqlite_conn  # the library exposes no IMMEDIATE begin
@@ -171,23 +174,25 @@ class SQLiteStore(Store):
         super().__init__()
         self.url = url
         self.path = path
-        self.datastore = SQLiteDatastore(path, originator_id_type="text", lock_timeout=30)
-        self.recorder = _Recorder(self.datastore, events_table_name=TABLE)
-        self.recorder.create_table()
-        self._probe = sqlite3.connect(path, check_same_thread=False, timeout=30)
+        try:
+            self.datastore = SQLiteDatastore(path, originator_id_type="text", lock_timeout=30)
+            self.recorder = _Recorder(self.datastore, events_table_name=TABLE)
+            self.recorder.create_table()
+            self._probe = sqlite3.connect(path, check_same_thread=False, timeout=30)
+        except (sqlite3.Error, PersistenceError) as exc:  # not a database, a folder, no access
+            raise StoreUnavailable(f"cannot open the store {url}: {exc}") from None
         self._probe_lock = threading.Lock()
         self._version: int | None = None  # PRAGMA data_version when last looked at
         self._checkpointing: threading.Thread | None = None
         self._closing = threading.Event()
 
-    def append(self, events: Sequence[NewEvent], announce: bool = True) -> list[Event]:
-        if not events:
-            return []
+    def _append(self, events: Sequence[NewEvent], states: list[bytes], announce: bool
+                ) -> list[Event]:
         if self._checkpointing is None:
             self._checkpointing = threading.Thread(target=self._checkpoint, daemon=True,
                                                    name="wal-checkpoint")
             self._checkpointing.start()
-        fresh, last = self.recorder.insert_batch(events, self._remember)
+        fresh, last = self.recorder.insert_batch(events, states, self._remember)
         stored = [
             Event(last + i + 1, e.stream, e.version, e.type, e.recorded_at, e.server, e.data,
                   e.causation_id, e.correlation_id)
