@@ -18,6 +18,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.envelope import ApiError, error
+from engine.envelope import EnvelopeError
 
 log = logging.getLogger("switchboard.api")
 
@@ -35,7 +36,13 @@ async def http_error(request: Request, exc: Exception) -> Response:
     return error(exc.status_code, message, dict(exc.headers) if exc.headers else None)
 
 
-HANDLERS = {ApiError: api_error, HTTPException: http_error}
+async def envelope_error(request: Request, exc: Exception) -> Response:
+    """An event the log refused (`engine.envelope.EnvelopeError`): what the request asked to
+    store is not storable, so it is the request's fault, and nothing of it was stored."""
+    return error(400, f"not stored: {exc}")
+
+
+HANDLERS = {ApiError: api_error, HTTPException: http_error, EnvelopeError: envelope_error}
 
 
 class HttpMiddleware:

@@ -43,6 +43,7 @@ from typing import Any
 from api.changes import ALL, Deriver, Id, Message
 from api.grants import CHANGES, Grant
 from engine.envelope import Event
+from engine.plural import plural
 from engine.store import Store
 from projections.base import event_time
 from projections.runner import Projector
@@ -393,7 +394,7 @@ class Subscription:
             raise Dropped("fell behind the ring")
         if self._live and hub.head - self._seq > hub.client_lag:
             hub.dropped += 1
-            raise Dropped(f"more than {hub.client_lag} messages behind")
+            raise Dropped(f"more than {plural(hub.client_lag, 'message')} behind")
         first = self._seq
         end = min(hub.head, first + limit)
         self._seq = end

@@ -318,6 +318,7 @@ def add_user(config: Any, name: str, role: str, password_stdin: bool) -> int:
     import getpass
     import sys
 
+    from engine import exitcodes
     from engine.store import open_store
     from projections import users
     from projections.runner import Projector
@@ -334,18 +335,18 @@ def add_user(config: Any, name: str, role: str, password_stdin: bool) -> int:
         check_password(password)
     except AuthError as exc:
         print(f"switchboard: {exc}", file=sys.stderr)
-        return 2
+        return exitcodes.USAGE
     store = open_store(config.store)
     try:
         projector = Projector(store, [users], persist=False)
         projector.catch_up()
         if name in projector.state("users")["users"]:
             print(f"switchboard: user {name!r} exists", file=sys.stderr)
-            return 1
+            return exitcodes.INPUT
         head = store.stream_version(f"user/{name}")
         store.append([user_event(USER_CREATED, name, 0 if head is None else head + 1, "cli",
                                  role=role, password=hash_password(password))])
     finally:
         store.close()
     print(f"user {name} ({role}) added; access control is on from the next start")
-    return 0
+    return exitcodes.OK

@@ -17,7 +17,8 @@ from engine.envelope import EnvelopeError, Event, to_json
 from engine.exitcodes import fail, warn
 from engine.listen import CannotListen, Refused
 from engine.plural import plural
-from engine.store import StoreUnavailable, StoreURLError, open_store, redact
+from engine.redact import redact_url
+from engine.store import StoreUnavailable, StoreURLError, open_store
 from replay.cli import register as register_replay
 
 log = logging.getLogger("switchboard")
@@ -146,9 +147,9 @@ async def _run(config: Config, host: str, port: int) -> int:
                 log.info("ingesting from %s at %s:%d", server.name, server.host, server.port)
             await engine.connect()
             app = create_app(engine)
-            log.info("store %s; API on http://%s:%d/status", redact(config.store), host,
+            log.info("store %s; API on http://%s:%d/status", redact_url(config.store), host,
                      bound_port(sock))
-            await serve(app, sock, closing=app.state.ctx.hub.close)
+            await serve(app, sock, closing=app.state.ctx.close)
             log.info("stopped; the log holds %s", plural(engine.store.last_position(), "event"))
     return exitcodes.OK
 

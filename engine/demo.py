@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine import exitcodes
 from engine.config import Config, ServerConfig
-from engine.store import redact
+from engine.redact import redact_url
 
 if TYPE_CHECKING:  # the CLI imports this module for its arguments: keep that cheap
     from engine.ami.simulator import PbxSimulator
@@ -106,7 +106,7 @@ async def serve(config: Config, host: str, port: int, *, simulate: bool = True,
                         campaign = await sample_campaign(dialer)
                         print(where(config, base, sim, campaign), flush=True)
 
-                await serve_api(app, sock, closing=app.state.ctx.hub.close, started=started)
+                await serve_api(app, sock, closing=app.state.ctx.close, started=started)
         finally:
             if sim is not None:
                 await sim.close()
@@ -116,7 +116,7 @@ async def serve(config: Config, host: str, port: int, *, simulate: bool = True,
 def where(config: Config, base: str, sim: PbxSimulator | None, campaign: dict[str, Any]
           ) -> str:
     """Where to watch the sample campaign (the store's URL without its password)."""
-    store = redact(config.store)
+    store = redact_url(config.store)
     return "\n".join([
         f"simulated PBX (AMI) on 127.0.0.1:{sim.port}" if sim else "dialing via config",
         f"log: {store}",

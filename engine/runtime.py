@@ -21,7 +21,8 @@ from engine.background import Background
 from engine.config import Config
 from engine.envelope import Event
 from engine.log import EventLog
-from engine.store import Store, open_store, redact
+from engine.redact import redact_url
+from engine.store import Store, open_store
 from projections.runner import Projector
 
 log = logging.getLogger("switchboard.engine")
@@ -148,7 +149,7 @@ class Engine:
         except Exception:  # the database is away: say so rather than fail the status page
             last = None
         return {
-            "store": redact(self.store.url),
+            "store": redact_url(self.store.url),
             "last_position": last,
             "projected_position": self.projector.position,
             "projection_errors": self.projector.errors,

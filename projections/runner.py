@@ -31,7 +31,8 @@ import msgspec
 
 from engine.background import Background
 from engine.envelope import MALFORMED, UNREADABLE, Event
-from engine.store import Store, derived_path, redact, split_schema
+from engine.redact import redact_url
+from engine.store import Store, derived_path, split_schema
 from engine.store.sqlite import derived_connection, write_transaction
 from projections.base import Handler, Row, handlers_of
 
@@ -214,7 +215,7 @@ def open_checkpoints(store: Store, read_only: bool = False) -> Checkpoints:
         return SQLiteCheckpoints(path, read_only)
     if url.startswith(("postgresql://", "postgres://")):
         return PostgresCheckpoints(url, read_only)
-    raise ValueError(f"no checkpoint table for store URL {redact(url)!r}")
+    raise ValueError(f"no checkpoint table for store URL {redact_url(url)!r}")
 
 
 # ------------------------------------------------------------------------------ projector

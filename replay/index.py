@@ -32,7 +32,8 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from engine.envelope import Event
-from engine.store import derived_path, redact, split_schema, sqlite_path
+from engine.redact import redact_url
+from engine.store import derived_path, split_schema, sqlite_path
 from engine.store.sqlite import derived_connection, write_transaction
 from projections.base import recorded_time
 from replay.reader import EVENTS, decode_rows
@@ -362,4 +363,4 @@ def open_index(url: str) -> LogIndex:
         return SQLiteIndex(path, log_path)
     if url.startswith(("postgresql://", "postgres://")):
         return PostgresIndex(url)
-    raise ValueError(f"no index for store URL {redact(url)!r}")
+    raise ValueError(f"no index for store URL {redact_url(url)!r}")

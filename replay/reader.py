@@ -28,7 +28,8 @@ from typing import Any
 import msgspec
 
 from engine.envelope import Event, decode_event
-from engine.store import redact, split_schema, sqlite_path
+from engine.redact import redact_url
+from engine.store import split_schema, sqlite_path
 from engine.store.base import RawRow
 
 EVENTS = "switchboard_events"
@@ -228,4 +229,4 @@ def open_reader(url: str) -> LogReader:
         return SQLiteReader(path, url)
     if url.startswith(("postgresql://", "postgres://")):
         return PostgresReader(url)
-    raise ValueError(f"no reader for store URL {redact(url)!r}")
+    raise ValueError(f"no reader for store URL {redact_url(url)!r}")

@@ -31,7 +31,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-from engine.store import derived_path, redact, split_schema
+from engine.redact import redact_url
+from engine.store import derived_path, split_schema
 from engine.store.sqlite import derived_connection, write_transaction
 from projections.runner import TABLE as CHECKPOINTS
 from projections.runner import Checkpoints, PostgresCheckpoints, SQLiteCheckpoints
@@ -254,7 +255,7 @@ def open_snapshots(url: str) -> Snapshots:
         return SQLiteSnapshots(path)
     if url.startswith(("postgresql://", "postgres://")):
         return PostgresSnapshots(url)
-    raise ValueError(f"no snapshot table for store URL {redact(url)!r}")
+    raise ValueError(f"no snapshot table for store URL {redact_url(url)!r}")
 
 
 def open_live_checkpoints(url: str) -> Checkpoints:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from engine.ami.simulator import PbxSimulator, Timings
 from engine.dialer import events as ev
@@ -106,6 +107,7 @@ async def api(base: str, method: str, path: str, body: Any = None) -> Any:
         return response.json()["result"]
 
 
+@pytest.mark.slow
 def test_sigkill_at_random_points_never_dials_an_attempt_twice(tmp_path: Path,
                                                                store_url: str) -> None:
     """On both backends (a PostgreSQL transaction cut by the kill is rolled back by the

@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from engine.ami.simulator import Timings, capture_dialplan
 from engine.dialer import codes, process
 from engine.dialer import events as ev
@@ -376,6 +378,7 @@ def test_dialings_survive_a_reconnect_and_lost_ones_are_closed(tmp_path: Path) -
 _ = FAST
 
 
+@pytest.mark.slow
 def test_adaptive_mode_dials_ahead_only_while_abandons_stay_under_target(tmp_path: Path) -> None:
     """Half the customers do not answer: the adaptive ratio dials ahead of the free agents.
     With `abandon_after` 0 every answered customer counts as abandoned: it never does."""

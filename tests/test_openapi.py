@@ -73,6 +73,7 @@ def run_all(live: Live, mode: GenerationMode, checks: list[Any]) -> tuple[int, l
     return ran, failures
 
 
+@pytest.mark.slow
 def test_no_server_errors_and_answers_match_the_document(live: Live) -> None:
     ran, failures = run_all(live, GenerationMode.POSITIVE, [
         not_a_server_error, status_code_conformance, content_type_conformance,
@@ -81,6 +82,7 @@ def test_no_server_errors_and_answers_match_the_document(live: Live) -> None:
     assert not failures, "\n\n".join(failures)
 
 
+@pytest.mark.slow
 def test_hostile_requests_get_a_4xx_never_a_5xx(live: Live) -> None:
     """Schemathesis's negative generation: every parameter and body made to violate the
     document (wrong types, out of range, unknown fields, missing ones): each answer is a 4xx

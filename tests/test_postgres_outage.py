@@ -13,6 +13,7 @@ import threading
 import time
 
 import psycopg
+import pytest
 
 from engine.config import Config, ProjectionsConfig, ReplayConfig
 from engine.envelope import NewEvent, utc_now
@@ -62,6 +63,7 @@ def append_elsewhere(url: str, version: int) -> None:
         store.close()
 
 
+@pytest.mark.slow
 def test_the_engine_projects_again_after_postgres_dropped_its_connections(pg_url: str) -> None:
     """The read models, the timeline index, the checkpoints and the snapshots all carry on."""
     async def main() -> None:

@@ -72,3 +72,16 @@ def test_export_at_a_moment_and_the_calls_report(tmp_path: Path) -> None:
                                                                  "abandoned"}
     bad = sb("export", "calls", "--at", "whenever", cwd=tmp_path)
     assert bad.returncode == 2 and "neither a position" in bad.stderr
+
+
+def test_a_moment_that_is_no_moment_is_refused(tmp_path: Path) -> None:
+    """Issue 12 item 9: `--at -5` (and 1.5, an empty value, a position past the end) used to be
+    taken as some moment in 1970 or clamped to the end; now exit 2 saying what is accepted."""
+    last = make_log(tmp_path)
+    for at in ("-5", "1.5", "", str(last + 1), "garbage"):
+        refused = sb("export", "channels", "--at", at, cwd=tmp_path)
+        assert refused.returncode == 2, (at, refused.stdout, refused.stderr)
+        assert refused.stderr.startswith("switchboard: ") and "position" in refused.stderr
+        assert refused.stdout == ""
+    assert sb("export", "channels", "--at", str(last), cwd=tmp_path).returncode == 0
+    assert sb("export", "channels", "--at", "2026-11-22T15:33:07Z", cwd=tmp_path).returncode == 0

@@ -6,6 +6,7 @@ import os
 import re
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from engine.redact import redact_url
 from engine.store.base import Store
 
 DEFAULT_URL = "sqlite:///switchboard.db"
@@ -22,27 +23,6 @@ class StoreURLError(ValueError):
 class StoreUnavailable(RuntimeError):  # noqa: N818 - the name says what happened
     """The store named by a valid URL cannot be opened: the database server is unreachable,
     refuses the login, or has no such database (exit code STORE_UNAVAILABLE)."""
-
-
-def redact(url: str) -> str:
-    """A store URL fit to print or serve: without the password of its user part, or of a
-    `password=` query parameter (libpq reads both). Every place that shows a store URL (the
-    start-up log, `/status`, the demo's hints, error messages) goes through here."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "(a store URL that cannot be parsed)"
-    netloc, query = parts.netloc, parts.query
-    if "@" in netloc:
-        creds, host = netloc.rsplit("@", 1)
-        netloc = f"{creds.split(':', 1)[0]}@{host}"
-    pairs = parse_qsl(query, keep_blank_values=True)
-    if any(k.lower() == "password" for k, _ in pairs):
-        query = urlencode([(k, "***" if k.lower() == "password" else v) for k, v in pairs],
-                          safe="*")
-    if (netloc, query) == (parts.netloc, parts.query):
-        return url  # (urlunsplit would turn sqlite:///x into sqlite:/x)
-    return urlunsplit(parts._replace(netloc=netloc, query=query))
 
 
 def sqlite_path(url: str) -> str | None:
@@ -75,11 +55,12 @@ def split_schema(url: str) -> tuple[str, str | None]:
     query = parse_qsl(parts.query, keep_blank_values=True)
     schemas = [v for k, v in query if k == "schema"]
     if len(schemas) > 1:
-        raise StoreURLError(f"store URL {redact(url)!r}: schema is given {len(schemas)} times")
+        raise StoreURLError(
+            f"store URL {redact_url(url)!r}: schema is given {len(schemas)} times")
     schema = schemas[0] if schemas else None
     if schema is not None and not SCHEMA_NAME.fullmatch(schema):
         raise StoreURLError(
-            f"store URL {redact(url)!r}: schema {schema!r} is not a PostgreSQL identifier "
+            f"store URL {redact_url(url)!r}: schema {schema!r} is not a PostgreSQL identifier "
             "(lower-case letters, digits and _, not starting with a digit, at most 63)")
     rest = urlencode([(k, v) for k, v in query if k != "schema"])
     return urlunsplit(parts._replace(query=rest)), schema
@@ -104,9 +85,9 @@ def open_store(url: str = DEFAULT_URL) -> Store:
         split_schema(url)  # an invalid schema name is refused before anything connects
         return PostgresStore(url)
     raise StoreURLError(
-        f"store URL {redact(url)!r} is not sqlite:///FILE or postgresql://USER@HOST:PORT/DB"
+        f"store URL {redact_url(url)!r} is not sqlite:///FILE or postgresql://USER@HOST:PORT/DB"
     )
 
 
 __all__ = ["DEFAULT_URL", "Store", "StoreURLError", "StoreUnavailable", "derived_path",
-           "open_store", "redact", "split_schema", "sqlite_path"]
+           "open_store", "split_schema", "sqlite_path"]

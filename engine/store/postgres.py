@@ -21,7 +21,8 @@ from eventsourcing.persistence import PersistenceError
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 
 from engine.envelope import Event, NewEvent, decode_event
-from engine.store import StoreUnavailable, StoreURLError, redact, split_schema
+from engine.redact import redact_url
+from engine.store import StoreUnavailable, StoreURLError, split_schema
 from engine.store.base import GENESIS, ChainLink, RawRow, Store, dedupe_batch, link_hash
 
 log = logging.getLogger("switchboard.store")
@@ -61,7 +62,7 @@ def unavailable(url: str, exc: BaseException) -> str:
     text = " ".join(str(exc).split("\n")[0].split())
     text = re.sub(r"^connection failed: (connection to server at .*? failed: )?", "", text)
     text = re.sub(r"^(FATAL|ERROR): +", "", text) or type(exc).__name__
-    return f"cannot open the store {redact(url)}: {text}"
+    return f"cannot open the store {redact_url(url)}: {text}"
 
 
 class Reconnecting:
@@ -142,7 +143,8 @@ class PostgresStore(Store):
         try:
             port = parts.port or 5432
         except ValueError:
-            raise StoreURLError(f"store URL {redact(url)!r}: the port is not a number") from None
+            raise StoreURLError(
+                f"store URL {redact_url(url)!r}: the port is not a number") from None
         self._conninfo = conninfo
         self._server = f"{parts.hostname}:{port}"
         try:
