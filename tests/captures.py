@@ -196,22 +196,25 @@ def heard_of(events: Iterable[Event]) -> set[str]:
     return out
 
 
-def misses(answer: Answer, rows: Rows, known: set[str]) -> list[Miss]:
-    """Where the projections' rows (`rows(view)`) and Asterisk's answer disagree; a listed row
-    the projections lack is a miss only if the log they read had heard of it (`known`)."""
-    return _CHECKS[answer.action](answer, answer.items(), rows, known)
+def misses(answer: Answer, rows: Rows, known: set[str], tolerance: float = 1) -> list[Miss]:
+    """Where the projections' rows (`rows(view)`, taken at the answer's time) and Asterisk's
+    answer disagree; a listed row the projections lack is a miss only if the log they read
+    had heard of it (`known`); ages and waits may be `tolerance` seconds apart (the two
+    clocks tick apart)."""
+    return _CHECKS[answer.action](answer, answer.items(), rows, known, tolerance)
 
 
 def check_answer(answer: Answer, rows: Rows, known: set[str] | None = None,
-                 unchecked: tuple[str, ...] = ()) -> None:
+                 unchecked: tuple[str, ...] = (), tolerance: float = 1) -> None:
     """Assert the projections hold exactly what Asterisk answered, but for rows an event was
     about to change (`Answer.excused`). `known`: the rows the log the projections read had
     heard of (`heard_of`); by default what the capture held when the answer began.
-    `unchecked`: kinds of rows ("queue") a test cannot hold to the answer, and says why."""
+    `unchecked` (kinds of rows, "queue") and `tolerance` (seconds): what a test cannot hold
+    to the answer, and says why."""
     if known is None:
         known = answer.heard_of()
     excused = answer.excused()
-    wrong = [miss for miss in misses(answer, rows, known)
+    wrong = [miss for miss in misses(answer, rows, known, tolerance)
              if miss.about not in excused and miss.about.split(" ", 1)[0] not in unchecked]
     assert not wrong, "\n".join(f"{miss.about}: {miss.what}" for miss in wrong)
 
@@ -234,41 +237,85 @@ def _compare(kind: str, listed: dict[str, Any], have: dict[str, Any],
     return out
 
 
-def _channels(answer: Answer, items: list[dict], rows: Rows, known: set[str]) -> list[Miss]:
-    """`CoreShowChannels`: the (channel, channel_state) of every channel, nothing more."""
-    return _compare(
-        "channel",
-        {i["Uniqueid"]: (i["Channel"], int(i["ChannelState"]))
-         for i in items if i["Event"] == "CoreShowChannel"},
-        {r["unique_id"]: (r["channel"], r["channel_state"]) for r in rows("channels")}, known)
+# (header of the item, field of the row): all a `CoreShowChannel` says of a channel
+_CHANNEL_FIELDS = (("Channel", "channel"), ("ChannelStateDesc", "channel_state_desc"),
+                   ("CallerIDNum", "caller_id_num"), ("CallerIDName", "caller_id_name"),
+                   ("ConnectedLineNum", "connected_line_num"),
+                   ("ConnectedLineName", "connected_line_name"), ("Language", "language"),
+                   ("AccountCode", "account_code"), ("Context", "context"), ("Exten", "exten"),
+                   ("Priority", "priority"), ("Linkedid", "linked_id"),
+                   ("Application", "application"))
 
 
-def _status(answer: Answer, items: list[dict], rows: Rows, known: set[str]) -> list[Miss]:
+def _channel(item: dict, data: str, bridge: str, age: int) -> tuple:
+    """What a `CoreShowChannel` or `Status` item says of a channel, as a row holds it: its
+    snapshot, application data, bridge (None when in none) and age in seconds."""
+    return (*(item[h] for h, _ in _CHANNEL_FIELDS), int(item["ChannelState"]), item[data],
+            item[bridge] or None, age)
+
+
+def _hms(duration: str) -> int:
+    hours, minutes, seconds = (int(part) for part in duration.split(":"))
+    return (hours * 60 + minutes) * 60 + seconds
+
+
+def _channel_row(row: dict, age: int) -> tuple:
+    return (*(row[f] for _, f in _CHANNEL_FIELDS), row["channel_state"],
+            row["application_data"], row["bridge_id"], age)
+
+
+def _ages(listed: dict[str, tuple], rows: list[dict], tolerance: float) -> dict[str, int]:
+    """Each row's `duration`, or the listed age when within `tolerance`."""
+    return {row["unique_id"]: _second(row["duration"], listed.get(row["unique_id"],
+                                                                  (None,))[-1], tolerance)
+            for row in rows}
+
+
+def _channels(answer: Answer, items: list[dict], rows: Rows, known: set[str],
+              tolerance: float) -> list[Miss]:
+    """`CoreShowChannels`: every channel, all the item says of it (its snapshot, application,
+    bridge, age), nothing more."""
+    listed = {i["Uniqueid"]: _channel(i, "ApplicationData", "BridgeId",
+                                      _hms(i["Duration"]))
+              for i in items if i["Event"] == "CoreShowChannel"}
+    have = rows("channels")
+    ages = _ages(listed, have, tolerance)
+    return _compare("channel", listed,
+                    {r["unique_id"]: _channel_row(r, ages[r["unique_id"]]) for r in have}, known)
+
+
+def _status(answer: Answer, items: list[dict], rows: Rows, known: set[str],
+            tolerance: float) -> list[Miss]:
     """`Status`: the same, of every channel or of the one its `Channel:` names."""
     only = answer.headers.get("Channel")
-    return _compare(
-        "channel",
-        {i["Uniqueid"]: (i["Channel"], int(i["ChannelState"]))
-         for i in items if i["Event"] == "Status"},
-        {r["unique_id"]: (r["channel"], r["channel_state"]) for r in rows("channels")
-         if only is None or r["channel"] == only}, known)
+    listed = {i["Uniqueid"]: _channel(i, "Data", "BridgeID", int(i["Seconds"]))
+              for i in items if i["Event"] == "Status"}
+    have = [r for r in rows("channels") if only is None or r["channel"] == only]
+    ages = _ages(listed, have, tolerance)
+    return _compare("channel", listed,
+                    {r["unique_id"]: _channel_row(r, ages[r["unique_id"]]) for r in have}, known)
 
 
-def _bridges(answer: Answer, items: list[dict], rows: Rows, known: set[str]) -> list[Miss]:
-    """`BridgeList`: every bridge (of the `BridgeType:` asked), its type, technology and how
-    many channels it holds."""
+_BRIDGE_FIELDS = (("BridgeType", "bridge_type"), ("BridgeTechnology", "bridge_technology"),
+                  ("BridgeCreator", "bridge_creator"), ("BridgeName", "bridge_name"),
+                  ("BridgeVideoSourceMode", "bridge_video_source_mode"))
+
+
+def _bridges(answer: Answer, items: list[dict], rows: Rows, known: set[str],
+             tolerance: float) -> list[Miss]:
+    """`BridgeList`: every bridge (of the `BridgeType:` asked), all the item says of it: type,
+    technology, creator, name, video mode and how many channels it holds."""
     only = answer.headers.get("BridgeType")
     return _compare(
         "bridge",
-        {i["BridgeUniqueid"]: (i["BridgeType"], i["BridgeTechnology"],
-                               int(i["BridgeNumChannels"]))
+        {i["BridgeUniqueid"]: (*(i[h] for h, _ in _BRIDGE_FIELDS), int(i["BridgeNumChannels"]))
          for i in items if i["Event"] == "BridgeListItem"},
-        {r["bridge_id"]: (r["bridge_type"], r["bridge_technology"], r["bridge_num_channels"])
+        {r["bridge_id"]: (*(r[f] for _, f in _BRIDGE_FIELDS), r["bridge_num_channels"])
          for r in rows("bridges") if only is None or r["bridge_type"] == only}, known)
 
 
 def _device_states(answer: Answer, items: list[dict], rows: Rows,
-                   known: set[str]) -> list[Miss]:
+                   known: set[str], tolerance: float) -> list[Miss]:
     """`DeviceStateList` is Asterisk's device-state cache: the cached rows are exactly the
     listed devices, in the listed state; no row is a device the log never heard of."""
     have = rows("device-states")
@@ -288,7 +335,9 @@ _MEMBER_FIELDS = (("Name", "name", str), ("StateInterface", "state_interface", s
                   ("Membership", "membership", str), ("Penalty", "penalty", int),
                   ("CallsTaken", "calls_taken", int), ("InCall", "in_call", int),
                   ("Status", "status", int), ("Paused", "paused", int),
-                  ("PausedReason", "paused_reason", str), ("Wrapuptime", "wrapuptime", int))
+                  ("PausedReason", "paused_reason", str), ("Wrapuptime", "wrapuptime", int),
+                  ("LastCall", "last_call", int), ("LastPause", "last_pause", int),
+                  ("LoginTime", "login_time", int))
 
 
 def _values(item: dict, fields: tuple, row: dict | None = None) -> tuple:
@@ -303,10 +352,10 @@ def _fields(row: dict, fields: tuple) -> tuple:
 
 
 def _queue_status(answer: Answer, items: list[dict], rows: Rows,
-                  known: set[str]) -> list[Miss]:
+                  known: set[str], tolerance: float) -> list[Miss]:
     """`QueueStatus`: the queues (all, or the one its `Queue:` names), their parameters and
     counters; in the queues it lists, every member (each field the item has) and every
-    waiting caller (queue, channel, position), nothing more."""
+    waiting caller (queue, position, channel, caller ids, seconds waited), nothing more."""
     only = answer.headers.get("Queue")
     queues = {r["name"]: r for r in rows("queues") if only is None or r["name"] == only}
     params = [i for i in items if i["Event"] == "QueueParams"]
@@ -320,20 +369,32 @@ def _queue_status(answer: Answer, items: list[dict], rows: Rows,
          for i in items if i["Event"] == "QueueMember"},
         {f"{m['queue_name']} {m['location']}": _fields(m, _MEMBER_FIELDS)
          for m in rows("queue-members") if m["queue_name"] in covered}, known)
-    return out + _compare(
-        "channel",
-        {i["Uniqueid"]: (i["Queue"], i["Channel"], int(i["Position"]))
-         for i in items if i["Event"] == "QueueEntry"},
-        {e["unique_id"]: (e["queue_name"], e["channel"], e["position"])
-         for e in rows("queue-entries") if e["queue_name"] in covered}, known)
+    entries = {i["Uniqueid"]: (i["Queue"], int(i["Position"]),
+                               *(_caller_id(i[h]) for h, _ in _ENTRY_FIELDS), int(i["Wait"]))
+               for i in items if i["Event"] == "QueueEntry"}
+    return out + _compare("channel", entries, {
+        e["unique_id"]: (e["queue_name"], e["position"], *(e[f] for _, f in _ENTRY_FIELDS),
+                         _second(e["wait"], entries.get(e["unique_id"], (None,))[-1],
+                                 tolerance))
+        for e in rows("queue-entries") if e["queue_name"] in covered}, known)
+
+
+_ENTRY_FIELDS = (("Channel", "channel"), ("CallerIDNum", "caller_id_num"),
+                 ("CallerIDName", "caller_id_name"), ("ConnectedLineNum", "connected_line_num"),
+                 ("ConnectedLineName", "connected_line_name"))
+
+
+def _caller_id(value: str) -> str:
+    """`QueueStatus` prints `unknown` where every event says `<unknown>`."""
+    return "<unknown>" if value == "unknown" else value
 
 
 def _queue_summary(answer: Answer, items: list[dict], rows: Rows,
-                   known: set[str]) -> list[Miss]:
+                   known: set[str], tolerance: float) -> list[Miss]:
     """`QueueSummary`: the queues (all, or the one its `Queue:` names); in each, the members
     logged in (neither unavailable nor invalid) and available (not in use, not paused), the
-    callers waiting and the longest wait (rows taken at the answer's time; to a second, the
-    two clocks tick apart), the average hold and talk times the projection knows."""
+    callers waiting and the longest wait, the average hold and talk times the projection
+    knows."""
     only = answer.headers.get("Queue")
     members: dict[str, list[dict]] = {}
     for m in rows("queue-members"):
@@ -348,10 +409,9 @@ def _queue_summary(answer: Answer, items: list[dict], rows: Rows,
             continue
         logged_in = [m for m in members.get(q["name"], []) if m["status"] not in (4, 5)]
         free = [m for m in logged_in if m["status"] in (0, 1) and not m["paused"]]
-        longest = max(waits.get(q["name"], []), default=0)
         item = listed.get(q["name"])
-        if item is not None and abs(int(item["LongestHoldTime"]) - longest) <= 1:
-            longest = int(item["LongestHoldTime"])
+        longest = _second(max(waits.get(q["name"], []), default=0),
+                          None if item is None else int(item["LongestHoldTime"]), tolerance)
         have[q["name"]] = (len(logged_in), len(free), len(waits.get(q["name"], [])), longest,
                            q["hold_time"], q["talk_time"])
     summary = (("LoggedIn", "logged_in", int), ("Available", "available", int),
@@ -363,20 +423,46 @@ def _queue_summary(answer: Answer, items: list[dict], rows: Rows,
         for name, i in listed.items()}, have, known)
 
 
+_PARKED_FIELDS = tuple((f"Parkee{h}", f"parkee_{f}") for h, f in (
+    ("Channel", "channel"), ("ChannelState", "channel_state"),
+    ("ChannelStateDesc", "channel_state_desc"), ("CallerIDNum", "caller_id_num"),
+    ("CallerIDName", "caller_id_name"), ("ConnectedLineNum", "connected_line_num"),
+    ("ConnectedLineName", "connected_line_name"), ("AccountCode", "account_code"),
+    ("Context", "context"), ("Exten", "exten"), ("Priority", "priority"),
+    ("Linkedid", "linked_id"))) + (("ParkerDialString", "parker_dial_string"),
+                                    ("Parkinglot", "parking_lot"),
+                                    ("ParkingSpace", "parking_space"))
+
+
 def _parked_calls(answer: Answer, items: list[dict], rows: Rows,
-                  known: set[str]) -> list[Miss]:
-    """`ParkedCalls`: every parked call (of the `ParkingLot:` asked): channel, lot, space."""
+                  known: set[str], tolerance: float) -> list[Miss]:
+    """`ParkedCalls`: every parked call (of the `ParkingLot:` asked), all the item says of it:
+    the parkee's snapshot, who parked it, lot and space, seconds parked and left."""
     only = answer.headers.get("ParkingLot")
-    return _compare(
-        "channel",
-        {i["ParkeeUniqueid"]: (i["ParkeeChannel"], i["Parkinglot"], i["ParkingSpace"])
-         for i in items if i["Event"] == "ParkedCall"},
-        {c["parkee_unique_id"]: (c["parkee_channel"], c["parking_lot"], c["parking_space"])
-         for c in rows("parked-calls") if only is None or c["parking_lot"] == only}, known)
+    listed = {i["ParkeeUniqueid"]: (*(i[h] for h, _ in _PARKED_FIELDS),
+                                    int(i["ParkingDuration"]), int(i["ParkingTimeout"]))
+              for i in items if i["Event"] == "ParkedCall"}
+    have = {}
+    for call in rows("parked-calls"):
+        if only is not None and call["parking_lot"] != only:
+            continue
+        item = listed.get(call["parkee_unique_id"], (None,) * (len(_PARKED_FIELDS) + 2))
+        have[call["parkee_unique_id"]] = (
+            *(call[f] for _, f in _PARKED_FIELDS),
+            _second(call["parking_duration"], item[-2], tolerance),
+            _second(call["parking_timeout"], item[-1], tolerance))
+    return _compare("channel", listed, have, known)
+
+
+def _second(value: int | None, listed: int | None, tolerance: float) -> int | None:
+    """A number of seconds `value`, or the listed one when they are `tolerance` apart."""
+    if value is None or listed is None:
+        return value
+    return listed if abs(listed - value) <= tolerance else value
 
 
 def _parking_lots(answer: Answer, items: list[dict], rows: Rows,
-                  known: set[str]) -> list[Miss]:
+                  known: set[str], tolerance: float) -> list[Miss]:
     """`Parkinglots`: every lot, its spaces and timeout."""
     return _compare(
         "lot",
@@ -386,7 +472,7 @@ def _parking_lots(answer: Answer, items: list[dict], rows: Rows,
          for lot in rows("parking-lots")}, known)
 
 
-_CHECKS: dict[str, Callable[[Answer, list[dict], Rows, set[str]], list[Miss]]] = {
+_CHECKS: dict[str, Callable[[Answer, list[dict], Rows, set[str], float], list[Miss]]] = {
     "CoreShowChannels": _channels, "Status": _status, "BridgeList": _bridges,
     "DeviceStateList": _device_states, "QueueStatus": _queue_status,
     "QueueSummary": _queue_summary, "ParkedCalls": _parked_calls,

@@ -3,11 +3,13 @@
 For every `CoreShowChannels`, `Status`, `BridgeList` and `DeviceStateList` answer of every
 capture (both batches): log what the session had received when Asterisk began to answer
 (earlier list answers included, the answer being checked never) into a real SQLite store, run
-the projector (with its checkpoints), export the view through `export_view` as JSON lines, and
+the projector (with its checkpoints), export the view through `export_view` as JSON lines (at
+the answer's time: a channel's `duration` is comparable with its `Duration`), and
 compare with Asterisk's answer (`tests.captures.check_answer`):
-- channels: the (channel, channel_state) of every channel listed, nothing more, nothing less
-  (`Status` filtered by `Channel:`: of that channel);
-- bridges: every bridge, its type, technology and number of channels;
+- channels: all an item says of every channel listed (name, state, caller ids, language,
+  account, context, extension, priority, linked id, application and its data, bridge, age),
+  nothing more, nothing less (`Status` filtered by `Channel:`: of that channel);
+- bridges: every bridge, its type, technology, creator, name, video mode, number of channels;
 - device states: the (device, state) of every device in Asterisk's cache, against the rows
   Asterisk would list (`cached`).
 A row is excused only when an event about it arrives within 0.3 s after the answer began.
@@ -45,7 +47,7 @@ def _exported(tmp_path: Path, answer: Answer) -> dict[str, list[dict]]:
                 assert projector.errors == {}
         for view in VIEWS[answer.action]:
             file = tmp_path / f"{view}.jsonl"
-            count = export_view(store, view, "jsonl", file)
+            count = export_view(store, view, "jsonl", file, now=answer.began)
             out[view] = [json.loads(line) for line in file.read_text().splitlines()]
             assert len(out[view]) == count
     finally:
@@ -73,14 +75,18 @@ def _capture(tmp_path: Path, after: float, late: str) -> Path:
         return json.dumps({"t": t, "wall": wall, "dir": direction,
                            "raw": "\r\n".join(headers) + "\r\n\r\n"})
 
-    channel = ("Channel: Local/1@c-1;1", "Uniqueid: a.1", "Linkedid: a.1")
+    channel = ("Channel: Local/1@c-1;1", "ChannelStateDesc: Up", "CallerIDNum: 1",
+               "CallerIDName: One", "ConnectedLineNum: <unknown>",
+               "ConnectedLineName: <unknown>", "Language: en", "AccountCode: ", "Context: c",
+               "Exten: 1", "Priority: 1", "Uniqueid: a.1", "Linkedid: a.1")
     lines = [
         json.dumps({"t": 0.0, "wall": datetime.fromtimestamp(base, UTC).isoformat(),
                     "dir": "in", "raw": "Asterisk Call Manager/11.0.0\r\n"}),
         line(0.1, "in", "Event: Newchannel", *channel, "ChannelState: 4"),
         line(1.0, "out", "Action: CoreShowChannels", "ActionID: c-1"),
         line(1.0, "in", "Response: Success", "ActionID: c-1", "EventList: start"),
-        line(1.0, "in", "Event: CoreShowChannel", "ActionID: c-1", *channel, "ChannelState: 6"),
+        line(1.0, "in", "Event: CoreShowChannel", "ActionID: c-1", *channel, "ChannelState: 6",
+             "Application: ", "ApplicationData: ", "Duration: 00:00:00", "BridgeId: "),
         line(1.0, "in", "Event: CoreShowChannelsComplete", "ActionID: c-1", "ListItems: 1"),
         line(1.0 + after, "in", "Event: Newstate", f"Channel: Local/1@c-1;{late}",
              f"Uniqueid: {late}", "ChannelState: 6"),
