@@ -130,13 +130,16 @@ class Answer:
         return heard_of(self.before())
 
     def excused(self) -> set[str]:
-        """The rows an event not part of the answer is about, within EXCUSE_WINDOW of its
-        beginning."""
+        """The rows an event is about that arrives within EXCUSE_WINDOW after the answer
+        began (an item of this or another list answer is not such an event)."""
+        events = session(self.path)
+        lists = {e.header("ActionID") for e in events
+                 if e.type == "Response" and e.data.get("EventList") == "start"}
         start, out = self.began, set()
-        for event in session(self.path)[self.begin + 1:]:
+        for event in events[self.begin + 1:]:
             if _seconds(event.recorded_at) - start > EXCUSE_WINDOW:
                 break
-            if event.data.get("ActionID") != self.action_id:
+            if event.header("ActionID") not in lists:
                 out |= about(event.data)
         return out
 
