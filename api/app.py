@@ -1,7 +1,8 @@
 """The Starlette application: read models, commands, streams and access control over the engine.
 
 Route modules are listed here, explicitly, in `MODULES`: each is `routes(ctx) -> list[BaseRoute]`
-over one `ApiContext` (`api/context.py`). Every route is served bare and under `/v1` (seed 1.1).
+over one `ApiContext` (`api/context.py`). Every route is served bare and under `/v1` (seed 1.1);
+the V2 resources also at the seed's V1 paths, `/admin/core/channels`... (`api/v1.py`).
 Errors are the seed's envelope with `error` (`api/errors.py`), `OPTIONS` and CORS headers follow
 seed 1.3 (`api/cors.py`), and `/openapi.json` is written from the routes themselves.
 
@@ -37,6 +38,7 @@ from api import (
     queue,
     sse,
     timeline,
+    v1,
     views,
     ws,
 )
@@ -130,6 +132,7 @@ def create_app(engine: Engine, ctx: ApiContext | None = None) -> Front:
     routes: list[BaseRoute] = _engine_routes(engine, ctx.hub)
     for module in MODULES:
         routes.extend(module.routes(ctx))
+    routes.extend(v1.routes(routes))  # the seed's V1 paths of the V2 resources
     routes.append(openapi.route(routes))
     app = Starlette(
         routes=[*routes, Mount("/v1", routes=routes)],

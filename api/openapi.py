@@ -1,6 +1,7 @@
 """`/openapi.json`, written from the routes' own `Operation`s (`api/routing.py`).
 
-Every path is documented as served bare; each is served under `/v1` too (seed 1.1). Every
+Every path is documented as served bare; each is served under `/v1` too (seed 1.1). The seed's
+V1 paths of the V2 resources (`api/v1.py`) are path items that refer to the V2 ones. Every
 operation lists its parameters, body, result (inside the seed's envelope) and errors (the same
 envelope with `error`), and says which role it needs (`x-role`).
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from typing import Any
+from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -39,7 +41,12 @@ def build(routes: Iterable[BaseRoute], version: str = "0.1") -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     components: dict[str, Any] = {}
     for route in routes:
-        if isinstance(route, (ApiRoute, ApiWebSocketRoute)):
+        if isinstance(route, ApiRoute) and route.alias_of is not None:
+            target = _CONVERTER.sub(r"{\1}", route.alias_of)
+            paths[_CONVERTER.sub(r"{\1}", route.path)] = {
+                "$ref": "#/paths/" + quote(target.replace("~", "~0").replace("/", "~1")),
+                "summary": f"The seed's V1 path of {target}: the same operations"}
+        elif isinstance(route, (ApiRoute, ApiWebSocketRoute)):
             path = _CONVERTER.sub(r"{\1}", route.path)
             method = route.operation.method.lower()
             paths.setdefault(path, {})[method] = _operation(route.operation, components)

@@ -5,7 +5,8 @@ Lists answer the seed's `result.list`, details the row itself as `result`. Both 
 `X-Switchboard-Position` header: open `/events` with that as `Last-Event-ID` and every change
 after the read arrives, none twice. A detail key is matched against the row fields that name it
 (URL-encoded in the path, decoded by the server); a key that several servers (or queues) share
-is ambiguous and answered 400 with what to add.
+is ambiguous and answered 400 with what to add. The seed's V1 read models also take the key in
+a JSON body on a GET (`body_detail_route`).
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
+import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
+from api.bodies import read_body
 from api.context import ApiContext
 from api.envelope import ApiError, listing, ok
 from api.routing import SERVER_PARAM, ApiRoute, Operation, Param
@@ -64,19 +67,45 @@ def list_route(ctx: ApiContext, path: str, view: str, tag: str, summary: str,
     return ApiRoute(path, handler, operation, ctx.access)
 
 
+def detail(ctx: ApiContext, view: str, key: str, fields: Sequence[str], request: Request,
+           noun: str, filters: Sequence[str] = ()) -> Response:
+    """The row `key` names (`find`), with the position it reflects."""
+    position, rows = ctx.snapshot(view)
+    row = find(rows, key, fields, request, noun, filters)
+    return ok(row, headers={POSITION_HEADER: str(position)})
+
+
 def detail_route(ctx: ApiContext, path: str, view: str, param: str, fields: Sequence[str],
                  tag: str, summary: str, noun: str, filters: Sequence[Param] = (),
                  role: str = "viewer") -> ApiRoute:
     names = [p.name for p in filters]
 
     async def handler(request: Request) -> Response:
-        position, rows = ctx.snapshot(view)
-        row = find(rows, request.path_params[param], fields, request, noun, names)
-        return ok(row, headers={POSITION_HEADER: str(position)})
+        return detail(ctx, view, request.path_params[param], fields, request, noun, names)
 
     handler.__name__ = f"get_{view.replace('-', '_')}"
     params = (Param(param, "path", f"the {noun}'s {' or '.join(fields)} (URL-encoded)",
                     required=True), SERVER_PARAM, *filters)
     operation = Operation("GET", summary, tag, role=role, params=params,
                           result=row_schema(view), errors=(404,))
+    return ApiRoute(path, handler, operation, ctx.access)
+
+
+def body_detail_route(ctx: ApiContext, path: str, view: str, body: type[msgspec.Struct],
+                      fields: Sequence[str], tag: str, summary: str, noun: str,
+                      role: str = "viewer") -> ApiRoute:
+    """The seed's V1 detail call: the key in a JSON body on a GET (`GET /agents/` with
+    `{"id": "1001"}`), `body` its one-field type, decoded strictly (`api/bodies.py`: a missing
+    or unknown field, a wrong type is a 400 naming the field)."""
+    (key,) = body.__struct_fields__
+
+    async def handler(request: Request) -> Response:
+        wanted = getattr(await read_body(request, body), key)
+        return detail(ctx, view, wanted, fields, request, noun)
+
+    handler.__name__ = f"get_{view.replace('-', '_')}_by_body"
+    operation = Operation("GET", summary, tag, role=role, params=(SERVER_PARAM,), body=body,
+                          result=row_schema(view), errors=(404,),
+                          description=f"The seed's V1 form: the {noun}'s {key} in a JSON body, "
+                                      f"as `{{\"{key}\": \"...\"}}`")
     return ApiRoute(path, handler, operation, ctx.access)

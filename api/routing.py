@@ -71,6 +71,8 @@ class ApiRoute(Route):
     def __init__(self, path: str, endpoint: Handler, operation: Operation,
                  access: Access | None) -> None:
         self.operation = operation
+        self.handler, self.access = endpoint, access
+        self.alias_of: str | None = None  # the path this one is another form of (api/v1.py)
         role = operation.role
 
         async def guarded(request: Request) -> Response:
@@ -82,6 +84,12 @@ class ApiRoute(Route):
 
         guarded.__name__ = getattr(endpoint, "__name__", "endpoint")
         super().__init__(path, guarded, methods=[operation.method])
+
+    def alias(self, path: str) -> ApiRoute:
+        """The same operation (handler, role, parameters) served at `path` as well."""
+        route = ApiRoute(path, self.handler, self.operation, self.access)
+        route.alias_of = self.path
+        return route
 
 
 class ApiWebSocketRoute(WebSocketRoute):

@@ -135,9 +135,10 @@ def cmd_run(args: argparse.Namespace, config: Config) -> int:
 
 async def _run(config: Config, host: str, port: int) -> int:
     from api.app import create_app
-    from engine.listen import bind, bound_port, opened_engine, serve
+    from engine.listen import bind, bound_port, opened_engine, scheme, serve, tls_files
 
-    with bind(host, port) as sock:  # before the log is touched: a port in use stops here
+    tls = tls_files(config.api)  # before the log is touched: a bad certificate stops here
+    with bind(host, port) as sock:  # and so does a port in use
         async with opened_engine(config, host) as engine:
             if not config.servers:
                 log.warning("no AMI server configured (add a [[servers]] table to "
@@ -147,9 +148,9 @@ async def _run(config: Config, host: str, port: int) -> int:
                 log.info("ingesting from %s at %s:%d", server.name, server.host, server.port)
             await engine.connect()
             app = create_app(engine)
-            log.info("store %s; API on http://%s:%d/status", redact_url(config.store), host,
-                     bound_port(sock))
-            await serve(app, sock, closing=app.state.ctx.close)
+            log.info("store %s; API on %s://%s:%d/status", redact_url(config.store),
+                     scheme(tls), host, bound_port(sock))
+            await serve(app, sock, closing=app.state.ctx.close, tls=tls)
             log.info("stopped; the log holds %s", plural(engine.store.last_position(), "event"))
     return exitcodes.OK
 

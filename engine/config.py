@@ -56,6 +56,8 @@ class ApiConfig(msgspec.Struct, forbid_unknown_fields=True):
     keepalive: float = 15.0  # seconds between keep-alive comments/pings on idle streams
     command_timeout: float = 10.0  # seconds to wait for Asterisk's answer to a command
     max_body: int = 1 << 20  # bytes a request body may have; larger is answered 413 unread
+    tls_cert: str = ""  # PEM certificate (chain) file: serve HTTPS, with tls_key
+    tls_key: str = ""  # PEM private key file of tls_cert (not encrypted)
 
 
 class AuthConfig(msgspec.Struct, forbid_unknown_fields=True):
@@ -138,6 +140,9 @@ def _validate(config: Config) -> None:
         raise ConfigError(f"api.port: {config.api.port} is not a TCP port (1-65535)")
     if config.api.stream_buffer <= config.api.client_lag:
         raise ConfigError("api.stream_buffer: must be larger than api.client_lag")
+    if bool(config.api.tls_cert) != bool(config.api.tls_key):
+        raise ConfigError("api.tls_cert, api.tls_key: set both (a PEM certificate and its "
+                          "private key) to serve HTTPS, or neither")
     if config.api.send_timeout <= 0 or config.api.keepalive <= 0:
         raise ConfigError("api.send_timeout, api.keepalive: must be > 0 seconds")
     if bool(config.auth.initial_admin) != bool(config.auth.initial_password):

@@ -80,9 +80,10 @@ async def serve(config: Config, host: str, port: int, *, simulate: bool = True,
     access control on a non-loopback address: with `--no-simulator` anyone could hang up a
     real PBX's calls) appends nothing."""
     from engine.ami.simulator import PbxSimulator, Timings
-    from engine.listen import bind, bound_port, opened_engine
+    from engine.listen import bind, bound_port, opened_engine, scheme, tls_files
     from engine.listen import serve as serve_api
 
+    tls = tls_files(config.api)
     with bind(host, port) as sock:
         sim: PbxSimulator | None = None
         if simulate:
@@ -98,7 +99,7 @@ async def serve(config: Config, host: str, port: int, *, simulate: bool = True,
                 await engine.connect()
                 dialer: Dialer = engine.dialer
                 app = build_app(engine, dialer)
-                base = f"http://{host}:{bound_port(sock)}"
+                base = f"{scheme(tls)}://{host}:{bound_port(sock)}"
 
                 async def started() -> None:
                     print(f"ready {base}", flush=True)
@@ -106,7 +107,8 @@ async def serve(config: Config, host: str, port: int, *, simulate: bool = True,
                         campaign = await sample_campaign(dialer)
                         print(where(config, base, sim, campaign), flush=True)
 
-                await serve_api(app, sock, closing=app.state.ctx.close, started=started)
+                await serve_api(app, sock, closing=app.state.ctx.close, started=started,
+                                tls=tls)
         finally:
             if sim is not None:
                 await sim.close()

@@ -36,7 +36,7 @@ from projections.base import (
 from projections.q850 import cause_desc
 
 NAME = "channels"
-VERSION = 2
+VERSION = 3
 
 VANISHED = "vanished: not in CoreShowChannels"
 CLOSED_KEPT = 200  # recently closed channels kept (API delete notifications, late causes)
@@ -137,6 +137,7 @@ def new_row(server: str, unique_id: str, t: float, position: int) -> dict[str, A
         "connected_line_num": "", "account_code": "", "language": "", "application": "",
         "application_data": "", "bridge_id": None, "variables": {}, "tm_create": t,
         "tm_update": t, "pos": position, "snapshot": None,
+        "app_priority": None,  # the priority its application runs at (see _bridge_enter)
     }
 
 
@@ -247,6 +248,7 @@ def _newexten(state: dict, event: Event) -> None:
     app = data.get("Application")
     if app is not None:
         app_data = data.get("AppData", "")
+        row["app_priority"] = data.get("Priority")
         if row["application"] != app or row["application_data"] != app_data:
             row["application"] = app
             row["application_data"] = app_data
@@ -266,10 +268,22 @@ def _varset(state: dict, event: Event) -> None:
 
 
 def _bridge_enter(state: dict, event: Event) -> None:
+    """The channel is in the bridge now. If it was running an application and comes in at
+    another priority than that application's, Asterisk took it out of its dialplan into the
+    bridge (the AMI `Bridge` and `Park` actions, ARI: `ast_channel_yank`): a new channel took
+    its name and uniqueid, created now, running no application, its priority the next one.
+    No event says so but this one; `CoreShowChannels` lists it so (`Duration` from now,
+    `Application` empty)."""
     data = event.data
     row = state["channels"].get(f"{event.server}/{data.get('Uniqueid')}")
     if row is None:
         return
+    priority = data.get("Priority")
+    if row["application"] and priority is not None \
+            and row["app_priority"] not in (None, priority):
+        row["application"] = row["application_data"] = ""
+        row["app_priority"] = None
+        row["tm_create"] = event_time(event)
     update_snapshot(row, data, _PLAIN[0], event)
     row["bridge_id"] = data.get("BridgeUniqueid") or None
     row["tm_update"] = event_time(event)
@@ -356,6 +370,8 @@ def _upsert_listed(state: dict, event: Event, uid: str, data_h: str, bridge_h: s
         if value is not None and row[field] != value:
             row[field] = value
             changed = True
+    if "Application" in data:
+        row["app_priority"] = data.get("Priority") if row["application"] else None
     bridge = data.get(bridge_h)
     if bridge is not None and row["bridge_id"] != (bridge or None):
         row["bridge_id"] = bridge or None

@@ -106,6 +106,29 @@ def test_channel_lifecycle_fills_the_seed_fields() -> None:
     assert (closed["hangup_cause"], closed["hangup_cause_desc"]) == (16, "Normal Clearing")
 
 
+def test_a_channel_taken_out_of_its_dialplan_into_a_bridge_is_asterisks_new_channel() -> None:
+    """The AMI `Bridge` (or `Park`) of a channel running `Wait`: Asterisk yanks it, a new
+    channel takes its name and uniqueid, created then, running nothing, at the next priority
+    (batch2/transfers.jsonl: listed with `Application:` empty and the `Duration` since).
+    A channel that enters a bridge from the application at its priority (Dial, Queue, Park,
+    ConfBridge) is the same channel as before."""
+    log = Log()
+    log.chan("Newchannel", "1.1", "Local/1@c-01;1", 6)
+    log.chan("Newexten", "1.1", "Local/1@c-01;1", 6, Application="Wait", AppData="30")
+    log.chan("Newchannel", "2.2", "PJSIP/2-02", 6)
+    log.chan("Newexten", "2.2", "PJSIP/2-02", 6, Application="Dial", AppData="PJSIP/3")
+    log.add("BridgeEnter", t=20, BridgeUniqueid="b1",
+            **{**snapshot("1.1", "Local/1@c-01;1", 6), "Priority": "2"})
+    log.add("BridgeEnter", t=21, BridgeUniqueid="b1", **snapshot("2.2", "PJSIP/2-02", 6))
+    rows = by_id(view(log, "channels", now=T0 + 30))
+    yanked, dialing = rows["1.1"], rows["2.2"]
+    assert (yanked["application"], yanked["application_data"]) == ("", "")
+    assert yanked["priority"] == "2" and yanked["duration"] == 10
+    assert yanked["bridge_id"] == "b1"
+    assert (dialing["application"], dialing["application_data"]) == ("Dial", "PJSIP/3")
+    assert dialing["duration"] == 27
+
+
 def test_late_events_about_a_hung_up_channel_never_bring_it_back() -> None:
     log = Log()
     log.chan("Newchannel", "1.1", "Local/1@c-01;1", 6)
