@@ -26,6 +26,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api import (
     admin,
+    agi,
     calls,
     commands,
     core,
@@ -38,6 +39,7 @@ from api import (
     sse,
     timeline,
     views,
+    voicemail,
     ws,
 )
 from api.auth import Access
@@ -57,8 +59,8 @@ from engine.runtime import Engine
 log = logging.getLogger("switchboard.api")
 
 # The route modules, in the order their routes are tried. Add a module here to serve it.
-MODULES: tuple[ModuleType, ...] = (core, queue, park, pjsip, devices, calls, commands, ob, views,
-                                   timeline, sse, ws, admin)
+MODULES: tuple[ModuleType, ...] = (core, agi, queue, park, pjsip, devices, calls, commands, ob,
+                                   voicemail, views, timeline, sse, ws, admin)
 
 
 def build_context(engine: Engine) -> ApiContext:

@@ -1,4 +1,5 @@
-"""`/core/*`: channels (read, hang up, originate, transfer, park), systems, bridges, modules.
+"""`/core/*`: channels (read, hang up, originate, transfer, park), systems, bridges, modules
+(read, load, reload, unload; AGI channels are `api/agi.py`).
 
 Reads are the channels, systems and bridges views. Writes are commands (`api/commands.py`):
 a channel known to the read models is addressed by its name on its own server; an unknown
@@ -32,6 +33,7 @@ from api.readmodel import detail_route, find, list_route
 from api.routing import ApiRoute, Operation, Param
 from api.schemas import COMMAND
 from engine.commands import Command
+from projections.modules import module_file, module_name
 
 TAG = "core"
 
@@ -156,10 +158,11 @@ def routes(ctx: ApiContext) -> list[BaseRoute]:
         name = request.path_params["name"]
         return await execute(ctx, request, Command(
             f"module_{load_type}", server_for(ctx, request),
-            action("ModuleLoad", Module=name, LoadType=load_type), who(request), [],
-            {"name": name}))
+            action("ModuleLoad", Module=module_file(name), LoadType=load_type), who(request),
+            [], {"name": name}))
 
-    module_param = Param("name", "path", "module file name, e.g. res_parking.so", required=True)
+    module_param = Param("name", "path", "module name, with or without .so (res_parking)",
+                         required=True)
     command = {"role": "operator", "result": COMMAND, "errors": (404, 503, 504)}
     return [
         list_route(ctx, "/core/channels", "channels", TAG, "Live channels"),
@@ -186,6 +189,12 @@ def routes(ctx: ApiContext) -> list[BaseRoute]:
         list_route(ctx, "/core/bridges", "bridges", TAG, "Live bridges"),
         detail_route(ctx, "/core/bridges/{bridge_id}", "bridges", "bridge_id", ("bridge_id",),
                      TAG, "One live bridge", "bridge"),
+        list_route(ctx, "/core/modules", "modules", TAG,
+                   "Loaded Asterisk modules: load state (Running, Not Running), description, "
+                   "use count, support level"),
+        detail_route(ctx, "/core/modules/{name}", "modules", "name", ("name",), TAG,
+                     "One loaded module, named with or without .so", "module",
+                     key=module_name),
         *(ApiRoute("/core/modules/{name}", module, Operation(
             method, f"{verb} an Asterisk module (AMI ModuleLoad)", TAG,
             params=(module_param, SERVER_FOR_COMMAND), **command), ctx.access)

@@ -167,6 +167,7 @@ class Outcome:
     message: str
     response: Headers | None
     position: int  # of the outcome event in the log
+    details: dict[str, Any] = field(default_factory=dict)  # what a follow-up's verdict added
 
 
 class UnknownServer(ValueError):
@@ -308,7 +309,7 @@ class Commands:
                             cid, correlation)
         stored = (await self.log.append([event]))[0]
         position = stored.position if stored is not None else 0
-        return Outcome(cid, ok, status, message, response, position)
+        return Outcome(cid, ok, status, message, response, position, more or {})
 
     @staticmethod
     def _event(stream: str, version: int, type_: str, server: str, data: dict[str, Any],

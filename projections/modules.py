@@ -64,6 +64,12 @@ def module_name(name: str) -> str:
     return name[:-3] if name.endswith(".so") else name
 
 
+def module_file(name: str) -> str:
+    """The name Asterisk's ModuleLoad needs: the file in its modules directory, with `.so`
+    (manager.c looks the name up as given, so `app_voicemail` alone is "Module not found.")."""
+    return name if name.endswith(".so") else name + ".so"
+
+
 def parse_table(lines: list[str]) -> list[ModuleLine] | None:
     """`module show` output lines as modules; None when they are not that table. Asterisk
     prints `%-30s %-40.40s %-10d %-11s %13s`: the description may hold blanks and the name
@@ -132,7 +138,7 @@ def _response(state: dict, event: Event) -> None:
     cid = command_of(event.data)
     if cid is None:
         return
-    sent = state["pending"].pop(cid, None)
+    sent = state["pending"].get(cid)  # kept until the command's outcome (api/topics.py)
     if sent is None:
         return
     action, name = sent
