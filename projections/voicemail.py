@@ -34,6 +34,7 @@ from engine.commands import (
     command_of,
 )
 from engine.envelope import RESPONSE, Event
+from engine.spool import FOLDERS
 from projections import lists
 from projections.base import (
     Handler,
@@ -52,6 +53,7 @@ VERSION = 1
 
 NO_USERS = "There are no voicemail users currently defined."
 UNREAD_FOLDERS = ("INBOX", "Urgent")
+_FOLDER_ORDER = {folder: i for i, folder in enumerate(FOLDERS)}
 PENDING_KEPT = 1000  # box summaries, moves and removals awaiting their answer
 
 # VoicemailUserEntry header -> (user field, type); seed 004's voicemail user object
@@ -233,7 +235,8 @@ def _response(state: dict, event: Event) -> None:
         return
     if sent["verb"] == "voicemailremove":
         del box[sent["id"]]
-    else:
+    else:  # last in its new folder, as Asterisk files it
+        box[sent["id"]] = box.pop(sent["id"])
         message_row["dir"] = sent["to"]
         message_row["status"] = _status(sent["to"])
         message_row["tm_update"] = event_time(event)
@@ -301,9 +304,11 @@ def user_rows(state: dict, now: float) -> list[Row]:
 
 
 def message_rows(state: dict, now: float) -> list[Row]:
+    """Box by box, in Asterisk's order: folder by folder (INBOX, Old, Work...), each in its
+    files' order."""
     out = [pick(row, COLUMNS["voicemail-messages"], tm_update=iso(row["tm_update"]))
            for box in state["boxes"].values() for row in box.values()]
-    out.sort(key=lambda r: (r["server"], r["box"], r["dir"], r["msg_id"]))
+    out.sort(key=lambda r: (r["server"], r["box"], _FOLDER_ORDER.get(r["dir"], 99)))
     return out
 
 
