@@ -44,8 +44,9 @@ def users_over_time() -> list[list[tuple[str, int | None, int | None, int | None
 
 def test_the_recorded_session_users_counts_and_message_waiting() -> None:
     """Listed on connect (seed field names), 102 added by a reload and listed, the move, the
-    removal and a new message seen through MessageWaiting, 102 gone from the last list. The box summaries
-    of the recording are some other client's: no messages are guessed from them."""
+    removal and a new message seen through MessageWaiting, 102 gone from the last list. The
+    box summaries of the recording are some other client's: no messages are guessed from
+    them."""
     bob, carol = ("101@default", 1, 0, 1), ("102@default", 0, 0, 0)
     assert users_over_time() == [
         [], [("100@default", 2, 1, 1)], [("100@default", 2, 1, 1), bob],
