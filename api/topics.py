@@ -30,7 +30,17 @@ from urllib.parse import quote, unquote
 
 from engine.commands import REQUESTED, STREAM_PREFIX, command_of
 from engine.envelope import RESPONSE, Event
-from projections import agents, agis, bridges, calls, modules, peers, systems, voicemail
+from projections import (
+    agents,
+    agis,
+    bridges,
+    calls,
+    modules,
+    peers,
+    pending,
+    systems,
+    voicemail,
+)
 from projections.base import Row
 
 Rendered = dict[str, dict[str, Row]]  # scope -> row key -> row
@@ -370,9 +380,8 @@ def _module_candidates(event: Event, state: dict, cache: KindCache) -> list[str]
         return [f"{event.server}/{modules.module_name(name)}"] if isinstance(name, str) else []
     if "Output" in data:
         return _server_rows("modules", state, cache, event.server)
-    cid = command_of(data)
-    sent = state["pending"].get(cid) if cid is not None else None
-    return [f"{event.server}/{modules.module_name(sent[1])}"] if sent else []
+    found = pending.asked(state, event)
+    return [f"{event.server}/{modules.module_name(found[1][1])}"] if found else []
 
 
 def _voicemail_user_candidates(event: Event, state: dict, cache: KindCache) -> list[str]:

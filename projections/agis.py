@@ -18,9 +18,9 @@ channel running `AGI(agi:async)` we did not know: it entered AGI while we were d
 from __future__ import annotations
 
 from engine.agi import COMMAND_ID, decode_env, decode_result
-from engine.commands import REQUESTED, STREAM_PREFIX
+from engine.commands import REQUESTED
 from engine.envelope import Event
-from projections import lists
+from projections import lists, pending
 from projections.base import Handler, Row, columns, dispatch, event_time, iso, pick, to_int
 from projections.channels import SNAPSHOT_FIELDS
 
@@ -127,12 +127,9 @@ def _channel(state: dict, event: Event) -> None:
 
 def _requested(state: dict, event: Event) -> None:
     """An `AGI` command Switchboard is about to send: its entry, before Asterisk runs it."""
-    if not event.stream.startswith(STREAM_PREFIX):
-        return
-    data = event.data
-    action = data.get("action")
-    targets = data.get("targets")
-    if not (isinstance(action, dict) and action.get("Action") == "AGI"
+    action = pending.requested(event)
+    targets = event.data.get("targets")
+    if not (action is not None and action.get("Action") == "AGI"
             and isinstance(targets, list) and targets and isinstance(targets[0], str)):
         return
     row = state["agis"].get(_key(event, targets[0]))

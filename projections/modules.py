@@ -31,8 +31,9 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
-from engine.commands import FAILED, REQUESTED, STREAM_PREFIX, SUCCEEDED, command_of
+from engine.commands import REQUESTED
 from engine.envelope import RESPONSE, Event
+from projections import pending
 from projections.base import Handler, Row, columns, dispatch, event_time, iso, pick, to_int
 
 NAME = "modules"
@@ -43,7 +44,6 @@ RUNNING = "Running"
 _HEADING = re.compile(r"^Module\s+Description\s+Use Count\s+Status\s+Support Level\s*$")
 _LINE = re.compile(r"^(\S+)\s+(.*?)\s+(-?\d+)\s+(Running|Not Running)\s+(\S+)\s*$")
 _COUNT = re.compile(r"^\d+ modules? loaded$")
-PENDING_KEPT = 1000  # ModuleCheck / ModuleLoad commands awaiting their answer
 
 COLUMNS: dict[str, dict[str, str]] = {
     "modules": columns(
@@ -90,7 +90,7 @@ def parse_table(lines: list[str]) -> list[ModuleLine] | None:
 def initial() -> dict:
     return {
         "modules": {},  # "<server>/<name without .so>" -> row
-        "pending": {},  # command id -> [action, module name]: ModuleCheck / ModuleLoad sent
+        "pending": {},  # command id -> [action, module name] (projections/pending.py)
     }
 
 
@@ -135,13 +135,10 @@ def _response(state: dict, event: Event) -> None:
         if table is not None:
             _table(state, event, table)
             return
-    cid = command_of(event.data)
-    if cid is None:
+    found = pending.asked(state, event)  # kept until its outcome: api/topics.py reads it
+    if found is None:
         return
-    sent = state["pending"].get(cid)  # kept until the command's outcome (api/topics.py)
-    if sent is None:
-        return
-    action, name = sent
+    action, name = found[1]
     ok = event.header("Response") == "Success"
     t = event_time(event)
     if action == "modulecheck":
@@ -157,27 +154,18 @@ def _response(state: dict, event: Event) -> None:
         _reloaded(state, event.server, name, t)
 
 
-def _ended(state: dict, event: Event) -> None:
-    """A command's outcome: one that never got its answer (not connected) waits no more."""
-    state["pending"].pop(event.stream[len(STREAM_PREFIX):], None)
-
-
 def _requested(state: dict, event: Event) -> None:
     """A ModuleCheck or ModuleLoad Switchboard sends: which module its answer is about."""
-    action = event.data.get("action")
-    if not event.stream.startswith(STREAM_PREFIX) or not isinstance(action, dict):
+    action = pending.requested(event)
+    if action is None:
         return
     verb, name = str(action.get("Action", "")).lower(), action.get("Module")
     if not isinstance(name, str) or not name:
         return
     if verb == "moduleload":
         verb = str(action.get("LoadType", "")).lower()
-    if verb not in ("modulecheck", "load", "unload", "reload"):
-        return
-    pending = state["pending"]
-    pending[event.stream[len(STREAM_PREFIX):]] = [verb, name]
-    while len(pending) > PENDING_KEPT:
-        del pending[next(iter(pending))]
+    if verb in ("modulecheck", "load", "unload", "reload"):
+        pending.note(state, event, [verb, name])
 
 
 def _load(state: dict, event: Event) -> None:
@@ -207,10 +195,9 @@ def _reloaded(state: dict, server: str, name: str, t: float) -> None:
 
 
 HANDLERS: dict[str, Handler] = {
+    **pending.HANDLERS,
     RESPONSE: _response,
     REQUESTED: _requested,
-    SUCCEEDED: _ended,
-    FAILED: _ended,
     "Load": _load,
     "Unload": _unload,
     "Reload": _reload,

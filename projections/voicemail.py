@@ -25,17 +25,10 @@ Asterisk's spool, which the API reads when `voicemail.spool` is set (`engine/spo
 
 from __future__ import annotations
 
-from engine.commands import (
-    FAILED,
-    REQUESTED,
-    STREAM_PREFIX,
-    SUCCEEDED,
-    acked_refusal,
-    command_of,
-)
+from engine.commands import REQUESTED, acked_refusal
 from engine.envelope import RESPONSE, Event
 from engine.spool import FOLDERS
-from projections import lists
+from projections import lists, pending
 from projections.base import (
     Handler,
     Row,
@@ -54,7 +47,6 @@ VERSION = 1
 NO_USERS = "There are no voicemail users currently defined."
 UNREAD_FOLDERS = ("INBOX", "Urgent")
 _FOLDER_ORDER = {folder: i for i, folder in enumerate(FOLDERS)}
-PENDING_KEPT = 1000  # box summaries, moves and removals awaiting their answer
 
 # VoicemailUserEntry header -> (user field, type); seed 004's voicemail user object
 _USER_FIELDS: tuple[tuple[str, str, type], ...] = (
@@ -109,7 +101,7 @@ def initial() -> dict:
     return {
         "users": {},  # "<server>/<mailbox>@<context>" -> user row (+ "pos")
         "boxes": {},  # "<server>/<mailbox>@<context>" -> {msg_id: message row}
-        "pending": {},  # command id -> what it asked (box summary, move, remove)
+        "pending": {},  # command id -> what it asked: box summary, move, remove (pending.py)
         "lists": {},  # VoicemailUsersList answers being read (projections/lists.py)
     }
 
@@ -191,33 +183,29 @@ def _message_waiting(state: dict, event: Event) -> None:
 
 
 def _requested(state: dict, event: Event) -> None:
-    action = event.data.get("action")
-    if not event.stream.startswith(STREAM_PREFIX) or not isinstance(action, dict):
+    action = pending.requested(event)
+    if action is None:
         return
     verb = str(action.get("Action", "")).lower()
-    if verb not in ("voicemailboxsummary", "voicemailremove", "voicemailmove"):
-        return
     mailbox, context = action.get("Mailbox"), action.get("Context")
-    if not (isinstance(mailbox, str) and isinstance(context, str)):
+    if verb not in ("voicemailboxsummary", "voicemailremove", "voicemailmove") or not (
+            isinstance(mailbox, str) and isinstance(context, str)):
         return
-    pending = state["pending"]
-    pending[event.stream[len(STREAM_PREFIX):]] = {
+    pending.note(state, event, {
         "verb": verb, "box": f"{event.server}/{box_id(mailbox, context)}",
         "folder": action.get("Folder"), "id": action.get("ID"), "to": action.get("ToFolder"),
-        "listed": None}
-    while len(pending) > PENDING_KEPT:
-        del pending[next(iter(pending))]
+        "listed": None})
 
 
 def _response(state: dict, event: Event) -> None:
     if event.header("Message") == NO_USERS:
         _no_users(state, event)
         return
-    cid = command_of(event.data) if "ActionID" in event.data else None
-    sent = state["pending"].get(cid) if cid is not None else None
-    if sent is None:
+    found = pending.asked(state, event)
+    if found is None:
         lists.HANDLERS[RESPONSE](state, event)
         return
+    cid, sent = found
     message = event.header("Message").strip()
     if event.header("Response") != "Success" or acked_refusal(message) is not None:
         if sent["verb"] == "voicemailboxsummary" and acked_refusal(message) == 404:
@@ -247,23 +235,23 @@ def _status(folder: object) -> str:
 
 
 def _box_detail(state: dict, event: Event) -> None:
-    cid = command_of(event.data)
-    sent = state["pending"].get(cid) if cid is not None else None
-    if sent is None or sent["listed"] is None:
+    found = pending.asked(state, event)
+    if found is None or found[1]["listed"] is None:
         return
-    sent["listed"].append({
+    found[1]["listed"].append({
         "msg_id": event.header("ID"), "dir": event.header("Folder"),
         "callerid": event.header("CallerID"), "origdate": event.header("Date"),
         "duration": event.header("Duration"), "flag": event.header("Flag")})
 
 
 def _box_complete(state: dict, event: Event) -> None:
-    cid = command_of(event.data)
-    sent = state["pending"].pop(cid, None) if cid is not None else None
-    if sent is None or sent["listed"] is None:
+    found = pending.asked(state, event)
+    if found is None:
         return
+    cid, sent = found
+    del state["pending"][cid]
     listed = sent["listed"]
-    if to_int(event.data.get("ListItems")) not in (None, len(listed)):
+    if listed is None or to_int(event.data.get("ListItems")) not in (None, len(listed)):
         return  # arrived short: it cannot speak for the box
     t = event_time(event)
     server, ident = sent["box"].split("/", 1)
@@ -274,17 +262,11 @@ def _box_complete(state: dict, event: Event) -> None:
         box[item["msg_id"]] = row
 
 
-def _ended(state: dict, event: Event) -> None:
-    """A command's outcome: one that never got its answer waits no more."""
-    state["pending"].pop(event.stream[len(STREAM_PREFIX):], None)
-
-
 HANDLERS: dict[str, Handler] = {
     **lists.HANDLERS,
+    **pending.HANDLERS,
     RESPONSE: _response,
     REQUESTED: _requested,
-    SUCCEEDED: _ended,
-    FAILED: _ended,
     "VoicemailUserEntry": _user_entry,
     "VoicemailUserEntryComplete": _users_complete,
     "VoicemailUserDetail": _user_detail,
