@@ -1,7 +1,8 @@
 """`/core/agis`: channels in async AGI (seed 004), hanging them up, and sending AGI commands.
 
 Reads are the `agis` view (`projections/agis.py`): the seed's agi object, `env` and `cmd`.
-`DELETE /core/agis/<unique_id>` hangs the channel up (AMI `Hangup`), as seed 004 documents.
+`DELETE /core/agis/<unique_id>` hangs the channel up (AMI `Hangup`), as seed 004 documents, and
+answers once the channel's `Hangup` is in the log (the next read no longer lists it).
 Beyond the seed, `POST /core/agis/<unique_id>/commands` with `{"command": "GET VARIABLE
 CALLERID(num)"}` queues an AGI command (AMI `AGI`, a command in the log like every write) and
 answers once Asterisk has run it: its `AsyncAGIExec`, matched by `CommandID`, is decoded into
@@ -16,7 +17,7 @@ channel's `cmd` show the result when it comes.
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 import msgspec
 from starlette.requests import Request
@@ -31,7 +32,7 @@ from api.readmodel import detail_route, find, list_route
 from api.routing import SERVER_PARAM, ApiRoute, Operation, Param
 from api.schemas import COMMAND
 from engine.agi import COMMAND_ID, END, EXEC, verdict
-from engine.commands import Command, FollowUp
+from engine.commands import Command, FollowUp, Verdict
 from projections.base import Row
 
 TAG = "core"
@@ -54,6 +55,12 @@ COMMAND_WITH_RESULT = {**COMMAND, "properties": {**COMMAND["properties"], "agi":
                        "required": [*COMMAND["required"], "agi"]}
 
 
+def hung_up(event: dict[str, Any]) -> Verdict:
+    """The channel's `Hangup`: the hang up is done (and the AGI channel gone from the read
+    model: Asterisk answers "Channel Hungup" before its AsyncAGIEnd and Hangup)."""
+    return True, 200, f"Channel Hungup, cause {event.get('Cause')}: {event.get('Cause-txt')}", {}
+
+
 def _channel(ctx: ApiContext, request: Request) -> Row:
     """The path's channel, if it is in AGI: else 404."""
     _, rows = ctx.snapshot("agis")
@@ -71,7 +78,8 @@ def routes(ctx: ApiContext) -> list[BaseRoute]:
         uid = row["unique_id"]
         return await execute(ctx, request, Command(
             "hangup", row["server"], action("Hangup", Channel=row["channel"], Cause=cause),
-            who(request), [uid], {"unique_id": uid, "cause": cause}))
+            who(request), [uid], {"unique_id": uid, "cause": cause},
+            FollowUp("Hangup", "Uniqueid", uid, hung_up)))
 
     async def agi_command(request: Request) -> Response:
         body = await read_body(request, AgiCommand)
