@@ -11,7 +11,7 @@ is ambiguous and answered 400 with what to add.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -66,14 +66,12 @@ def list_route(ctx: ApiContext, path: str, view: str, tag: str, summary: str,
 
 def detail_route(ctx: ApiContext, path: str, view: str, param: str, fields: Sequence[str],
                  tag: str, summary: str, noun: str, filters: Sequence[Param] = (),
-                 role: str = "viewer", key: Callable[[str], str] | None = None) -> ApiRoute:
-    """`key`: the path's key as the rows spell it (a module named with or without `.so`)."""
+                 role: str = "viewer") -> ApiRoute:
     names = [p.name for p in filters]
 
     async def handler(request: Request) -> Response:
         position, rows = ctx.snapshot(view)
-        wanted = request.path_params[param]
-        row = find(rows, key(wanted) if key else wanted, fields, request, noun, names)
+        row = find(rows, request.path_params[param], fields, request, noun, names)
         return ok(row, headers={POSITION_HEADER: str(position)})
 
     handler.__name__ = f"get_{view.replace('-', '_')}"

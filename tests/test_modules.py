@@ -11,7 +11,7 @@ import httpx
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engine.ami.asterisk_modules import HEADING, table_line
+from engine.ami.asterisk_modules import HEADING, Module, table_line
 from engine.ami.ingest import LIST_ACTIONS, list_action
 from engine.ami.simulator import PbxSimulator
 from engine.capture import capture_events
@@ -173,13 +173,23 @@ def test_modules_over_http_follow_load_unload_and_reload(tmp_path: Path) -> None
         missing = client.post("/core/modules/no_such_module")
         assert missing.status_code == 404
         assert missing.json()["error"]["message"] == "Module not found."
-        assert client.get("/core/modules/no_such_module").status_code == 404
+        unknown = client.get("/core/modules/no_such_module")  # checked with Asterisk first
+        assert unknown.status_code == 404
+        assert unknown.json()["error"]["message"] == "Module not loaded: no_such_module"
+        asterisk = live.asterisks[0]
+        live.run(lambda: asterisk.modules.modules.update(  # loaded behind our back
+            {"app_new.so": Module("app_new.so", "New")}))
+        found = client.get("/core/modules/app_new")
+        assert found.status_code == 200 and found.json()["result"]["load"] == "Running"
+        checks = [a["Module"] for a in asterisk.actions_received if a["Action"] == "ModuleCheck"]
+        assert checks == ["app_dictate", "no_such_module", "app_new"]
         sent = [a for a in live.asterisks[0].actions_received if a["Action"] == "ModuleLoad"]
         assert [a["Module"] for a in sent] == ["app_dictate.so", "app_dictate.so",
                                                "app_confbridge.so", "no_such_module.so"]
         requested = [e.data["command"] for e in live.engine.store.iter_all()  # type: ignore
                      if e.type == REQUESTED]
-        assert requested == ["module_unload", "module_load", "module_reload", "module_load"]
+        assert requested == ["module_unload", "module_check", "module_load", "module_reload",
+                             "module_load", "module_check", "module_check"]
 
 
 def test_the_simulated_pbx_has_modules_too(tmp_path: Path) -> None:
