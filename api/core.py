@@ -115,12 +115,15 @@ MODULE_CHECK = (
 async def _check_module(ctx: ApiContext, request: Request, name: str,
                         missing: ApiError) -> None:
     """Ask Asterisk whether `name` is loaded (a ModuleCheck command, whose answer the
-    `modules` projection reads); its refusal is the 404, an Asterisk out of reach leaves
-    `missing` as it was."""
+    `modules` projection reads); its refusal is the 404. With no one Asterisk to ask (several
+    and no `?server=`), or one out of reach, `missing` stands."""
     try:
-        await run(ctx, Command("module_check", server_for(ctx, request),
-                               action("ModuleCheck", Module=name), who(request), [],
-                               {"name": name}))
+        server = server_for(ctx, request)
+    except ApiError:
+        raise missing from None
+    try:
+        await run(ctx, Command("module_check", server, action("ModuleCheck", Module=name),
+                               who(request), [], {"name": name}))
     except ApiError as refused:
         if refused.status in (503, 504):
             raise missing from None
