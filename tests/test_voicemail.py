@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterator
 from pathlib import Path
+from typing import get_args
 
 import httpx
 import pytest
@@ -14,13 +15,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from api.app import startup
-from engine.ami.asterisk_voicemail import FOLDERS, Voicemail, demo_mailboxes
+from api.voicemail import Folder
+from engine.ami.asterisk_voicemail import Voicemail, demo_mailboxes
 from engine.ami.emulated import Reply
 from engine.ami.protocol import parse_headers
 from engine.ami.simulator import PbxSimulator
 from engine.capture import capture_events
 from engine.commands import FAILED, REQUESTED, SUCCEEDED, acked_refusal
 from engine.envelope import NewEvent
+from engine.spool import FOLDERS
 from projections import voicemail
 from tests.captures import CAPTURES, positioned
 from tests.live import Live, paused_live
@@ -321,3 +324,7 @@ def test_downloads_without_a_spool_say_why_and_the_recording_answers(tmp_path: P
         named = client.delete("/voicemail/vms/msg0000", params={**BOX, "dir": "INBOX"})
         assert named.status_code == 404
         assert "msg_id" in named.json()["error"]["message"]
+
+
+def test_a_move_names_app_voicemails_folders() -> None:
+    assert get_args(Folder) == FOLDERS

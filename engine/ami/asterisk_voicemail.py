@@ -29,9 +29,8 @@ from engine.ami.emulated import Part, Reply, ack, error, event, list_answer, par
 from engine.ami.protocol import parse_action
 from engine.capture import read_lines
 from engine.envelope import Headers
+from engine.spool import FOLDERS
 
-FOLDERS = ("INBOX", "Old", "Work", "Family", "Friends", "Cust1", "Cust2", "Cust3", "Cust4",
-           "Cust5", "Deleted", "Urgent")
 NO_USERS = "There are no voicemail users currently defined."
 NO_SUCH_USER = "There is no voicemail user matching the given user."
 
