@@ -27,6 +27,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api import (
     admin,
+    agi,
     calls,
     commands,
     core,
@@ -40,6 +41,7 @@ from api import (
     timeline,
     v1,
     views,
+    voicemail,
     ws,
 )
 from api.auth import Access
@@ -59,8 +61,8 @@ from engine.runtime import Engine
 log = logging.getLogger("switchboard.api")
 
 # The route modules, in the order their routes are tried. Add a module here to serve it.
-MODULES: tuple[ModuleType, ...] = (core, queue, park, pjsip, devices, calls, commands, ob, views,
-                                   timeline, sse, ws, admin)
+MODULES: tuple[ModuleType, ...] = (core, agi, queue, park, pjsip, devices, calls, commands, ob,
+                                   voicemail, views, timeline, sse, ws, admin)
 
 
 def build_context(engine: Engine) -> ApiContext:

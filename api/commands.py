@@ -19,7 +19,7 @@ from api.context import ApiContext
 from api.envelope import ApiError, ok
 from api.readmodel import detail_route, list_route
 from api.routing import Param
-from engine.commands import Command, UnknownServer, wait_projected
+from engine.commands import Command, Outcome, UnknownServer, wait_projected
 
 COMMAND_HEADER = "X-Switchboard-Command"
 TAG = "commands"
@@ -48,6 +48,13 @@ def who(request: Request) -> str:
 
 
 async def execute(ctx: ApiContext, request: Request, command: Command) -> Response:
+    _, row, headers = await run(ctx, command)
+    return ok(row, headers=headers)
+
+
+async def run(ctx: ApiContext, command: Command) -> tuple[Outcome, dict | None, dict[str, str]]:
+    """Run a command and wait until the read models have applied its outcome: the outcome,
+    the command's row and the headers to answer with. A failure raises its ApiError."""
     try:
         outcome = await ctx.commands.run(command)
     except UnknownServer as exc:
@@ -57,8 +64,7 @@ async def execute(ctx: ApiContext, request: Request, command: Command) -> Respon
     await wait_projected(lambda: projector.position, outcome.position)
     if not outcome.ok:
         raise ApiError(outcome.status, outcome.message, headers)
-    row = _command(ctx, outcome.id)
-    return ok(row, headers=headers)
+    return outcome, _command(ctx, outcome.id), headers
 
 
 def _command(ctx: ApiContext, cid: str) -> dict | None:

@@ -1,4 +1,5 @@
-"""`/core/*`: channels (read, hang up, originate, transfer, park), systems, bridges, modules.
+"""`/core/*`: channels (read, hang up, originate, transfer, park), systems, bridges, modules
+(read, load, reload, unload; AGI channels are `api/agi.py`).
 
 Reads are the channels, systems and bridges views. Writes are commands (`api/commands.py`):
 a channel known to the read models is addressed by its name on its own server; an unknown
@@ -23,15 +24,17 @@ from api.commands import (
     SERVER_FOR_COMMAND,
     action,
     execute,
+    run,
     server_for,
     who,
 )
 from api.context import ApiContext
-from api.envelope import ApiError
-from api.readmodel import detail_route, find, list_route
-from api.routing import ApiRoute, Operation, Param
-from api.schemas import COMMAND
+from api.envelope import ApiError, ok
+from api.readmodel import POSITION_HEADER, detail_route, find, list_route
+from api.routing import SERVER_PARAM, ApiRoute, Operation, Param
+from api.schemas import COMMAND, row_schema
 from engine.commands import Command
+from projections.modules import module_file, module_name
 
 TAG = "core"
 
@@ -102,6 +105,31 @@ def _target(ctx: ApiContext, request: Request) -> tuple[str, str, str]:
     return row["server"], row["channel"] or row["unique_id"], row["unique_id"]
 
 
+MODULE_CHECK = (
+    "A module the read model does not list (loaded since the table was read, by a manager "
+    "user that does not receive system events) is checked with Asterisk first (AMI "
+    "ModuleCheck, a command): loaded, it is answered; not, Asterisk's 'Module not loaded' "
+    "is the 404.")
+
+
+async def _check_module(ctx: ApiContext, request: Request, name: str,
+                        missing: ApiError) -> None:
+    """Ask Asterisk whether `name` is loaded (a ModuleCheck command, whose answer the
+    `modules` projection reads); its refusal is the 404. With no one Asterisk to ask (several
+    and no `?server=`), or one out of reach, `missing` stands."""
+    try:
+        server = server_for(ctx, request)
+    except ApiError:
+        raise missing from None
+    try:
+        await run(ctx, Command("module_check", server, action("ModuleCheck", Module=name),
+                               who(request), [], {"name": name}))
+    except ApiError as refused:
+        if refused.status in (503, 504):
+            raise missing from None
+        raise ApiError(404, f"{refused.message}: {name}", refused.headers) from None
+
+
 def routes(ctx: ApiContext) -> list[BaseRoute]:
     channel_param = Param("unique_id", "path",
                           "the channel's unique id, or its name (URL-encoded)", required=True)
@@ -156,10 +184,24 @@ def routes(ctx: ApiContext) -> list[BaseRoute]:
         name = request.path_params["name"]
         return await execute(ctx, request, Command(
             f"module_{load_type}", server_for(ctx, request),
-            action("ModuleLoad", Module=name, LoadType=load_type), who(request), [],
-            {"name": name}))
+            action("ModuleLoad", Module=module_file(name), LoadType=load_type), who(request),
+            [], {"name": name}))
 
-    module_param = Param("name", "path", "module file name, e.g. res_parking.so", required=True)
+    async def module_detail(request: Request) -> Response:
+        name = module_name(request.path_params["name"])
+        position, rows = ctx.snapshot("modules")
+        try:
+            row = find(rows, name, ("name",), request, "module")
+        except ApiError as missing:
+            if missing.status != 404:
+                raise
+            await _check_module(ctx, request, name, missing)
+            position, rows = ctx.snapshot("modules")
+            row = find(rows, name, ("name",), request, "module")
+        return ok(row, headers={POSITION_HEADER: str(position)})
+
+    module_param = Param("name", "path", "module name, with or without .so (res_parking)",
+                         required=True)
     command = {"role": "operator", "result": COMMAND, "errors": (404, 503, 504)}
     return [
         list_route(ctx, "/core/channels", "channels", TAG, "Live channels"),
@@ -186,6 +228,13 @@ def routes(ctx: ApiContext) -> list[BaseRoute]:
         list_route(ctx, "/core/bridges", "bridges", TAG, "Live bridges"),
         detail_route(ctx, "/core/bridges/{bridge_id}", "bridges", "bridge_id", ("bridge_id",),
                      TAG, "One live bridge", "bridge"),
+        list_route(ctx, "/core/modules", "modules", TAG,
+                   "Loaded Asterisk modules: load state (Running, Not Running), description, "
+                   "use count, support level"),
+        ApiRoute("/core/modules/{name}", module_detail, Operation(
+            "GET", "One loaded module, named with or without .so", TAG,
+            params=(module_param, SERVER_PARAM), result=row_schema("modules"),
+            errors=(404,), description=MODULE_CHECK), ctx.access),
         *(ApiRoute("/core/modules/{name}", module, Operation(
             method, f"{verb} an Asterisk module (AMI ModuleLoad)", TAG,
             params=(module_param, SERVER_FOR_COMMAND), **command), ctx.access)

@@ -32,6 +32,7 @@ REASONS = {
     409: "Conflict",
     413: "The request body is larger than api.max_body",
     429: "Too many failed logins: try again after Retry-After seconds",
+    501: "Not available here: what it needs is not configured (the message says what)",
     503: "Asterisk is not connected (or none is configured)",
     504: "Asterisk did not answer in time",
 }

@@ -28,9 +28,19 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, unquote
 
-from engine.commands import STREAM_PREFIX, command_of
-from engine.envelope import Event
-from projections import agents, bridges, calls, peers, systems
+from engine.commands import REQUESTED, STREAM_PREFIX, command_of
+from engine.envelope import RESPONSE, Event
+from projections import (
+    agents,
+    agis,
+    bridges,
+    calls,
+    modules,
+    peers,
+    pending,
+    systems,
+    voicemail,
+)
 from projections.base import Row
 
 Rendered = dict[str, dict[str, Row]]  # scope -> row key -> row
@@ -345,6 +355,48 @@ def _command_candidates(event: Event, state: dict, cache: KindCache) -> list[str
     return [cid] if cid is not None else []
 
 
+def _agi_candidates(event: Event, state: dict, cache: KindCache) -> list[str]:
+    """The channel the event is about; an AGI command requested: the channel it targets."""
+    if event.type == REQUESTED:
+        targets = event.data.get("targets")
+        return [f"{event.server}/{targets[0]}"] if isinstance(targets, list) and targets and \
+            isinstance(targets[0], str) else []
+    return _single("Uniqueid")(event, state, cache)
+
+
+def _server_rows(container: str, state: dict, cache: KindCache, server: str) -> list[str]:
+    """Every row of `server` now, and every one last sent: a list answer may end any."""
+    prefix = server + "/"
+    return [k for k in state[container] if k.startswith(prefix)] + [
+        k for k in cache.scopes if k.startswith(prefix)]
+
+
+def _module_candidates(event: Event, state: dict, cache: KindCache) -> list[str]:
+    """Load/Unload/Reload name their module; a `module show` table may change all of the
+    server's; the answer to a ModuleCheck/ModuleLoad command, the module it named."""
+    data = event.data
+    if event.type != RESPONSE:
+        name = data.get("Module")
+        return [f"{event.server}/{modules.module_name(name)}"] if isinstance(name, str) else []
+    if "Output" in data:
+        return _server_rows("modules", state, cache, event.server)
+    found = pending.asked(state, event)
+    return [f"{event.server}/{modules.module_name(found[1][1])}"] if found else []
+
+
+def _voicemail_user_candidates(event: Event, state: dict, cache: KindCache) -> list[str]:
+    data = event.data
+    if event.type == "MessageWaiting":
+        return _single("Mailbox")(event, state, cache)
+    if event.type == RESPONSE:  # "There are no voicemail users currently defined."
+        return (_server_rows("users", state, cache, event.server)
+                if data.get("Message") == voicemail.NO_USERS else [])
+    mailbox, context = data.get("VoiceMailbox"), data.get("VMContext")
+    if isinstance(mailbox, str) and isinstance(context, str):
+        return [f"{event.server}/{voicemail.box_id(mailbox, context)}"]
+    return []
+
+
 def _views() -> dict[str, Callable[[dict, float], list[Row]]]:
     from projections import VIEWS as REGISTRY
 
@@ -431,6 +483,21 @@ KINDS: tuple[Kind, ...] = (
          whole(VIEWS["systems"], lambda r: r["server"]), None, _triggers(systems),
          doc="the session (Banner, ConnectionLost), FullyBooted, Shutdown, Reload, "
              "CoreSettings/CoreStatus answers"),
+    Kind("core.agi", "agis", "agis", "/core/agis/{caller_id_name}",
+         keyed(VIEWS["agis"], "agis", _by("unique_id")), _agi_candidates, _triggers(agis),
+         frozenset({"CoreShowChannelsComplete"}), server_scopes=prefixed("agis"),
+         doc="AsyncAGIStart, AsyncAGIExec (a command's result in `cmd`), an AGI command "
+             "requested, the channel's state and caller; `delete` on AsyncAGIEnd or Hangup"),
+    Kind("core.module", "modules", "modules", "/core/modules/{name}",
+         keyed(VIEWS["modules"], "modules", _by("name")), _module_candidates,
+         _triggers(modules),
+         doc="`module show` tables (on connect), Load/Unload/Reload, ModuleCheck and "
+             "ModuleLoad answers"),
+    Kind("voicemail.user", "voicemail", "voicemail-users", "/voicemail/users/{id}",
+         keyed(VIEWS["voicemail-users"], "users", _by("id")), _voicemail_user_candidates,
+         frozenset({"VoicemailUserEntry", "VoicemailUserDetail", "MessageWaiting", RESPONSE}),
+         frozenset({"VoicemailUserEntryComplete"}), server_scopes=prefixed("users"),
+         doc="VoicemailUsersList items, MessageWaiting (`waiting`, message counts)"),
     Kind("command.command", "commands", "commands", "/commands/{id}",
          keyed(VIEWS["commands"], "commands", lambda r: r["id"],
                present=lambda r: r["state"] in ("requested", "sent")),

@@ -18,14 +18,21 @@ the OriginateResponse: `CommandSucceeded` or `CommandFailed` (HTTP status 409) w
 code and its text, appended after it. The caller waits for it up to the command timeout; past
 that it hears "queued" and the command stays `sent` until its OriginateResponse comes (the wait
 goes on without the caller). A connection lost before it is a `CommandFailed` 503: Asterisk had
-queued the call, whose channels (`targets`) tell what became of it.
+queued the call, whose channels (`targets`) tell what became of it. Any command can end the same
+way, with a `FollowUp` of its own: an `AGI` command ends with the `AsyncAGIExec` that carries its
+`CommandID` (`engine/agi.py`), or fails when its channel leaves AGI first.
+
+Some refusals come as `Response: Success`: app_voicemail acknowledges "Message remove failed"
+and "There is no voicemail user matching the given user." (`ACKED_REFUSALS`); they fail the
+command like any `Response: Error`. Asterisk ends some messages with a stray line feed; the
+command's message is Asterisk's text without it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,6 +65,19 @@ _REASON_TEXTS = {
     3: "no answer, it rang until the timeout",
 }
 _TRUE = ("yes", "true", "y", "t", "1", "on")  # Asterisk's ast_true()
+# Failures Asterisk acknowledges with `Response: Success` (the start of its message, lower
+# case) and the HTTP status each means: app_voicemail's VoicemailMove/Remove/Forward, and the
+# box of a user it does not know.
+ACKED_REFUSALS: tuple[tuple[str, int], ...] = (
+    ("message move failed", 409),
+    ("message remove failed", 409),
+    ("message forward failed", 409),
+    ("there is no voicemail user", 404),
+)
+
+# What a follow-up event says about its command: (ok, HTTP status, message, what the outcome
+# event adds to its data).
+Verdict = tuple[bool, int, str, dict[str, Any]]
 
 
 def action_id(command_id: str) -> str:
@@ -85,6 +105,45 @@ def command_of(headers: Headers) -> str | None:
     return None
 
 
+def acked_refusal(message: str) -> int | None:
+    """The HTTP status of a failure Asterisk acknowledged as a success; None: a success."""
+    lower = message.lower()
+    for start, status in ACKED_REFUSALS:
+        if lower.startswith(start):
+            return status
+    return None
+
+
+@dataclass(frozen=True)
+class FollowUp:
+    """The event that ends a command after Asterisk's response: the first `event` whose
+    `header` is `value` (None: the command's own ActionID); `verdict` reads the outcome from
+    it. An `abort` event (type, header, value) ends the wait first, judged by `verdict` too
+    (an AGI command's channel leaving AGI)."""
+
+    event: str
+    header: str
+    value: str | None
+    verdict: Callable[[Headers], Verdict]
+    abort: tuple[str, str, str] | None = None
+
+
+def originate_verdict(data: Headers) -> Verdict:
+    """An async Originate's OriginateResponse: placed (200), or the reason it was not (409)."""
+    reason = to_int(data.get("Reason"))
+    ok = data.get("Response") == "Success"
+    said = f"Originate {'succeeded' if ok else 'failed'}"
+    if reason is not None:
+        said += f", reason {reason}"
+    said += f": {reason_text(reason)}"
+    return ok, 200 if ok else ORIGINATE_FAILED, said, {
+        "reason": reason, "reason_text": reason_text(reason),
+        "originate_response": dict(data)}
+
+
+ORIGINATE_FOLLOW_UP = FollowUp(ORIGINATE_RESPONSE, "ActionID", None, originate_verdict)
+
+
 @dataclass(frozen=True)
 class Command:
     """What an operator asked for, as the API parsed it."""
@@ -95,6 +154,7 @@ class Command:
     who: str
     targets: Sequence[str] = ()  # Uniqueids of the channels it acts on or creates
     params: dict[str, Any] = field(default_factory=dict)  # the request as received
+    follow_up: FollowUp | None = None  # the event that ends it after its response, if any
 
 
 @dataclass(frozen=True)
@@ -107,6 +167,7 @@ class Outcome:
     message: str
     response: Headers | None
     position: int  # of the outcome event in the log
+    details: dict[str, Any] = field(default_factory=dict)  # what a follow-up's verdict added
 
 
 class UnknownServer(ValueError):
@@ -157,16 +218,18 @@ class Commands:
                                      correlation)])
         headers = {"Action": command.action["Action"], "ActionID": action_id(cid),
                    **{k: v for k, v in command.action.items() if k != "Action"}}
-        follow_up = (client.expect(action_id(cid), ORIGINATE_RESPONSE)
-                     if is_async_originate(command.action) else None)
+        follow_up = command.follow_up or (
+            ORIGINATE_FOLLOW_UP if is_async_originate(command.action) else None)
+        awaited = self._expect(client, follow_up, cid) if follow_up is not None else []
         answered = False
         try:
             messages = await client.action(headers, timeout=self.timeout)
             answered = True
         except ActionError as exc:
-            status = 404 if any(s in exc.message.lower() for s in _NOT_FOUND) else 400
+            message = exc.message.strip()
+            status = 404 if any(s in message.lower() for s in _NOT_FOUND) else 400
             return await self._finish(stream, 2, command, cid, correlation, False, status,
-                                      exc.message, dict(exc.response))
+                                      message, dict(exc.response))
         except ConnectionLost as exc:
             return await self._finish(stream, 2, command, cid, correlation, False, 503,
                                       f"connection lost before Asterisk answered: {exc}", None)
@@ -174,42 +237,58 @@ class Commands:
             return await self._finish(stream, 2, command, cid, correlation, False, 504,
                                       f"no answer from Asterisk within {self.timeout:g}s", None)
         finally:
-            if follow_up is not None and not answered:
-                follow_up.cancel()
+            if not answered:
+                for future in awaited:
+                    future.cancel()
         response = dict(messages[0].headers) if messages else {}
-        message = str(response.get("Message", "Success"))
+        message = str(response.get("Message", "Success")).strip()
+        refused = acked_refusal(message)
+        if refused is not None:
+            for future in awaited:
+                future.cancel()
+            return await self._finish(stream, 2, command, cid, correlation, False, refused,
+                                      message, response)
         if follow_up is None:
             return await self._finish(stream, 2, command, cid, correlation, True, 200, message,
                                       response)
-        return await self._await_originate(follow_up, stream, command, cid, correlation,
-                                           message, response, requested_at)
+        return await self._await_follow_up(follow_up, awaited, stream, command, cid,
+                                           correlation, message, response, requested_at)
 
-    async def _await_originate(self, follow_up: asyncio.Future[Message], stream: str,
-                               command: Command, cid: str, correlation: str, message: str,
-                               response: Headers, requested_at: int) -> Outcome:
-        """Asterisk queued the Originate: its OriginateResponse decides. Waited for in a
-        task of its own, so the outcome is logged even when the caller stops waiting (the
-        timeout, or an HTTP client gone)."""
+    @staticmethod
+    def _expect(client: AmiClient, follow_up: FollowUp, cid: str
+                ) -> list[asyncio.Future[Message]]:
+        """The futures of the follow-up event and of its abort, registered before the action
+        leaves (Asterisk may send them in the same read as the response)."""
+        value = follow_up.value if follow_up.value is not None else action_id(cid)
+        awaited = [client.expect(value, follow_up.event, follow_up.header)]
+        if follow_up.abort is not None:
+            event, header, abort_value = follow_up.abort
+            awaited.append(client.expect(abort_value, event, header))
+        return awaited
+
+    async def _await_follow_up(self, follow_up: FollowUp, awaited: list[asyncio.Future[Message]],
+                               stream: str, command: Command, cid: str, correlation: str,
+                               message: str, response: Headers, requested_at: int) -> Outcome:
+        """Asterisk took the action: its follow-up event decides (an Originate's
+        OriginateResponse, an AGI command's AsyncAGIExec). Waited for in a task of its own, so
+        the outcome is logged even when the caller stops waiting (the timeout, or an HTTP
+        client gone)."""
 
         async def outcome() -> Outcome:
             try:
-                answer = await follow_up
+                done, _ = await asyncio.wait(awaited, return_when=asyncio.FIRST_COMPLETED)
+                answer = next(f for f in awaited if f in done).result()
             except ConnectionLost as exc:
                 return await self._finish(
                     stream, 2, command, cid, correlation, False, 503,
-                    f"connection lost before the OriginateResponse (Asterisk had queued the "
-                    f"call; its channels tell what became of it): {exc}", response)
-            data = answer.headers
-            reason = to_int(data.get("Reason"))
-            ok = data.get("Response") == "Success"
-            said = f"Originate {'succeeded' if ok else 'failed'}"
-            if reason is not None:
-                said += f", reason {reason}"
-            said += f": {reason_text(reason)}"
-            return await self._finish(
-                stream, 2, command, cid, correlation, ok, 200 if ok else ORIGINATE_FAILED,
-                said, response, {"reason": reason, "reason_text": reason_text(reason),
-                                 "originate_response": dict(data)})
+                    f"connection lost before the {follow_up.event} (Asterisk had taken the "
+                    f"action; its channels tell what became of it): {exc}", response)
+            finally:
+                for future in awaited:
+                    future.cancel()
+            ok, status, said, more = follow_up.verdict(answer.headers)
+            return await self._finish(stream, 2, command, cid, correlation, ok, status, said,
+                                      response, more)
 
         task = asyncio.create_task(outcome())
         self._outcomes.add(task)
@@ -217,7 +296,7 @@ class Commands:
         try:
             return await asyncio.wait_for(asyncio.shield(task), self.timeout)
         except TimeoutError:
-            return Outcome(cid, True, 202, f"{message}; the OriginateResponse will tell",
+            return Outcome(cid, True, 202, f"{message}; the {follow_up.event} will tell",
                            response, requested_at)
 
     async def _finish(self, stream: str, version: int, command: Command, cid: str,
@@ -230,7 +309,7 @@ class Commands:
                             cid, correlation)
         stored = (await self.log.append([event]))[0]
         position = stored.position if stored is not None else 0
-        return Outcome(cid, ok, status, message, response, position)
+        return Outcome(cid, ok, status, message, response, position, more or {})
 
     @staticmethod
     def _event(stream: str, version: int, type_: str, server: str, data: dict[str, Any],

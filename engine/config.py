@@ -94,6 +94,13 @@ class ReplayConfig(msgspec.Struct, forbid_unknown_fields=True):
     workers: int = 0  # processes a full rebuild may use; 0: one per core, at most 4
 
 
+class VoicemailConfig(msgspec.Struct, forbid_unknown_fields=True):
+    """Voicemail (`/voicemail/*`). Asterisk's spool holds each message's audio and details,
+    which AMI does not carry: "" serves messages without them (downloads answer 501)."""
+
+    spool: str = ""  # Asterisk's voicemail spool, e.g. /var/spool/asterisk/voicemail
+
+
 class Config(msgspec.Struct, forbid_unknown_fields=True):
     store: str = DEFAULT_URL
     servers: list[ServerConfig] = msgspec.field(default_factory=list)
@@ -103,6 +110,7 @@ class Config(msgspec.Struct, forbid_unknown_fields=True):
     auth: AuthConfig = msgspec.field(default_factory=AuthConfig)
     dialer: DialerConfig = msgspec.field(default_factory=DialerConfig)
     replay: ReplayConfig = msgspec.field(default_factory=ReplayConfig)
+    voicemail: VoicemailConfig = msgspec.field(default_factory=VoicemailConfig)
 
 
 _NAME = re.compile(r"^[A-Za-z0-9_.-]+$")

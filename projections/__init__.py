@@ -13,24 +13,28 @@ from types import ModuleType
 
 from projections import (
     agents,
+    agis,
     bridges,
     calls,
     channels,
     commands,
     devices,
     dialings,
+    modules,
     parking,
     peers,
     queues,
     results,
     systems,
     users,
+    voicemail,
 )
 from projections.base import ViewFn, views_of
 
 PROJECTIONS: list[ModuleType] = [
     channels, bridges, calls, devices, peers, agents, systems, queues, parking,
 ]
+PROJECTIONS += [agis, modules, voicemail]  # async AGI channels, modules, voicemail
 PROJECTIONS += [commands, users]  # the API's own: commands sent, users and tokens
 PROJECTIONS += [dialings, results]  # the outbound dialer's objects, dialings and results
 

@@ -4,8 +4,9 @@ parameters, bodies, paths) gets a 5xx, and every answer matches the document.
 The engine (with its outbound dialer, so `/ob` is served) is connected to a fake Asterisk that
 replayed `control-actions` (channels, systems, device states in the read models), so commands
 are really sent and answered. Access control is
-off (`auth.enabled = false`, so the users it creates do not turn it on). The streams (`/events`,
-`/ws`) never end: they have their own tests.
+off (`auth.enabled = false`, so the users it creates do not turn it on). The voicemail spool is
+set (to an empty folder): without one, a message download is a 501 by design (tested in
+tests/test_voicemail.py). The streams (`/events`, `/ws`) never end: they have their own tests.
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ EXAMPLES = 12  # per operation: about 60 operations, under 30 s in all
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     folder: Path = tmp_path_factory.mktemp("openapi")
     config = {"api": {"command_timeout": 2.0}, "auth": {"enabled": False},
-              "dialer": {"results_path": str(folder / "results.jsonl")}}
+              "dialer": {"results_path": str(folder / "results.jsonl")},
+              "voicemail": {"spool": str(folder)}}
     with Live(f"sqlite:///{folder / 'log.db'}", [CAPTURES / "control-actions.jsonl"],
               config=config, dialer=True) as running:
         running.connected()

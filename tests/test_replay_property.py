@@ -67,3 +67,36 @@ def test_interleaved_captures_live_equals_replayed(order: list[int], cuts: list[
         assert replayed.position == len(news)
         assert replayed.states == live_states
         store.close()
+
+
+BATCH2 = [list(capture_events(CAPTURE_FILES[0].parent / "batch2" / f"{name}.jsonl", name))
+          for name in ("agi", "modules", "voicemail")]
+BATCH2_TAGS = [i for i, session in enumerate(BATCH2) for _ in session]
+
+
+@settings(max_examples=10, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(order=st.permutations(BATCH2_TAGS),
+       cut=st.integers(1, len(BATCH2_TAGS) - 1), save_every=st.integers(1, 200))
+def test_agi_modules_and_voicemail_live_equal_replayed(order: list[int], cut: int,
+                                                      save_every: int) -> None:
+    """batch2's AGI, module and voicemail sessions interleaved: a projector restarted
+    half-way from its checkpoints ends with the states of a replay from position 0."""
+    cursors = [0] * len(BATCH2)
+    news: list[NewEvent] = []
+    for tag in order:
+        news.append(BATCH2[tag][cursors[tag]])
+        cursors[tag] += 1
+    with tempfile.TemporaryDirectory() as tmp:
+        path = str(Path(tmp) / "log.db")
+        store = open_store(f"sqlite:///{path}")
+        for part in (news[:cut], news[cut:]):
+            store.append(part)
+            with Projector(store, save_every=save_every, save_seconds=3600,
+                           checkpoints=SQLiteCheckpoints(path)) as live:
+                live.catch_up()
+                states = {name: live.serialize(name) for name in live.positions}
+        replayed = rebuild(store.url, workers=1)
+        assert replayed.states == states
+        assert all(replayed.states[name] for name in ("agis", "modules", "voicemail"))
+        store.close()

@@ -256,3 +256,21 @@ def test_a_device_freed_by_reconciliation_is_announced() -> None:
     last = msgspec.json.decode(messages[-1].json)
     assert messages[-1].name == "core.device_state.update"
     assert last["core.device_state.update"]["state"] == "NOT_INUSE"
+
+
+@pytest.mark.parametrize(("capture", "names"), [
+    ("agi", {"core.agi.create", "core.agi.update", "core.agi.delete"}),
+    ("modules", {"core.module.create"}),
+    ("voicemail", {"voicemail.user.create", "voicemail.user.update",
+                   "voicemail.user.delete"}),
+])
+def test_agi_modules_and_voicemail_announce_what_their_read_models_hold(capture: str,
+                                                                       names: set) -> None:
+    """batch2's sessions: after every event the announced AGI channels, modules and voicemail
+    users equal the read models (seed 004's core.agi.* on /core/agis/<caller_id_name>)."""
+    messages = derive_all(positioned(envelopes(CAPTURES / "batch2" / f"{capture}.jsonl")),
+                          check=True)
+    assert names <= {m.name for m in messages}
+    if capture == "agi":
+        assert {m.topic for m in messages if m.name.startswith("core.agi.")} == {
+            "/core/agis/AGI%20Caller", "/core/agis/%3Cunknown%3E"}

@@ -11,8 +11,9 @@ secret. Wrapping it would mean overriding most of it, so this client does the li
   ends, every pending action fails with `ConnectionLost` and is never re-sent;
 - a list action (`EventList: start`) resolves with all its items at its `EventList: Complete`
   event, or fails with `ConnectionLost`;
-- an event that answers an action after its response (an async Originate's
-  `OriginateResponse`) can be awaited too (`expect`), and fails the same way;
+- an event that answers an action after its response can be awaited too (`expect`), by
+  the header that names the action in it (an async Originate's `OriginateResponse` by its
+  ActionID, an AGI command's `AsyncAGIExec` by its CommandId), and fails the same way;
 - a Ping every `ping_interval`; a Ping still unanswered at the next tick means the connection is
   dead (detected within two intervals of going silent) and it is aborted and re-established;
 - a callback that raises is logged and counted; the connection carries on;
@@ -119,8 +120,10 @@ class AmiClient:
         self._write_lock = threading.Lock()
         self._tail = bytearray()
         self._pending: dict[str, _Pending] = {}
-        # ActionID -> (event type, future): an event that follows an action's response
-        self._expected: dict[str, tuple[str, asyncio.Future[Message]]] = {}
+        # (event type, value of its naming header) -> futures: events that follow an action's
+        # response; `_naming` says which header names the action in each such event type
+        self._expected: dict[tuple[str, str], list[asyncio.Future[Message]]] = {}
+        self._naming: dict[str, str] = {}
         self._ids = itertools.count(1)
         self._session_tag = ""
         self._stopping = False
@@ -179,18 +182,28 @@ class AmiClient:
             raise ConnectionLost(f"{self.config.name}: not connected")
         return self.answer(*self._write(headers), timeout)
 
-    def expect(self, action_id: str, event_type: str) -> asyncio.Future[Message]:
-        """The future of the event `event_type` that will carry `action_id` after the
-        action's response (an async Originate's `OriginateResponse`). Call it before sending
-        the action: Asterisk may send the event in the same read as the response. It fails
-        with `ConnectionLost` when this session ends; cancel it to stop waiting. Call it on
+    def expect(self, value: str, event_type: str, header: str = "ActionID"
+               ) -> asyncio.Future[Message]:
+        """The future of the next event `event_type` whose `header` is `value`: the event that
+        answers an action after its response (an async Originate's `OriginateResponse`
+        carries its ActionID; an AGI command's `AsyncAGIExec` its `CommandId`). Call it
+        before sending the action: Asterisk may send the event in the same read as the
+        response. Several may wait for the same event. It fails with `ConnectionLost` when
+        this session ends; cancel it to stop waiting. One header per event type. Call it on
         the event loop's thread."""
+        known = self._naming.setdefault(event_type, header)
+        if known != header:
+            raise ValueError(f"{event_type} is awaited by its {known}, not by {header}")
         future: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
-        self._expected[action_id] = (event_type, future)
+        key = (event_type, value)
+        self._expected.setdefault(key, []).append(future)
 
         def done(_: asyncio.Future[Message]) -> None:
-            if self._expected.get(action_id, (None, None))[1] is future:
-                del self._expected[action_id]
+            waiting = self._expected.get(key)
+            if waiting is not None and future in waiting:
+                waiting.remove(future)
+                if not waiting:
+                    del self._expected[key]
 
         future.add_done_callback(done)
         return future
@@ -336,13 +349,11 @@ class AmiClient:
                         headers.get("Shutdown", ""))
             self.status.shutdown = (f"{headers.get('Shutdown', '')}, "
                                     f"restart: {headers.get('Restart', '')}")
+        naming = self._naming.get(message.type)
+        if naming is not None and self._awaited(message, naming):
+            return
         action_id = headers.get("ActionID")
         if not isinstance(action_id, str):
-            return
-        expected = self._expected.get(action_id)
-        if expected is not None and expected[0] == message.type:
-            if not expected[1].done():
-                expected[1].set_result(message)
             return
         pending = self._pending.get(action_id)
         if pending is None:
@@ -364,6 +375,17 @@ class AmiClient:
         self._pending.pop(action_id)
         if not pending.future.done():
             pending.future.set_result(pending.items)
+
+    def _awaited(self, message: Message, header: str) -> bool:
+        """Hand `message` to whoever `expect`s it; False when nobody does."""
+        value = message.headers.get(header)
+        waiting = self._expected.get((message.type, value)) if isinstance(value, str) else None
+        if not waiting:
+            return False
+        for future in list(waiting):
+            if not future.done():
+                future.set_result(message)
+        return True
 
     async def _send(self, headers: Headers, timeout: float | None) -> list[Message]:
         return await self.answer(*self._write(headers), timeout)
@@ -445,7 +467,7 @@ class AmiClient:
             pending, self._pending = self._pending, {}
         expected, self._expected = self._expected, {}
         futures: list[asyncio.Future[Any]] = [p.future for p in pending.values()]
-        futures.extend(f for _, f in expected.values())
+        futures.extend(f for waiting in expected.values() for f in waiting)
         for future in futures:
             if not future.done():
                 future.set_exception(ConnectionLost(reason))

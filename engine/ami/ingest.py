@@ -10,6 +10,7 @@ same way, so the projections can reconcile against them.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 
 from engine.ami.client import AmiClient, AmiError
@@ -18,6 +19,7 @@ from engine.commands import command_of
 from engine.config import ServerConfig
 from engine.envelope import CONNECTION_LOST, NewEvent, utc_now
 from engine.log import EventLog
+from projections.modules import MODULE_TABLE
 
 log = logging.getLogger("switchboard.ingest")
 
@@ -31,7 +33,21 @@ LIST_ACTIONS = (
     "ParkedCalls",
     "Parkinglots",
     "DeviceStateList",
+    "VoicemailUsersList",
+    "Command",  # `module show`: the module table (LIST_PARAMS)
 )
+# What a list action asks besides its name. The module table comes from the CLI; its ActionID
+# tells the `modules` projection that this answer lists every module (projections/modules.py).
+LIST_PARAMS: dict[str, dict[str, str]] = {"Command": {"Command": "module show"}}
+_tables = itertools.count(1)
+
+
+def list_action(name: str) -> dict[str, str]:
+    """The headers of one list action."""
+    headers = {"Action": name, **LIST_PARAMS.get(name, {})}
+    if name == "Command":
+        headers["ActionID"] = f"{MODULE_TABLE}{next(_tables)}"
+    return headers
 
 
 class SessionRecorder:
@@ -78,7 +94,7 @@ def _linked(stream: str, version: int, message: Message, now: str, server: str) 
 async def send_list_actions(client: AmiClient) -> None:
     """Ask for the whole live state; failures are logged (the answers are in the log anyway)."""
     results = await asyncio.gather(
-        *(client.action({"Action": name}) for name in LIST_ACTIONS), return_exceptions=True
+        *(client.action(list_action(name)) for name in LIST_ACTIONS), return_exceptions=True
     )
     for name, result in zip(LIST_ACTIONS, results, strict=True):
         if isinstance(result, AmiError):

@@ -21,6 +21,11 @@ What it simulates, as the captures show it:
   hangs up: `QueueCallerAbandon`, `QueueCallerLeave`), `Park` (`ParkedCall` in the first free
   space, then `ParkedCallGiveUp` when the customer hangs up after `talk`, or `ParkedCallTimeOut`)
   or anything else (the customer talks `talk` seconds and hangs up, cause 16).
+- a call answered into `AGI` (`Application: AGI`, `Data: agi:async`, or `tools,agi` as in the
+  batch2 dialplan) enters async AGI (`engine/ami/asterisk_agi.py`) until an `ASYNCAGI BREAK` or
+  `HANGUP` command, or its hangup; voicemail (`asterisk_voicemail.py`: the recordings' mailboxes
+  100 and 101, their files in `voicemail_spool` when given) and modules (`asterisk_modules.py`)
+  answer their actions from their own state.
 - `Hangup` (by channel name), `QueueAdd`, `QueueRemove`, `QueuePause`; and the list actions
   `CoreShowChannels`, `Status`, `QueueStatus`, `QueueSummary`, `ParkedCalls`, `Parkinglots`
   answered from the simulated state, so a client that reconnects sees what is really up.
@@ -42,8 +47,11 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from engine.ami.asterisk_agi import AsyncAgi
+from engine.ami.asterisk_voicemail import Voicemail, demo_mailboxes
 from engine.ami.testserver import AmiTestServer, _ack, _error, _get, _response
 from engine.envelope import Headers
 
@@ -159,9 +167,12 @@ class PbxSimulator(AmiTestServer):
                  outcome: Mapping[str, float] | Callable[[str], str] | None = None,
                  seed: int | None = None, queues: Mapping[str, Iterable[str]] | None = None,
                  parking_lot: tuple[str, int, int] = ("default", 701, 720),
-                 **kwargs: Any) -> None:
+                 voicemail_spool: Path | None = None, **kwargs: Any) -> None:
         """`queues`: queue name -> member interfaces (e.g. `{"sales": ["SIP/agent-01"]}`)."""
         super().__init__(**kwargs)
+        self.voicemail = Voicemail(demo_mailboxes(), voicemail_spool)
+        self.agi = AsyncAgi(exists=lambda name: any(
+            c.name == name for c in self.channels.values()))
         self.timings = timings or Timings()
         self.outcome = outcome if outcome is not None else {"answer": 1.0}
         self.random = random.Random(seed)
@@ -348,12 +359,27 @@ class PbxSimulator(AmiTestServer):
             await self._queue(call, _get(headers, "Data").split(",", 1)[0])
         elif app == "park":
             await self._park(call)
+        elif app == "agi" or (not app and (_get(headers, "Context"), _get(headers, "Exten"))
+                              == ("tools", "agi")):
+            await self._agi(call, headers)
         else:
             one.application, one.app_data = _get(headers, "Application") or "Wait", ""
             if not app:
                 one.context, one.exten = _get(headers, "Context"), _get(headers, "Exten")
             await asyncio.sleep(self._lasting(self.timings.talk))
             await self._finish(call, *NORMAL)
+
+    async def _agi(self, call: Call, headers: Headers) -> None:
+        """`AGI(agi:async)`: the channel waits for AGI commands until its session ends (a
+        BREAK or HANGUP command, or a hangup), then hangs up, as `tools,agi` does."""
+        one = call.legs[0]
+        if not _get(headers, "Application"):
+            one.context, one.exten, one.priority = "tools", "agi", "2"
+        one.application, one.app_data = "AGI", "agi:async"
+        session, start = self.agi.begin(one.name, lambda: self._chan(one))
+        await self.broadcast(start)
+        await session.ended.wait()
+        await self._finish(call, *NORMAL)
 
     async def _refused(self, call: Call, headers: Headers,
                        dial_begin: list[tuple[str, str]]) -> None:
@@ -753,6 +779,8 @@ class PbxSimulator(AmiTestServer):
     async def _hangup_leg(self, chan: Channel, cause: int, text: str) -> None:
         if self.channels.pop(chan.uniqueid, None) is None:
             return
+        if (left_agi := self.agi.end(chan.name)) is not None:
+            await self.broadcast(left_agi)
         await self._emit("Hangup", [*self._chan(chan), ("Cause", str(cause)),
                                     ("Cause-txt", text)])
 

@@ -9,6 +9,9 @@ An action the recording client also sent with the same parameters (a `Hangup`, `
 `QueueAdd`...) is answered with Asterisk's recorded response (what it caused is in the replay,
 as recorded; the events that answer it later, such as an async Originate's
 `OriginateResponse`, carry the client's ActionID); other actions get `Invalid/unknown command`.
+Voicemail, modules and async AGI keep state that actions change (`engine/ami/emulated.py`):
+their actions are answered by `parts`, as a real Asterisk would from that state, before any
+recorded answer, and the parts see every replayed message.
 
 Each connection gets its own replay, from the start of the capture, after it logs in. Run it
 standalone with `python -m engine.ami.testserver --capture FILE` to point `switchboard run` at it.
@@ -26,6 +29,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
+from engine.ami.asterisk_agi import AsyncAgi
+from engine.ami.asterisk_modules import Modules
+from engine.ami.asterisk_voicemail import Voicemail
+from engine.ami.emulated import Part, Reply
 from engine.ami.protocol import TERMINATOR, Message, Parser, parse_action
 from engine.capture import read_lines
 from engine.envelope import MALFORMED, Headers
@@ -274,6 +281,10 @@ class AmiTestServer:
         self.pause_after = pause_after
         self.banner = banner
         self._capture = _load_capture(capture, replay_responses) if capture else _Capture()
+        # Asterisk's stateful areas, as of the recording's start (emulated.py)
+        self.voicemail = Voicemail.from_capture(capture) if capture else Voicemail()
+        self.modules = Modules.from_capture(capture) if capture else Modules.demo()
+        self.agi = AsyncAgi()
         self._server: asyncio.Server | None = None
         self._open: set[_Connection] = set()
         self._speaking = asyncio.Event()
@@ -356,6 +367,10 @@ class AmiTestServer:
             conn.limit = None if count is None else conn.replayed + count
             conn.more.set()
 
+    @property
+    def parts(self) -> tuple[Part, ...]:
+        return (self.voicemail, self.modules, self.agi)
+
     # -- extending: a subclass simulating a PBX (engine/ami/simulator.py) -------------------
 
     def handle_action(self, name: str, headers: Headers, action_id: str) -> bytes | None:
@@ -425,6 +440,11 @@ class AmiTestServer:
             reply = _error(action_id, "Permission denied")
         elif (handled := self.handle_action(name, headers, action_id)) is not None:
             reply = handled
+        elif (answer := self._part_answer(name, headers, action_id)) is not None:
+            await self._send(conn, answer.response)
+            for data in answer.events:
+                await self.broadcast(data)
+            return True
         elif name == "ping":
             reply = _response("Success", action_id, "Ping: Pong", f"Timestamp: {time.time():.6f}")
         elif name in LIST_ACTIONS:
@@ -435,6 +455,13 @@ class AmiTestServer:
             reply = _error(action_id, "Invalid/unknown command")
         await self._send(conn, reply)
         return True
+
+    def _part_answer(self, name: str, headers: Headers, action_id: str) -> Reply | None:
+        for part in self.parts:
+            answer = part.answer(name, headers, action_id)
+            if answer is not None:
+                return answer
+        return None
 
     async def _login(self, conn: _Connection, headers: Headers, action_id: str) -> bool:
         if conn.authenticated:
@@ -514,6 +541,8 @@ class AmiTestServer:
             else:
                 data = item.raw.encode("utf-8")
             await self._send(conn, data)
+            for part in self.parts:
+                part.observe(item.raw)
             conn.position = item.index
             conn.replayed += 1
             self.messages_replayed += 1
