@@ -60,6 +60,11 @@ _REASON_TEXTS = {
 _TRUE = ("yes", "true", "y", "t", "1", "on")  # Asterisk's ast_true()
 
 
+def refusal_status(message: str) -> int:
+    """The HTTP status of Asterisk's refusal: 404 when what it names does not exist, else 400."""
+    return 404 if any(s in message.lower() for s in _NOT_FOUND) else 400
+
+
 def action_id(command_id: str) -> str:
     return ACTION_PREFIX + command_id
 
@@ -185,7 +190,7 @@ class Commands:
             messages = await client.action(headers, timeout=self.timeout)
             answered = True
         except ActionError as exc:
-            status = 404 if any(s in exc.message.lower() for s in _NOT_FOUND) else 400
+            status = refusal_status(exc.message)
             return await self._finish(stream, 2, command, cid, correlation, False, status,
                                       exc.message, dict(exc.response))
         except ConnectionLost as exc:

@@ -16,7 +16,9 @@ which Asterisk says nothing). So a change made outside Switchboard shows at the 
 **Writing** (`change`). A change of a file is a command (`engine/commands.py`): its
 `CommandRequested` holds who, what (the request, the `UpdateConfig` action, the file and module)
 and the file's content before as the read models knew it (`before`, never shown below admin).
-Once that is durable the `UpdateConfig` leaves with `Reload: <module>`; Asterisk's refusal
+Once that is durable the `UpdateConfig` leaves with `Reload: <module>` (Asterisk reads at most
+128 lines of one action: a longer change goes as several, `continued` in the request, the
+reload on the last; one refused leaves the file changed in part, and says so); Asterisk's refusal
 (`Given category does not exist`, `Unknown action command`, `Config file not found`...) fails
 the command with Asterisk's message (404 for what does not exist, else 400). Accepted, the
 command waits for the module's `Reload` event: a status other than reloaded fails it (409, with
@@ -59,9 +61,9 @@ from engine.ami.asterisk_config import (
     module_name,
     saved,
 )
-from engine.ami.client import AmiClient, AmiError
+from engine.ami.client import ActionError, AmiClient, AmiError
 from engine.ami.protocol import Message
-from engine.commands import ACTION_PREFIX, Command, Commands, Finish, Outcome
+from engine.commands import ACTION_PREFIX, Command, Commands, Finish, Outcome, refusal_status
 from engine.envelope import Headers, NewEvent, utc_now
 from engine.log import EventLog
 from engine.redact import redact
@@ -78,6 +80,9 @@ RELOAD_LISTS: dict[str, tuple[str, ...]] = {
     "res_parking": ("Parkinglots",),
 }
 WHOLE_PREFIX = "whole-"  # ActionID of a list action sent without a filter (projections/lists)
+MAX_HEADERS = 128  # lines Asterisk reads of one action (AST_MAX_MANHEADERS)
+FIXED_HEADERS = 5  # Action, ActionID, SrcFilename, DstFilename, Reload
+MAX_LINE = 1024  # bytes of one line Asterisk takes ("line too long" past it)
 HIDDEN = "ConfigVersionHidden"  # a version taken out of the settings lists
 HIDE_STREAM = "setting/"
 
@@ -247,25 +252,48 @@ class Action:
     options: str = ""
 
 
-def update_config(filename: str, module: str | None, actions: list[Action]) -> Headers:
-    """The `UpdateConfig` action (without ActionID). A value is sent with its `;` escaped, so
-    it reads back whole instead of cut where a comment would start."""
-    headers: Headers = {"Action": "UpdateConfig", "SrcFilename": filename,
-                        "DstFilename": filename}
-    if module:
-        headers["Reload"] = module
-    for n, action in enumerate(actions):
-        headers[f"Action-{n:06d}"] = action.verb
-        headers[f"Cat-{n:06d}"] = action.cat
-        if action.var:
-            headers[f"Var-{n:06d}"] = action.var
-        if action.value or action.verb in ("Append", "Update", "Insert"):
-            headers[f"Value-{n:06d}"] = action.value.replace(";", "\\;")
-        if action.match:
-            headers[f"Match-{n:06d}"] = action.match
-        if action.options:
-            headers[f"Options-{n:06d}"] = action.options
-    return headers
+def _lines(action: Action) -> list[tuple[str, str]]:
+    """An action's headers, numbered later. A value starting with `>` is sent behind another
+    (Asterisk takes the first for `name => value`); a `;` as it is (Asterisk escapes it when
+    it writes the file)."""
+    out = [("Action", action.verb), ("Cat", action.cat)]
+    if action.var:
+        out.append(("Var", action.var))
+    if action.value or action.verb in ("Append", "Update", "Insert"):
+        value = action.value
+        out.append(("Value", ">" + value if value.startswith(">") else value))
+    if action.match:
+        out.append(("Match", action.match))
+    if action.options:
+        out.append(("Options", action.options))
+    return out
+
+
+def update_configs(filename: str, module: str | None, actions: list[Action]) -> list[Headers]:
+    """The `UpdateConfig` actions (without ActionID) that make the change: Asterisk reads at
+    most `MAX_HEADERS` lines of one action (more is `Too many lines in message`), so a long
+    change is cut into several, the reload on the last. At least one."""
+    batches: list[Headers] = []
+    current: Headers = {}
+    used = 0
+    for action in actions:
+        lines = _lines(action)
+        if current and used + len(lines) > MAX_HEADERS - FIXED_HEADERS:
+            batches.append(current)
+            current, used = {}, 0
+        n = sum(1 for k in current if k.startswith("Action-"))
+        current.update((f"{key}-{n:06d}", value) for key, value in lines)
+        used += len(lines)
+    batches.append(current)
+    out = []
+    for i, numbered in enumerate(batches):
+        headers: Headers = {"Action": "UpdateConfig", "SrcFilename": filename,
+                            "DstFilename": filename}
+        if module and i == len(batches) - 1:
+            headers["Reload"] = module
+        headers.update(numbered)
+        out.append(headers)
+    return out
 
 
 def _comparable(cat: dict[str, Any]) -> tuple:
@@ -279,7 +307,8 @@ def updates(before: Content, after: Content) -> list[Action]:
     next category it precedes, else at the end); one whose variables differ only in values of
     names that appear once is updated, else emptied and written again in order. A category
     whose template options change, or that appears several times, is made again. Templates
-    are out of UpdateConfig's reach: changing one raises UpdateError."""
+    are out of UpdateConfig's reach (it skips them): changing, deleting or writing variables
+    into one raises UpdateError; a category may inherit one that exists."""
     old = {c["name"].lower(): c for c in before}
     counts: dict[str, int] = {}
     for c in before:
@@ -307,6 +336,9 @@ def updates(before: Content, after: Content) -> list[Action]:
         if was is not None and counts.get(key):
             actions.append(Action("DelCat", was["name"]))
             counts[key] = 0
+        if cat.get("template") and cat.get("variables"):
+            raise UpdateError(f"template [{cat['name']}] cannot be written through AMI: "
+                              "UpdateConfig reaches no template's variables")
         following = next((c["name"] for c in after[i + 1:]
                           if counts.get(c["name"].lower()) == 1), "")
         actions.extend(new_category(cat, before=following))
@@ -337,23 +369,27 @@ def _rewrite(was: dict[str, Any], cat: dict[str, Any]) -> list[Action]:
             *(Action("Append", cat["name"], k, v) for k, v in new)]
 
 
-def predicted(before: Content, action: Headers) -> Content | None:
-    """What the file reads after `action` by Asterisk's rules (None: Asterisk would refuse it,
-    as far as `before` tells)."""
+def predicted(before: Content, actions: list[Headers]) -> Content | None:
+    """What the file reads after the `UpdateConfig` actions by Asterisk's rules (None: Asterisk
+    would refuse one, as far as `before` tells)."""
+    categories = to_categories(before)
     try:
-        return to_content(saved(apply_updates(to_categories(before), action)))
+        for action in actions:
+            categories = saved(apply_updates(categories, action))
     except UpdateError:
         return None
+    return to_content(categories)
 
 
-def touched(action: Headers) -> set[str]:
-    """The names (lower case) of the categories an UpdateConfig names, new names included."""
+def touched(actions: list[Headers]) -> set[str]:
+    """The names (lower case) of the categories the UpdateConfigs name, new names included."""
     out = set()
-    for key, value in action.items():
-        if key.startswith("Cat-") and isinstance(value, str):
-            out.add(value.lower())
-            if str(action.get("Action-" + key[4:], "")).lower() == "renamecat":
-                out.add(str(action.get("Value-" + key[4:], "")).lower())
+    for action in actions:
+        for key, value in action.items():
+            if key.startswith("Cat-") and isinstance(value, str):
+                out.add(value.lower())
+                if str(action.get("Action-" + key[4:], "")).lower() == "renamecat":
+                    out.add(str(action.get("Value-" + key[4:], "")).lower())
     return out
 
 
@@ -393,17 +429,18 @@ async def change(commands: Commands, change: Change, timeout: float | None = Non
     file again (see the module docstring). Never raises for Asterisk's or the link's failures:
     they are the command's outcome."""
     module = FILE_MODULES.get(change.filename) if change.reload else None
-    action = update_config(change.filename, module, change.actions)
+    batches = update_configs(change.filename, module, change.actions)
     command = Command(
-        change.name, change.server, action, change.who, [], redact(change.params),
-        record={"filename": change.filename, "module": module, "before": change.before})
+        change.name, change.server, batches[0], change.who, [], redact(change.params),
+        record={"filename": change.filename, "module": module, "before": change.before,
+                "continued": batches[1:]})
     client = commands.client(change.server)
     watch = watch_of(client)
     wait = timeout if timeout is not None else commands.timeout
     reload = watch.expect_reload(module) if module and client.connected else None
 
     async def confirm(client: AmiClient, cid: str, messages: list[Message]) -> Finish:
-        return await _confirm(client, cid, change, module, action, reload, wait)
+        return await _confirm(client, cid, change, module, batches, reload, wait)
 
     try:
         with watch.writing(module or "", command.id):
@@ -414,10 +451,21 @@ async def change(commands: Commands, change: Change, timeout: float | None = Non
 
 
 async def _confirm(client: AmiClient, cid: str, change: Change, module: str | None,
-                   action: Headers, reload: asyncio.Future[Headers] | None, wait: float
-                   ) -> Finish:
+                   batches: list[Headers], reload: asyncio.Future[Headers] | None,
+                   wait: float) -> Finish:
     filename = change.filename
     more: dict[str, Any] = {"filename": filename, "module": module}
+    for n, batch in enumerate(batches[1:], 2):
+        try:
+            await client.action({**batch, "ActionID": ACTION_PREFIX + cid}, timeout=wait)
+        except ActionError as exc:
+            return Finish(False, refusal_status(exc.message),
+                          f"{exc.message} (UpdateConfig {n} of {len(batches)}: {filename} is "
+                          f"changed in part, and not reloaded)", more)
+        except (AmiError, TimeoutError) as exc:
+            return Finish(False, 504, f"UpdateConfig {n} of {len(batches)} got no answer "
+                                      f"({exc or 'timeout'}): {filename} may be changed in "
+                                      f"part, and is not reloaded", more)
     if module and reload is not None:
         try:
             event = await asyncio.wait_for(asyncio.shield(reload), wait)
@@ -441,11 +489,11 @@ async def _confirm(client: AmiClient, cid: str, change: Change, module: str | No
     done = f"{filename} changed" + (f"; {module} reloaded" if module else "")
     if change.before is None:
         return Finish(True, 200, done, more)
-    expected = predicted(change.before, action)
+    expected = predicted(change.before, batches)
     if expected is None:  # our view was stale: Asterisk knew better
         return Finish(True, 200, done, more)
     read = to_content(content_of(answer[0].headers))
-    wrong = differences(expected, read, touched(action))
+    wrong = differences(expected, read, touched(batches))
     if wrong:
         return Finish(False, 409, f"{filename} was changed, but reads back otherwise than "
                                   f"asked in: {', '.join(wrong)}", more)

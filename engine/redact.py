@@ -10,9 +10,10 @@ Asterisk's configuration files hold secrets too (a pjsip auth's `password`, a vo
 mailbox's PIN, the first field of `100 => 1234,Alice,...`), in shapes a key test does not see:
 a `GetConfig` answer carries them as `Line-000001-000003: password=...`, a `GetConfigJSON`
 answer inside its `JSON` text, an `UpdateConfig` as `Var-000002: password` with its
-`Value-000002`, and a configuration change's command its file content before
-(`engine/configs.py`). `redact_event` redacts each of these (`redact_config_value` says which
-values are secrets), then every secret key.
+`Value-000002` (a configuration change's command holds one in `action`, more in `continued`),
+and such a command its file content before (`before`, `engine/configs.py`). `redact_event`
+redacts each of these (`redact_config_value` says which values are secrets), then every
+secret key.
 """
 
 from __future__ import annotations
@@ -77,8 +78,12 @@ def _redact_config(data: dict[str, Any]) -> dict[str, Any]:
         elif isinstance(data.get("JSON"), str):
             out = _get_config_json(data)
     action = data.get("action")
-    if isinstance(action, dict) and str(action.get("Action", "")).lower() == "updateconfig":
+    if _is_update_config(action):
         out = {**out, "action": _update_config(action)}
+    continued = data.get("continued")
+    if isinstance(continued, list):
+        out = {**out, "continued": [_update_config(a) if _is_update_config(a) else a
+                                    for a in continued]}
     before = data.get("before")
     if isinstance(before, list):
         filename = data.get("filename") if isinstance(data.get("filename"), str) else None
@@ -118,6 +123,10 @@ def _get_config_json(data: dict[str, Any]) -> dict[str, Any]:
                    for k, v in variables.items()} if isinstance(variables, dict) else variables
              for cat, variables in parsed.items()}
     return {**data, "JSON": msgspec.json.encode(shown).decode()}
+
+
+def _is_update_config(action: Any) -> bool:
+    return isinstance(action, dict) and str(action.get("Action", "")).lower() == "updateconfig"
 
 
 def _update_config(action: dict[str, Any]) -> dict[str, Any]:

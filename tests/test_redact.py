@@ -12,7 +12,7 @@ from engine.configs import (
     get_config,
     read_action_id,
     to_content,
-    update_config,
+    update_configs,
 )
 from engine.envelope import Event
 from engine.redact import REDACTED, redact_event
@@ -56,11 +56,13 @@ def test_a_get_config_json_answer_and_a_read_of_unknown_file_too() -> None:
 
 def test_a_configuration_command_shows_neither_the_values_sent_nor_the_content_before() -> None:
     before = to_content(AsteriskConfig().files["voicemail.conf"])
-    action = update_config("voicemail.conf", "app_voicemail", [
+    action, *continued = update_configs("voicemail.conf", "app_voicemail", [
         Action("Append", "default", "102", "5555,Carol Agent"),
-        Action("Update", "6001-auth", "password", "other")])
+        *[Action("Update", "6001-auth", "password", f"other{n}") for n in range(40)]])
+    assert continued  # 41 actions do not fit the 128 lines of one
     event = Event(1, "command/c1", 0, "CommandRequested", "2026-12-07T20:08:35+00:00",
-                  "pbx1", {"id": "c1", "action": action, "filename": "voicemail.conf",
+                  "pbx1", {"id": "c1", "action": action, "continued": continued,
+                           "filename": "voicemail.conf",
                            "before": before, "params": {"password": "x"}})
     assert "1234" in json.dumps(event.data)
     text = shown(event)

@@ -17,9 +17,9 @@ captures (tests/test_asterisk_config.py):
   `Update`, `Delete`, `Append`, `Insert`) to a fresh load of the file, all or nothing: the first
   refusal (`Given category does not exist`, `Unknown action command`...) answers the error and
   nothing is saved. A value starting with `>` is an object (`name => value`).
-- Saving and loading again is what the next read sees (`saved`): names and values stripped, a
-  value cut at a `;` (a comment) unless it is written `\\;`, and variables that repeat one of a
-  template's dropped (Asterisk does not write them).
+- Saving and loading again is what the next read sees (`saved`): names and values stripped,
+  a value's `;` written `\\;` (ast_escape_semicolons) so it reads back whole, and variables
+  that repeat one of a template's dropped (Asterisk 22.9 does not write them; see `render`).
 - `Reload` (or `UpdateConfig`'s `Reload:` header) makes a module load its file again: a `Reload`
   event with the module and its status; `loaded` then holds what the module runs with, from
   which the queues (`queues_of`) and parking lots (`parking_lots_of`) a fake lists are taken.
@@ -165,9 +165,11 @@ def parse(text: str) -> list[Category]:
 
 
 def render(categories: list[Category]) -> str:
-    """The file as `ast_config_text_file_save2` writes it: a variable equal (name and value)
-    to one of its templates' is not written; values are written as they are (a `;` in one
-    starts a comment when the file is read again, unless it was sent as `\\;`)."""
+    """The file as `ast_config_text_file_save2` of Asterisk 22.9 writes it for UpdateConfig
+    (PreserveEffectiveContext): a variable equal (name and value) to one of its templates' is
+    not written; a value's `;` is escaped. (Asterisk's master since September 2025 writes a
+    loaded category's inherited variables out instead; which 22.x release took that is not
+    known here.)"""
     lines: list[str] = []
     for cat in categories:
         options = (["!"] if cat.template else []) + cat.templates
@@ -178,7 +180,8 @@ def render(categories: list[Category]) -> str:
         for v in cat.variables:
             if (v.name.lower(), v.value) in inherited:
                 continue
-            lines.append(f"{v.name} {'=>' if v.object else '='} {v.value}")
+            value = v.value.replace(";", "\\;")
+            lines.append(f"{v.name} {'=>' if v.object else '='} {value}")
         lines.append("")
     return "\n".join(lines)
 
@@ -293,6 +296,10 @@ FAILURE_NEWCAT = "Create category did not complete successfully"
 FAILURE_UPDATE = "Update did not complete successfully"
 FAILURE_TEMPLATE = "Template category not found"
 FILE_NOT_FOUND = "Config file not found"
+# What Asterisk reads of one action (manager.c: AST_MAX_MANHEADERS, the session's inbuf)
+MAX_LINES, MAX_LINE = 128, 1024
+TOO_MANY_LINES = "Too many lines in message or allocation failure"
+LINE_TOO_LONG = "Failed to parse message: line too long"
 NO_FILENAME = "Filename not specified"
 
 
@@ -603,6 +610,11 @@ class AsteriskConfig:
         self.initial: dict[str, list[Category]] = copy.deepcopy(self.loaded)
         self.clock = time.time
 
+    def recorded_nothing(self) -> None:
+        """The recorded list answers `overlay` is given list nothing (a fake Asterisk without a
+        capture): every queue and lot the modules run is listed."""
+        self.initial = {module: [] for module in MODULE_FILES}
+
     def fail_reload(self, module: str, failing: bool = True) -> None:
         if failing:
             self.failing.add(module_name(module))
@@ -632,6 +644,12 @@ class AsteriskConfig:
         """The answer to a configuration action (`name` lower case), None for any other."""
         if name not in self.ACTIONS:
             return None
+        lines = [f"{k}: {v}" for k, vs in headers.items()
+                 for v in (vs if isinstance(vs, list) else [vs])]
+        if len(lines) > MAX_LINES:
+            return Answer(_reply("Error", action_id, [f"Message: {TOO_MANY_LINES}"]))
+        if any(len(line.encode()) > MAX_LINE for line in lines):
+            return Answer(_reply("Error", action_id, [f"Message: {LINE_TOO_LONG}"]))
         try:
             if name == "reload":
                 return self._reload_action(headers, action_id)

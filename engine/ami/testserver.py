@@ -251,7 +251,8 @@ class AmiTestServer:
     - `config`: its configuration files (`engine/ami/asterisk_config.py`; the captures' PBX by
       default): `GetConfig`, `GetConfigJSON`, `ListCategories`, `UpdateConfig` and `Reload` are
       answered from them, statefully, and a reload that changes the queues or parking lots
-      shows in the list answers after it.
+      shows in the list answers after it. Without a capture its queues and lots are listed,
+      idle, from the start.
     """
 
     def __init__(
@@ -280,6 +281,8 @@ class AmiTestServer:
         self.pause_after = pause_after
         self.banner = banner
         self.config = config if config is not None else AsteriskConfig()
+        if capture is None:
+            self.config.recorded_nothing()  # its queues and lots are listed, idle
         self._capture = _load_capture(capture, replay_responses) if capture else _Capture()
         self._server: asyncio.Server | None = None
         self._open: set[_Connection] = set()
