@@ -442,8 +442,9 @@ async def change(commands: Commands, change: Change, timeout: float | None = Non
     async def confirm(client: AmiClient, cid: str, messages: list[Message]) -> Finish:
         return await _confirm(client, cid, change, module, batches, reload, wait)
 
+    writing = watch.writing(module, command.id) if module else contextlib.nullcontext()
     try:
-        with watch.writing(module or "", command.id):
+        with writing:
             return await commands.run(command, then=confirm)
     finally:
         if reload is not None and not reload.done():

@@ -14,7 +14,10 @@ removes the members and callers of the queues the answer covered that it did not
 reconciled), by the rule of `projections/lists.py`: rows added live while the answer was being
 read (a member's `QueueMemberAdded`, a caller's `QueueCallerJoin`) are newer than it and kept. A
 row that is already right is left alone, `tm_update` included, so applying the same answer twice
-changes nothing.
+changes nothing. The engine's own `QueueStatus` is whole (unfiltered, its ActionID starts with
+`whole-`, `engine/configs.py`): it covers every queue, so a queue it does not list is gone too,
+with its members and callers (a reload of app_queue removed it from queues.conf; Asterisk sends
+no event for that, nor for a static member taken out).
 
 Statistics follow app_queue: hold and talk times are exponential averages, new = (3*old + x)/4
 (the first completed call sets talk time, the first connect of an empty history sets hold time);

@@ -286,3 +286,24 @@ def test_configuration_is_for_admins_and_its_secrets_stay_in(tmp_path: Path) -> 
                            for name in ("pjsip.conf", "voicemail.conf")])
         assert "s3cret-6001" not in seen and "1234," not in seen and "(redacted)" in seen
         assert "s3cret-6001" in json.dumps([e.data for e in events(live)])  # the log keeps it
+
+
+def test_asterisks_refusals_end_the_command_with_its_message(live: Live) -> None:
+    """What the API cannot send, the engine's change can: a file Asterisk does not have, an
+    action it does not know. Each is a failed command in the log with Asterisk's message."""
+    from engine.configs import Action, Change, change
+
+    ctx = live.app.state.ctx
+
+    def run(filename: str, action: Action) -> tuple[int, str, str]:
+        outcome = live.call(change(ctx.commands, Change(
+            "pbx1", filename, [action], "test_change", "tester")))
+        states = [e.type for e in command_events(live, outcome.id)]
+        return outcome.status, outcome.message, states[-1]
+
+    assert run("no-such-file.conf", Action("DelCat", "x")) == (
+        404, "Config file not found", "CommandFailed")
+    assert run("queues.conf", Action("Frobnicate", "sales", "x", "y")) == (
+        400, "Unknown action command", "CommandFailed")
+    assert run("queues.conf", Action("DelCat", "no-such-queue")) == (
+        404, "Given category does not exist", "CommandFailed")
