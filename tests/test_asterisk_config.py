@@ -251,3 +251,15 @@ def test_both_fakes_list_what_their_reloads_made(fake) -> None:
         assert not [t for t, _ in messages if t == "QueueMemberRemoved"]
 
     run(main())
+
+
+def test_a_module_of_no_managed_file_reloads_and_a_made_up_name_does_not() -> None:
+    config = AsteriskConfig()
+    ok = config.answer("reload", {"Module": "app_dictate.so"}, "r1")
+    assert ok is not None and b"Message: Module Reloaded" in ok.reply and ok.reloaded == []
+    missing = config.answer("reload", {"Module": "no_such_module.so"}, "r2")
+    assert missing is not None and b"Message: No such module" in missing.reply
+    everything = config.answer("reload", {}, "r3")
+    assert everything is not None and b"Module Reloaded" in everything.reply
+    assert without_timestamp(everything.events[-1])["Module"] == "All"
+    assert len(everything.reloaded) == 6
