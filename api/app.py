@@ -37,6 +37,7 @@ from api import (
     park,
     pjsip,
     queue,
+    settings,
     sse,
     timeline,
     v1,
@@ -62,7 +63,7 @@ log = logging.getLogger("switchboard.api")
 
 # The route modules, in the order their routes are tried. Add a module here to serve it.
 MODULES: tuple[ModuleType, ...] = (core, agi, queue, park, pjsip, devices, calls, commands, ob,
-                                   voicemail, views, timeline, sse, ws, admin)
+                                   voicemail, views, timeline, sse, ws, admin, settings)
 
 
 def build_context(engine: Engine) -> ApiContext:

@@ -59,6 +59,12 @@ async def run(ctx: ApiContext, command: Command) -> tuple[Outcome, dict | None, 
         outcome = await ctx.commands.run(command)
     except UnknownServer as exc:
         raise ApiError(400, f"unknown server {exc}") from None
+    return await respond(ctx, outcome)
+
+
+async def respond(ctx: ApiContext, outcome: Outcome) -> Response:
+    """A command's outcome as the answer: once the read models hold it, the command row, or
+    its failure's status and message."""
     headers = {COMMAND_HEADER: outcome.id}
     projector = ctx.engine.projector
     await wait_projected(lambda: projector.position, outcome.position)

@@ -29,6 +29,7 @@ from typing import Any
 from urllib.parse import quote, unquote
 
 from engine.commands import REQUESTED, STREAM_PREFIX, command_of
+from engine.configs import HIDDEN, file_of
 from engine.envelope import RESPONSE, Event
 from projections import (
     agents,
@@ -395,6 +396,11 @@ def _voicemail_user_candidates(event: Event, state: dict, cache: KindCache) -> l
     if isinstance(mailbox, str) and isinstance(context, str):
         return [f"{event.server}/{voicemail.box_id(mailbox, context)}"]
     return []
+def _config_candidates(event: Event, state: dict, cache: KindCache) -> list[str]:
+    """A read of a file (its ActionID names it), or a version of it hidden."""
+    filename = event.data.get("filename") if event.type == HIDDEN else file_of(
+        event.data.get("ActionID"))
+    return [f"{event.server}/{filename}"] if isinstance(filename, str) and filename else []
 
 
 def _views() -> dict[str, Callable[[dict, float], list[Row]]]:
@@ -498,6 +504,12 @@ KINDS: tuple[Kind, ...] = (
          frozenset({"VoicemailUserEntry", "VoicemailUserDetail", "MessageWaiting", RESPONSE}),
          frozenset({"VoicemailUserEntryComplete"}), server_scopes=prefixed("users"),
          doc="VoicemailUsersList items, MessageWaiting (`waiting`, message counts)"),
+    Kind("config.setting", "config", "config-files", "/config/files/{filename}",
+         keyed(VIEWS["config-files"], "files", _by("filename")), _config_candidates,
+         frozenset({"Response", HIDDEN}),
+         doc="a managed configuration file read with another content (a change of ours, or "
+             "one made outside and seen after a reload), gone, or a version hidden; names "
+             "only, no values"),
     Kind("command.command", "commands", "commands", "/commands/{id}",
          keyed(VIEWS["commands"], "commands", lambda r: r["id"],
                present=lambda r: r["state"] in ("requested", "sent")),

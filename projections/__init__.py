@@ -18,6 +18,7 @@ from projections import (
     calls,
     channels,
     commands,
+    config,
     devices,
     dialings,
     modules,
@@ -32,7 +33,7 @@ from projections import (
 from projections.base import ViewFn, views_of
 
 PROJECTIONS: list[ModuleType] = [
-    channels, bridges, calls, devices, peers, agents, systems, queues, parking,
+    channels, bridges, calls, devices, peers, agents, systems, queues, parking, config,
 ]
 PROJECTIONS += [agis, modules, voicemail]  # async AGI channels, modules, voicemail
 PROJECTIONS += [commands, users]  # the API's own: commands sent, users and tokens

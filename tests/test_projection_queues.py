@@ -517,3 +517,35 @@ def test_event_already_counted_by_an_answer_is_not_counted_twice() -> None:
                  caller("QueueCallerAbandon", "c2", Position=1, HoldTime=3),
                  caller("QueueCallerLeave", "c2", Position=1, Count=0)])
     assert view(state, "queues")[0]["abandoned"] == 1
+
+
+# ---------------------------------------------------------------------------------------------
+# queues a reload removed
+
+
+def start(action: str) -> Event:
+    return ev("Response", Response="Success", ActionID=action, EventList="start",
+              Message="Queue status will follow")
+
+
+def test_a_whole_answer_drops_the_queues_it_does_not_list_and_a_filtered_one_does_not(
+        ) -> None:
+    """After a reload of app_queue took `billing` out of queues.conf, the engine's whole
+    QueueStatus (ActionID `whole-...`) no longer lists it: it goes, with its static member
+    and its caller; a queue born after the answer began stays. A filtered answer (any other
+    ActionID) speaks for its queue only."""
+    before = [start("w1"), params("sales", "w1"), params("billing", "w1"),
+              member_item("billing", "Local/agent7@agents", "w1", Membership="static"),
+              entry_item("billing", "c1", 1, "w1"), complete("w1", 4)]
+    state = run(before)
+    assert {q["name"] for q in view(state, "queues")} == {"sales", "billing"}
+    filtered = run([start("f1"), params("sales", "f1"), complete("f1", 1)],
+                   copy.deepcopy(state))
+    assert {q["name"] for q in view(filtered, "queues")} == {"sales", "billing"}
+    late = [start("whole-2"), params("sales", "whole-2"), member("QueueMemberAdded", "vip"),
+            complete("whole-2", 1)]
+    state = run(late, state)
+    assert {q["name"] for q in view(state, "queues")} == {"sales", "vip"}
+    assert [m["queue_name"] for m in view(state, "queue-members")] == ["vip"]
+    assert view(state, "queue-entries") == []
+    assert state["closed"][-1]["reason"] == "not in QueueStatus answer"
