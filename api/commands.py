@@ -59,18 +59,26 @@ async def run(ctx: ApiContext, command: Command) -> tuple[Outcome, dict | None, 
         outcome = await ctx.commands.run(command)
     except UnknownServer as exc:
         raise ApiError(400, f"unknown server {exc}") from None
-    return await respond(ctx, outcome)
+    return await settled(ctx, outcome)
 
 
-async def respond(ctx: ApiContext, outcome: Outcome) -> Response:
-    """A command's outcome as the answer: once the read models hold it, the command row, or
-    its failure's status and message."""
+async def settled(ctx: ApiContext, outcome: Outcome
+                  ) -> tuple[Outcome, dict | None, dict[str, str]]:
+    """Once the read models hold a command's outcome: the outcome, the command's row and the
+    headers to answer with; a failure raises its ApiError (its status and message)."""
     headers = {COMMAND_HEADER: outcome.id}
     projector = ctx.engine.projector
     await wait_projected(lambda: projector.position, outcome.position)
     if not outcome.ok:
         raise ApiError(outcome.status, outcome.message, headers)
     return outcome, _command(ctx, outcome.id), headers
+
+
+async def respond(ctx: ApiContext, outcome: Outcome) -> Response:
+    """A command's outcome as the answer: the command row, or its failure's status and
+    message (for a command run otherwise than by `run`: a configuration change)."""
+    _, row, headers = await settled(ctx, outcome)
+    return ok(row, headers=headers)
 
 
 def _command(ctx: ApiContext, cid: str) -> dict | None:
