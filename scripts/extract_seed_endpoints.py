@@ -25,7 +25,7 @@ SEED = "seeds/004_91b44c3498f8cd14.txt"
 
 # `| `GET /core/channels` — seed l.17075 | yes | ...`, `| `GET /agents/` (body `{"id"}`) — ...`
 ROW = re.compile(r"^\| `(GET|POST|PUT|DELETE) ([^`]+)`"
-                 r"(?: \(body `\{\"(\w+)\"\}`\))? — seed l\.(\d+)")
+                 r"(?: \((?:body `\{\"(\w+)\"\}`|[^)]*)\))? — seed l\.(\d+)")
 HEADING = re.compile(r"^#### (.+?) —")
 KEY = re.compile(r'"([A-Za-z_][\w-]*)"\s*:')
 ENVELOPE = {"api_ver", "statuscode", "timestamp", "result", "reuslt", "list"}
