@@ -36,6 +36,7 @@ from api import (
     park,
     pjsip,
     queue,
+    settings,
     sse,
     timeline,
     v1,
@@ -60,7 +61,7 @@ log = logging.getLogger("switchboard.api")
 
 # The route modules, in the order their routes are tried. Add a module here to serve it.
 MODULES: tuple[ModuleType, ...] = (core, queue, park, pjsip, devices, calls, commands, ob, views,
-                                   timeline, sse, ws, admin)
+                                   timeline, sse, ws, admin, settings)
 
 
 def build_context(engine: Engine) -> ApiContext:

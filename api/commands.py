@@ -19,7 +19,7 @@ from api.context import ApiContext
 from api.envelope import ApiError, ok
 from api.readmodel import detail_route, list_route
 from api.routing import Param
-from engine.commands import Command, UnknownServer, wait_projected
+from engine.commands import Command, Outcome, UnknownServer, wait_projected
 
 COMMAND_HEADER = "X-Switchboard-Command"
 TAG = "commands"
@@ -52,6 +52,12 @@ async def execute(ctx: ApiContext, request: Request, command: Command) -> Respon
         outcome = await ctx.commands.run(command)
     except UnknownServer as exc:
         raise ApiError(400, f"unknown server {exc}") from None
+    return await respond(ctx, outcome)
+
+
+async def respond(ctx: ApiContext, outcome: Outcome) -> Response:
+    """A command's outcome as the answer: once the read models hold it, the command row, or
+    its failure's status and message."""
     headers = {COMMAND_HEADER: outcome.id}
     projector = ctx.engine.projector
     await wait_projected(lambda: projector.position, outcome.position)

@@ -3,6 +3,11 @@
 A parked call is named by its parkee's unique id (seed: `/park/parkedcalls/<parkee_unique_id>`)
 and hung up with AMI Hangup on the parkee's channel, as a command. Parking a channel is a
 channel command: `POST /core/channels/<unique_id>/park` (`api/core.py`).
+
+Parking lots are categories of res_parking.conf (`api/settings.py`): `POST /park/parkinglots`,
+`PUT|DELETE /park/parkinglots/<name>` change the file and reload res_parking, after which the
+lot is in (or out of) `GET /park/parkinglots`; `/park/setting` and `/park/settings` are the
+file and its versions.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from api.envelope import ApiError
 from api.readmodel import detail_route, find, list_route
 from api.routing import ApiRoute, Operation, Param
 from api.schemas import COMMAND
+from api.settings import object_routes, setting_routes
 from engine.commands import Command
 
 TAG = "park"
@@ -48,4 +54,6 @@ def routes(ctx: ApiContext) -> list[BaseRoute]:
             "DELETE", "Hang up a parked call (AMI Hangup on the parkee)", TAG, role="operator",
             params=(parkee, CAUSE_PARAM, SERVER_FOR_COMMAND), result=COMMAND,
             errors=(404, 503, 504)), ctx.access),
+        *object_routes(ctx, "/park/parkinglots", "res_parking.conf", "parking lot", TAG),
+        *setting_routes(ctx, "park", "res_parking.conf", TAG),
     ]

@@ -1,10 +1,16 @@
-"""`/queue/*`: queues, members, waiting callers and statuses; member add, pause, remove.
+"""`/queue/*`: queues, members, waiting callers and statuses; member add, pause, remove;
+queues.conf and its queues.
 
 A member is named as in the seed, `/queue/members/<member name>?queue_name=<queue>`, where the
 name is the member's interface (`Local%2Fagent1%40agents`, `Agent%2F10001`), its `MemberName`,
 or its `id` (`<interface>@<queue>`). Writes are AMI `QueueAdd` (POST /queue/members),
 `QueuePause` (PUT the member with `{"paused": true, "reason": "lunch"}`, or false to unpause)
 and `QueueRemove` (DELETE the member), sent as commands (`api/commands.py`).
+
+Queues themselves are categories of queues.conf (`api/settings.py`): `POST /queue/queues`,
+`PUT|DELETE /queue/queues/<name>` change the file and reload app_queue, after which the queue
+is in (or out of) `GET /queue/queues`; `/queue/setting` and `/queue/settings` are the file and
+its versions.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from api.envelope import ApiError
 from api.readmodel import detail_route, find, list_route
 from api.routing import ApiRoute, Operation, Param
 from api.schemas import COMMAND
+from api.settings import object_routes, setting_routes
 from engine.commands import Command
 
 TAG = "queue"
@@ -117,4 +124,6 @@ def routes(ctx: ApiContext) -> list[BaseRoute]:
         ApiRoute("/queue/members/{member:path}", remove, Operation(
             "DELETE", "Remove a member from a queue (AMI QueueRemove)", TAG,
             params=(member, queue_name, SERVER_FOR_COMMAND), **command), ctx.access),
+        *object_routes(ctx, "/queue/queues", "queues.conf", "queue", TAG),
+        *setting_routes(ctx, "queue", "queues.conf", TAG),
     ]

@@ -29,6 +29,7 @@ from typing import Any
 from urllib.parse import quote, unquote
 
 from engine.commands import STREAM_PREFIX, command_of
+from engine.configs import HIDDEN, file_of
 from engine.envelope import Event
 from projections import agents, bridges, calls, peers, systems
 from projections.base import Row
@@ -345,6 +346,13 @@ def _command_candidates(event: Event, state: dict, cache: KindCache) -> list[str
     return [cid] if cid is not None else []
 
 
+def _config_candidates(event: Event, state: dict, cache: KindCache) -> list[str]:
+    """A read of a file (its ActionID names it), or a version of it hidden."""
+    filename = event.data.get("filename") if event.type == HIDDEN else file_of(
+        event.data.get("ActionID"))
+    return [f"{event.server}/{filename}"] if isinstance(filename, str) and filename else []
+
+
 def _views() -> dict[str, Callable[[dict, float], list[Row]]]:
     from projections import VIEWS as REGISTRY
 
@@ -431,6 +439,12 @@ KINDS: tuple[Kind, ...] = (
          whole(VIEWS["systems"], lambda r: r["server"]), None, _triggers(systems),
          doc="the session (Banner, ConnectionLost), FullyBooted, Shutdown, Reload, "
              "CoreSettings/CoreStatus answers"),
+    Kind("config.setting", "config", "config-files", "/config/files/{filename}",
+         keyed(VIEWS["config-files"], "files", _by("filename")), _config_candidates,
+         frozenset({"Response", HIDDEN}),
+         doc="a managed configuration file read with another content (a change of ours, or "
+             "one made outside and seen after a reload), gone, or a version hidden; names "
+             "only, no values"),
     Kind("command.command", "commands", "commands", "/commands/{id}",
          keyed(VIEWS["commands"], "commands", lambda r: r["id"],
                present=lambda r: r["state"] in ("requested", "sent")),

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,6 +58,11 @@ _REASON_TEXTS = {
     3: "no answer, it rang until the timeout",
 }
 _TRUE = ("yes", "true", "y", "t", "1", "on")  # Asterisk's ast_true()
+
+
+def refusal_status(message: str) -> int:
+    """The HTTP status of Asterisk's refusal: 404 when what it names does not exist, else 400."""
+    return 404 if any(s in message.lower() for s in _NOT_FOUND) else 400
 
 
 def action_id(command_id: str) -> str:
@@ -95,6 +100,25 @@ class Command:
     who: str
     targets: Sequence[str] = ()  # Uniqueids of the channels it acts on or creates
     params: dict[str, Any] = field(default_factory=dict)  # the request as received
+    # logged with the request, never shown (a configuration file's content before a change)
+    record: dict[str, Any] = field(default_factory=dict)
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+
+@dataclass(frozen=True)
+class Finish:
+    """How a command's continuation ends it (`Commands.run(then=...)`): `more` goes into its
+    outcome event."""
+
+    ok: bool
+    status: int
+    message: str
+    more: dict[str, Any] | None = None
+
+
+# After Asterisk accepted the action: (client, command id, its answer) -> how the command ends
+# (a configuration change waits for the reload and reads the file back, engine/configs.py).
+Then = Callable[[AmiClient, str, list[Message]], Awaitable[Finish]]
 
 
 @dataclass(frozen=True)
@@ -132,20 +156,22 @@ class Commands:
                 return client
         raise UnknownServer(server)
 
-    async def run(self, command: Command) -> Outcome:
+    async def run(self, command: Command, then: Then | None = None) -> Outcome:
         """Log, send once, log the outcome. Never raises for Asterisk's or the link's failures:
-        they are outcomes (with 4xx/5xx `status`), logged like successes.
+        they are outcomes (with 4xx/5xx `status`), logged like successes. `then`, when Asterisk
+        accepted the action, decides the outcome (it must not raise either).
 
         The command id is the correlation id of every event of the command, of Asterisk's
         answers (ingestion reads it from the ActionID) and the causation id of all but the
         request: one id follows it through the log."""
         client = self.client(command.server)
-        cid = uuid.uuid4().hex
+        cid = command.id
         stream = STREAM_PREFIX + cid
         correlation = cid
         requested = {
             "id": cid, "command": command.name, "action": dict(command.action),
             "who": command.who, "targets": list(command.targets), "params": command.params,
+            **command.record,
         }
         stored = await self.log.append([self._event(stream, 0, REQUESTED, command.server,
                                                     requested, None, correlation)])
@@ -164,7 +190,7 @@ class Commands:
             messages = await client.action(headers, timeout=self.timeout)
             answered = True
         except ActionError as exc:
-            status = 404 if any(s in exc.message.lower() for s in _NOT_FOUND) else 400
+            status = refusal_status(exc.message)
             return await self._finish(stream, 2, command, cid, correlation, False, status,
                                       exc.message, dict(exc.response))
         except ConnectionLost as exc:
@@ -178,6 +204,10 @@ class Commands:
                 follow_up.cancel()
         response = dict(messages[0].headers) if messages else {}
         message = str(response.get("Message", "Success"))
+        if then is not None:
+            end = await then(client, cid, messages)
+            return await self._finish(stream, 2, command, cid, correlation, end.ok, end.status,
+                                      end.message, response, end.more)
         if follow_up is None:
             return await self._finish(stream, 2, command, cid, correlation, True, 200, message,
                                       response)

@@ -17,6 +17,7 @@ from projections import (
     calls,
     channels,
     commands,
+    config,
     devices,
     dialings,
     parking,
@@ -29,7 +30,7 @@ from projections import (
 from projections.base import ViewFn, views_of
 
 PROJECTIONS: list[ModuleType] = [
-    channels, bridges, calls, devices, peers, agents, systems, queues, parking,
+    channels, bridges, calls, devices, peers, agents, systems, queues, parking, config,
 ]
 PROJECTIONS += [commands, users]  # the API's own: commands sent, users and tokens
 PROJECTIONS += [dialings, results]  # the outbound dialer's objects, dialings and results

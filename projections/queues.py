@@ -28,6 +28,7 @@ in an answer; `InCall: 0` in an answer means the call was already counted).
 
 from __future__ import annotations
 
+from engine.configs import WHOLE_PREFIX
 from engine.envelope import Event
 from projections import lists
 from projections.base import (
@@ -45,7 +46,7 @@ from projections.base import (
 )
 
 NAME = "queues"
-VERSION = 2
+VERSION = 3
 
 CLOSED_KEEP = 100  # how many closed queue entries (with their reason) the state remembers
 
@@ -64,7 +65,9 @@ def initial() -> dict:
 # queues
 
 
-def _queue(state: dict, server: str, name: str, t: float) -> dict:
+def _queue(state: dict, server: str, name: str, t: float, position: int) -> dict:
+    """The queue's row, made by the event at `position` if it is new (`pos`: a whole
+    QueueStatus answer that began later and does not list it removes it)."""
     qkey = f"{server}/{name}"
     row = state["queues"].get(qkey)
     if row is None:
@@ -73,7 +76,7 @@ def _queue(state: dict, server: str, name: str, t: float) -> dict:
             "calls": None, "completed": None, "abandoned": None, "hold_time": None,
             "talk_time": None, "service_level": None, "service_level_perf": None,
             "service_level_perf2": None, "completed_in_sl": None, "abandoned_in_sl": None,
-            "talking": [], "tm_update": t,
+            "talking": [], "tm_update": t, "pos": position,
         }
         state["queues"][qkey] = row
     return row
@@ -99,7 +102,7 @@ def _on_queue_params(state: dict, event: Event) -> None:
     if not name:
         return
     server, t = event.server, event_time(event)
-    row = _queue(state, server, name, t)
+    row = _queue(state, server, name, t, event.position)
     data = event.data
     fields: dict = {}
     for header, field in (("Max", "max"), ("Calls", "calls"), ("Holdtime", "hold_time"),
@@ -129,7 +132,7 @@ def _on_queue_summary(state: dict, event: Event) -> None:
     if not name:
         return
     t = event_time(event)
-    row = _queue(state, event.server, name, t)
+    row = _queue(state, event.server, name, t, event.position)
     fields = {}
     for header, field in (("Callers", "calls"), ("HoldTime", "hold_time"),
                           ("TalkTime", "talk_time")):
@@ -196,7 +199,7 @@ def _upsert_member(state: dict, event: Event) -> str | None:
     if not queue or not interface:
         return None
     server, t = event.server, event_time(event)
-    _queue(state, server, queue, t)
+    _queue(state, server, queue, t, event.position)
     mkey = _member_key(server, queue, interface)
     row = state["members"].get(mkey)
     if row is None:
@@ -362,7 +365,7 @@ def _upsert_entry(state: dict, event: Event, from_list: bool) -> str | None:
     if not queue or not uid:
         return None
     server, t = event.server, event_time(event)
-    _queue(state, server, queue, t)
+    _queue(state, server, queue, t, event.position)
     ekey = f"{server}/{uid}"
     entry = state["entries"].get(ekey)
     fields = _entry_fields(event, from_list)
@@ -398,7 +401,8 @@ def _on_entry_item(state: dict, event: Event) -> None:
 def _set_calls(state: dict, event: Event) -> None:
     """`Count` in join/leave is the number waiting right after: the queue's `calls`."""
     if "Count" in event.data:
-        row = _queue(state, event.server, event.header("Queue"), event_time(event))
+        row = _queue(state, event.server, event.header("Queue"), event_time(event),
+                     event.position)
         update(row, {"calls": to_int(event.header("Count"), 0)}, event_time(event))
 
 
@@ -446,12 +450,17 @@ def _on_caller_abandon(state: dict, event: Event) -> None:
 
 def _on_status_complete(state: dict, event: Event) -> None:
     """The end of a `QueueStatus` answer: in the queues it covered, members and callers it
-    shows are gone (`lists.stale_keys`) are removed."""
+    shows are gone (`lists.stale_keys`) are removed. A whole answer (the engine's, sent
+    without a filter: its ActionID says so) covers every queue of the server: one it does not
+    list is gone too (a reload of app_queue removed it, and Asterisk says nothing of that)."""
     answer = lists.end(state["lists"], event)
     if answer is None:
         return
     server, t = event.server, event_time(event)
     covered = {ident[len("queue "):] for ident in answer.listed if ident.startswith("queue ")}
+    if event.header("ActionID").startswith(WHOLE_PREFIX):
+        for qkey in lists.stale_keys(state["queues"], server, answer, "queue "):
+            covered.add(state["queues"].pop(qkey)["name"])
     members = state["members"]
     for mkey in lists.stale_keys(members, server, answer, "member "):
         if members[mkey]["queue_name"] in covered:

@@ -9,6 +9,7 @@ from engine.ami.protocol import Parser
 from engine.ami.testserver import AmiTestServer
 from engine.capture import read_lines
 from engine.config import Config, ServerConfig
+from engine.configs import WHOLE_PREFIX
 from engine.envelope import BANNER, CONNECTION_LOST
 from engine.runtime import Engine
 from engine.store import open_store
@@ -44,12 +45,12 @@ def test_every_message_of_a_live_session_is_logged_with_its_server(store_url, ca
                 ours.update(a["ActionID"] for a in server.actions_received
                             if a["Action"] != "Login")
                 return [e.type for e in store.iter_all()
-                        if not e.header("ActionID").startswith("sb-")
+                        if not e.header("ActionID").startswith(("sb-", WHOLE_PREFIX))
                         and e.header("ActionID") not in ours]
 
             await until(lambda: len(theirs()) >= len(expected))
             await until(lambda: any(e.type == "QueueSummaryComplete" and
-                                    e.header("ActionID").startswith("sb-")
+                                    e.header("ActionID").startswith(WHOLE_PREFIX)
                                     for e in store.iter_all()))
             events = list(store.iter_all())
             assert {e.server for e in events} == {"pbx1"}

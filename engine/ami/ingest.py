@@ -3,8 +3,14 @@
 One stream per connection session, `ami/<server>/<session>`, version = index of the message in
 the session (banner = 0), so a re-delivered message is a duplicate the store rejects. The end of
 a session is marked by a `ConnectionLost` event in the same stream, with the reason. On every
-login the list actions are sent; their answers arrive as ordinary messages and are logged the
-same way, so the projections can reconcile against them.
+login the list actions are sent (whole lists: their ActionIDs say so, `engine/configs.py`) and
+the managed configuration files are read; their answers arrive as ordinary messages and are
+logged the same way, so the projections can reconcile against them.
+
+What a message answers is in its envelope: an answer to a command's action carries the command
+id as causation and correlation; a configuration read's answer, and a module's `Reload` event,
+the file as correlation (`/timeline/queues.conf` follows the file), and the command that made
+them, if one did, as causation.
 """
 
 from __future__ import annotations
@@ -12,10 +18,20 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from engine.ami.asterisk_config import files_of_module
 from engine.ami.client import AmiClient, AmiError
 from engine.ami.protocol import Message
 from engine.commands import command_of
 from engine.config import ServerConfig
+from engine.configs import (
+    MANAGED_FILES,
+    ConfigWatch,
+    attach,
+    file_of,
+    read_files,
+    reader_command,
+    whole_action_id,
+)
 from engine.envelope import CONNECTION_LOST, NewEvent, utc_now
 from engine.log import EventLog
 
@@ -37,9 +53,10 @@ LIST_ACTIONS = (
 class SessionRecorder:
     """Turns one server's messages into envelopes and submits them to the log."""
 
-    def __init__(self, server: str, log: EventLog) -> None:
+    def __init__(self, server: str, log: EventLog, watch: ConfigWatch | None = None) -> None:
         self.server = server
         self.log = log
+        self.watch = watch
         self.stream = ""
         self.version = 0
 
@@ -52,11 +69,14 @@ class SessionRecorder:
         stream, server, version = self.stream, self.server, self.version
         events = [
             NewEvent(stream, version + i, m.type, now, server, m.headers)
-            if "ActionID" not in m.headers else _linked(stream, version + i, m, now, server)
+            if "ActionID" not in m.headers and m.type != "Reload"
+            else self._linked(stream, version + i, m, now)
             for i, m in enumerate(messages)
         ]
         self.version = version + len(events)
         self.log.submit(events)
+        if self.watch is not None:
+            self.watch.seen(messages)
 
     def session_end(self, session: str, reason: str) -> None:
         marker = NewEvent(
@@ -66,28 +86,43 @@ class SessionRecorder:
         self.version += 1
         self.log.submit([marker])
 
-
-def _linked(stream: str, version: int, message: Message, now: str, server: str) -> NewEvent:
-    """A message answering one of our commands (`ActionID: cmd-<id>`) carries the command id as
-    causation and correlation, so the command, its answer and what followed can be followed."""
-    command = command_of(message.headers)
-    return NewEvent(stream, version, message.type, now, server, message.headers, command,
-                    command)
+    def _linked(self, stream: str, version: int, message: Message, now: str) -> NewEvent:
+        """A message answering one of our commands (`ActionID: cmd-<id>`) carries the command
+        id as causation and correlation, so the command, its answer and what followed can be
+        followed; a configuration read or reload, its file and the command that caused it."""
+        headers = message.headers
+        command = command_of(headers)
+        correlation = command
+        if command is None:
+            filename = file_of(headers.get("ActionID"))
+            if filename is not None:
+                command, correlation = reader_command(headers.get("ActionID")), filename
+            elif message.type == "Reload":
+                module = headers.get("Module")
+                files = files_of_module(module) if isinstance(module, str) else []
+                correlation = files[0] if len(files) == 1 else None
+                command = self.watch.cause(module) if self.watch is not None else None
+        return NewEvent(stream, version, message.type, now, self.server, headers, command,
+                        correlation)
 
 
 async def send_list_actions(client: AmiClient) -> None:
-    """Ask for the whole live state; failures are logged (the answers are in the log anyway)."""
+    """Ask for the whole live state and the configuration files; failures are logged (the
+    answers are in the log anyway)."""
     results = await asyncio.gather(
-        *(client.action({"Action": name}) for name in LIST_ACTIONS), return_exceptions=True
+        *(client.action({"Action": name, "ActionID": whole_action_id()})
+          for name in LIST_ACTIONS),
+        read_files(client, MANAGED_FILES), return_exceptions=True
     )
-    for name, result in zip(LIST_ACTIONS, results, strict=True):
+    for name, result in zip(LIST_ACTIONS, results, strict=False):
         if isinstance(result, AmiError):
             log.info("%s: %s: %s", client.config.name, name, result)
 
 
 def make_client(server: ServerConfig, event_log: EventLog) -> AmiClient:
-    recorder = SessionRecorder(server.name, event_log)
-    return AmiClient(
+    watch = ConfigWatch(server.name)
+    recorder = SessionRecorder(server.name, event_log, watch)
+    client = AmiClient(
         server,
         on_messages=recorder.messages,
         on_session_start=recorder.session_start,
@@ -95,3 +130,5 @@ def make_client(server: ServerConfig, event_log: EventLog) -> AmiClient:
         on_login=send_list_actions,
         backpressure=event_log.wait_for_room,
     )
+    attach(client, watch)
+    return client

@@ -24,6 +24,10 @@ What it simulates, as the captures show it:
 - `Hangup` (by channel name), `QueueAdd`, `QueueRemove`, `QueuePause`; and the list actions
   `CoreShowChannels`, `Status`, `QueueStatus`, `QueueSummary`, `ParkedCalls`, `Parkinglots`
   answered from the simulated state, so a client that reconnects sees what is really up.
+- its configuration files (`engine/ami/asterisk_config.py`: `GetConfig`, `UpdateConfig`,
+  `Reload`...), the captures' PBX but for `queues.conf` and `res_parking.conf`, written from its
+  own queues (members stay dynamic) and parking lot; a reload of `app_queue` or `res_parking`
+  makes the queues (with their static members) and the lots those files say (`apply_reload`).
 
 Outcomes are chosen per call by `outcome`: a mix of weights (`{"answer": 7, "busy": 1}`), or a
 function of the dialed number (`capture_dialplan` is the captures' own: 1XX answers, 2XX busy,
@@ -44,6 +48,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from engine.ami.asterisk_config import AsteriskConfig, LotDef, QueueDef
+from engine.ami.captured_pbx import FILES
 from engine.ami.testserver import AmiTestServer, _ack, _error, _get, _response
 from engine.envelope import Headers
 
@@ -161,6 +167,8 @@ class PbxSimulator(AmiTestServer):
                  parking_lot: tuple[str, int, int] = ("default", 701, 720),
                  **kwargs: Any) -> None:
         """`queues`: queue name -> member interfaces (e.g. `{"sales": ["SIP/agent-01"]}`)."""
+        kwargs.setdefault("config", _config(queues or {}, parking_lot,
+                                            (timings or Timings()).park_timeout))
         super().__init__(**kwargs)
         self.timings = timings or Timings()
         self.outcome = outcome if outcome is not None else {"answer": 1.0}
@@ -626,6 +634,37 @@ class PbxSimulator(AmiTestServer):
             return _error(action_id, "Interface not found")
         return _ack(action_id, f"Interface {'paused' if paused else 'unpaused'} successfully")
 
+    # -- configuration reloads --------------------------------------------------------------------
+
+    def apply_reload(self, modules: list[str]) -> None:
+        """app_queue and res_parking run what their files say now: queues made or dropped, a
+        queue's strategy and static members as written (a static member taken out leaves
+        without a `QueueMemberRemoved`, as in config-queues.jsonl); dynamic members stay."""
+        if "app_queue" in modules:
+            self._load_queues(self.config.queues())
+        if "res_parking" in modules:
+            self._load_lots(self.config.parking_lots())
+
+    def _load_queues(self, defs: Mapping[str, QueueDef]) -> None:
+        for name in [n for n in self.queues if n not in defs]:
+            del self.queues[name]
+        for queue_def in defs.values():
+            queue = self.queues.setdefault(queue_def.name, Queue(queue_def.name))
+            queue.strategy = queue_def.strategy
+            wanted = {m.interface: m for m in queue_def.members}
+            for interface in [i for i, m in queue.members.items()
+                              if m.membership == "static" and i not in wanted]:
+                del queue.members[interface]
+            for interface, member_def in wanted.items():
+                if interface not in queue.members:
+                    queue.members[interface] = Member(queue.name, interface, member_def.name,
+                                                      membership="static")
+
+    def _load_lots(self, defs: Mapping[str, LotDef]) -> None:
+        lot = defs.get(self.lot)
+        if lot is not None:
+            self.first_space, self.last_space = lot.start, lot.stop
+
     # -- list actions -----------------------------------------------------------------------------
 
     def _list(self, action_id: str, message: str, complete: str,
@@ -726,9 +765,12 @@ class PbxSimulator(AmiTestServer):
                           [("Total", str(len(items)))])
 
     def _parking_lots(self, headers: Headers, action_id: str) -> bytes:
-        items = [("Parkinglot", [("Name", self.lot), ("StartSpace", str(self.first_space)),
-                                 ("StopSpace", str(self.last_space)),
-                                 ("Timeout", str(int(self.timings.park_timeout)))])]
+        """The lots res_parking runs; its own lot with the timeout it parks calls for."""
+        items = [("Parkinglot", [
+            ("Name", lot.name), ("StartSpace", str(lot.start)), ("StopSpace", str(lot.stop)),
+            ("Timeout", str(int(self.timings.park_timeout) if lot.name == self.lot
+                            else lot.timeout))])
+            for lot in self.config.parking_lots().values()]
         return self._list(action_id, "Parking lots will follow", "ParkinglotsComplete", items)
 
     # -- event building ---------------------------------------------------------------------------
@@ -781,6 +823,18 @@ class PbxSimulator(AmiTestServer):
             ("Paused", str(int(m.paused))), ("PausedReason", m.paused_reason),
             ("Ringinuse", "0"), ("Wrapuptime", "0"),
         ]
+
+
+def _config(queues: Mapping[str, Iterable[str]], lot: tuple[str, int, int],
+            park_timeout: float) -> AsteriskConfig:
+    """The simulated PBX's files: the captures' PBX, with its queues (members are added
+    dynamically) and its parking lot."""
+    name, first, last = lot
+    queues_conf = "[general]\npersistentmembers = no\n" + "".join(
+        f"\n[{queue}]\nstrategy = rrmemory\n" for queue in queues)
+    parking = (f"[general]\n\n[{name}]\nparkext => {first - 1}\nparkpos => {first}-{last}\n"
+               f"context => parkedcalls\nparkingtime => {int(park_timeout)}\n")
+    return AsteriskConfig({**FILES, "queues.conf": queues_conf, "res_parking.conf": parking})
 
 
 def _message(fields: list[tuple[str, str]]) -> bytes:

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
+from engine.ami.asterisk_config import Answer, AsteriskConfig
 from engine.ami.protocol import TERMINATOR, Message, Parser, parse_action
 from engine.capture import read_lines
 from engine.envelope import MALFORMED, Headers
@@ -247,6 +248,11 @@ class AmiTestServer:
       actions (they are part of what Asterisk sent). False leaves out every message carrying an
       ActionID of the capture.
     - `banner`: the first line sent on connect.
+    - `config`: its configuration files (`engine/ami/asterisk_config.py`; the captures' PBX by
+      default): `GetConfig`, `GetConfigJSON`, `ListCategories`, `UpdateConfig` and `Reload` are
+      answered from them, statefully, and a reload that changes the queues or parking lots
+      shows in the list answers after it. Without a capture its queues and lots are listed,
+      idle, from the start.
     """
 
     def __init__(
@@ -261,6 +267,7 @@ class AmiTestServer:
         pause_after: int | None = None,
         replay_responses: bool = True,
         banner: str = BANNER,
+        config: AsteriskConfig | None = None,
     ) -> None:
         if speed < 0:
             raise ValueError("speed must be >= 0 (0 = as fast as possible)")
@@ -273,6 +280,9 @@ class AmiTestServer:
         self.payload = payload
         self.pause_after = pause_after
         self.banner = banner
+        self.config = config if config is not None else AsteriskConfig()
+        if capture is None:
+            self.config.recorded_nothing()  # its queues and lots are listed, idle
         self._capture = _load_capture(capture, replay_responses) if capture else _Capture()
         self._server: asyncio.Server | None = None
         self._open: set[_Connection] = set()
@@ -364,6 +374,17 @@ class AmiTestServer:
         answer (a task it starts runs once the answer is written)."""
         return None
 
+    def apply_reload(self, modules: list[str]) -> None:
+        """A subclass's running state follows the modules `self.config` just reloaded (the
+        list answers of this server follow them through `AsteriskConfig.overlay`)."""
+
+    async def _configured(self, answer: Answer) -> None:
+        """After a configuration action's reply: what its reloads changed, then their events."""
+        if answer.reloaded:
+            self.apply_reload(answer.reloaded)
+        for event in answer.events:
+            await self.broadcast(event)
+
     async def broadcast(self, data: bytes) -> None:
         """Send an event to every logged-in connection, as Asterisk sends events to every
         manager session."""
@@ -419,12 +440,15 @@ class AmiTestServer:
             goodbye = _response("Goodbye", action_id, "Message: Thanks for all the fish.")
             await self._send(conn, goodbye, last=True)
             return False
+        configured = None
         if not name:
             reply = _error(action_id, "Missing action in request")
         elif not conn.authenticated:
             reply = _error(action_id, "Permission denied")
         elif (handled := self.handle_action(name, headers, action_id)) is not None:
             reply = handled
+        elif (configured := self.config.answer(name, headers, action_id)) is not None:
+            reply = configured.reply
         elif name == "ping":
             reply = _response("Success", action_id, "Ping: Pong", f"Timestamp: {time.time():.6f}")
         elif name in LIST_ACTIONS:
@@ -434,6 +458,8 @@ class AmiTestServer:
         else:
             reply = _error(action_id, "Invalid/unknown command")
         await self._send(conn, reply)
+        if configured is not None:
+            await self._configured(configured)
         return True
 
     async def _login(self, conn: _Connection, headers: Headers, action_id: str) -> bool:
@@ -459,7 +485,13 @@ class AmiTestServer:
 
     def _list_answer(self, conn: _Connection, name: str, headers: Headers, action_id: str) -> bytes:
         """The recorded answer to the same action (same parameters when one was recorded) as of
-        the replay position, so the list agrees with the events the client has seen."""
+        the replay position, so the list agrees with the events the client has seen; what
+        reloads changed since the start is applied to it (`AsteriskConfig.overlay`)."""
+        return self.config.overlay(name, headers, self._recorded_list(conn, name, headers,
+                                                                      action_id))
+
+    def _recorded_list(self, conn: _Connection, name: str, headers: Headers,
+                       action_id: str) -> bytes:
         same_name = [a for a in self._capture.actions if a.name == name]
         params = _params(headers)
         candidates = [a for a in same_name if a.params == params] or same_name

@@ -1,0 +1,358 @@
+"""Configuration files over HTTP, for any group whose objects live in a managed file.
+
+Each group (`/queue`: queues.conf, `/park`: res_parking.conf; voicemail, dialplans and pjsip
+build on the same helpers) gets from `setting_routes`:
+
+- `GET /<group>/setting`: the file as Asterisk has it now (the `config` projection), as the
+  seed shows it: an object of categories, each an object of variables. A name that repeats in
+  a category (`member`) is a list of its values in order; a template is `name(!)`, a category
+  that inherits `name(tmpl)` (the file's own syntax). With `ordered`, each category is a list
+  of `[name, value]` pairs instead, in file order (extensions.conf, where `exten` and `same`
+  interleave).
+- `PUT /<group>/setting`: the file replaced by the body (either form): the categories and
+  variables that differ are changed through `UpdateConfig` (`engine/configs.updates`), the
+  module reloaded, the file read back to confirm; the answer is the command.
+- `GET /<group>/settings`: every version of the file the log has seen, newest first, each
+  `{"filename": "<file>.<time first seen>", <categories>...}` as the seed lists its backups;
+  `GET /<group>/settings/<filename>` one of them as `{"list": {<categories>}}` (the seed's
+  example); `DELETE` hides it from both (a `ConfigVersionHidden` event: the log keeps it).
+
+`object_routes` serve a group's objects that are whole categories (queues, parking lots):
+`POST <path>` makes one (`{"name": ..., <variable>: value or [values]...}`), `PUT <path>/<name>`
+replaces its variables (and renames it when the body's `name` differs), `DELETE <path>/<name>`
+deletes it, each through `engine/configs.change` with the module's reload. `routes` serves
+`/config/files[/<file>]`: which file changed where and when, category names only.
+
+Every value is sent as written but stripped; a leading `>` (the seed's `"> Agent/10001"`, an
+object line `member => ...`) is dropped: Asterisk treats both forms alike, and `GetConfig`
+does not tell them apart. Names and values with line breaks, names with `[`, `]`, `=` or `;`,
+and lines longer than Asterisk reads (`MAX_VALUE`) are refused (400).
+
+Configuration holds secrets: reading and writing it needs the admin role; `/config/files`
+shows no value and needs viewer.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute
+
+from api.bodies import read_body
+from api.commands import respond, server_for, who
+from api.context import ApiContext
+from api.envelope import ApiError, listing, ok
+from api.readmodel import detail_route, list_route
+from api.routing import ApiRoute, Operation, Param
+from api.schemas import COMMAND
+from engine import configs
+from engine.ami.asterisk_config import UpdateError
+from engine.commands import wait_projected
+from engine.configs import Action, Change, Content
+
+TAG = "config"
+MAX_NAME = 255  # characters of a category or variable name
+MAX_VALUE = 1000  # bytes of a value: Asterisk reads 1024 per line
+RESERVED = ("general",)  # a file's own settings, not an object
+
+SettingBody = dict[str, dict[str, str | list[str]] | list[tuple[str, str]]]
+ObjectBody = dict[str, str | list[str]]
+
+_VALUES: dict[str, Any] = {"anyOf": [{"type": "string"},
+                                     {"type": "array", "items": {"type": "string"}}]}
+OBJECT_SCHEMA: dict[str, Any] = {"type": "object", "additionalProperties": _VALUES}
+SETTING_SCHEMA: dict[str, Any] = {"type": "object", "additionalProperties": {"anyOf": [
+    OBJECT_SCHEMA,
+    {"type": "array", "items": {"type": "array", "items": {"type": "string"},
+                                "minItems": 2, "maxItems": 2}}]}}
+SETTING_RESULT: dict[str, Any] = {"type": "object"}
+SERVER = Param("server", "query", "which Asterisk's file (needed when several are configured)")
+ERRORS = (404, 409, 503, 504)
+
+
+# ------------------------------------------------------------------------------ shapes
+
+def category_key(cat: dict[str, Any]) -> str:
+    """A category's key in the seed's object: its name, with the file's template syntax."""
+    options = (["!"] if cat.get("template") else []) + list(cat.get("templates") or [])
+    return cat["name"] + (f"({','.join(options)})" if options else "")
+
+
+def setting_object(content: Content, ordered: bool = False) -> dict[str, Any]:
+    """A file as the seed shows it (a category that appears twice is shown once, merged)."""
+    out: dict[str, Any] = {}
+    for cat in content:
+        key = category_key(cat)
+        if ordered:
+            out.setdefault(key, []).extend([k, v] for k, v in cat["variables"])
+            continue
+        fields: dict[str, Any] = out.setdefault(key, {})
+        for name, value in cat["variables"]:
+            if name not in fields:
+                fields[name] = value
+            elif isinstance(fields[name], list):
+                fields[name].append(value)
+            else:
+                fields[name] = [fields[name], value]
+    return out
+
+
+def _name(kind: str, text: str) -> str:
+    if not text or text != text.strip():
+        raise ApiError(400, f"{kind} {text[:64]!r}: must not be empty or start or end with "
+                            "blanks")
+    if len(text) > MAX_NAME:
+        raise ApiError(400, f"{kind} {text[:64]!r}...: at most {MAX_NAME} characters")
+    bad = set("[];\r\n") | ({"="} if kind == "variable" else set())
+    if bad & set(text) or (kind == "variable" and text[0] in "#>"):
+        raise ApiError(400, f"{kind} {text[:64]!r}: must not hold [ ] ; = or line breaks, "
+                            "nor start with # or >")
+    return text
+
+
+def _value(name: str, text: str) -> str:
+    if "\r" in text or "\n" in text:
+        raise ApiError(400, f"{name}: line breaks are not allowed")
+    text = text.strip()
+    if text.startswith(">"):
+        text = text[1:].strip()
+    if len(text.encode()) > MAX_VALUE:
+        raise ApiError(400, f"{name}: at most {MAX_VALUE} bytes (Asterisk reads 1024 per line)")
+    return text
+
+
+def variables_of(fields: dict[str, str | list[str]] | list[tuple[str, str]]
+                 ) -> list[list[str]]:
+    """A category's variables from the body, in order, checked."""
+    pairs = fields.items() if isinstance(fields, dict) else fields
+    out: list[list[str]] = []
+    for name, values in pairs:
+        _name("variable", name)
+        for value in values if isinstance(values, list) else [values]:
+            out.append([name, _value(name, value)])
+    return out
+
+
+def parse_key(key: str) -> tuple[str, bool, list[str]]:
+    """`name`, `name(!)`, `name(tmpl)`, `name(!,tmpl)` -> (name, template, templates)."""
+    name, template, templates = key, False, []
+    if key.endswith(")") and "(" in key:
+        name, _, options = key[:-1].partition("(")
+        for option in (o.strip() for o in options.split(",")):
+            if option == "!":
+                template = True
+            elif option:
+                templates.append(_name("template", option))
+    return _name("category", name), template, templates
+
+
+def content_from(body: SettingBody) -> Content:
+    out: Content = []
+    seen: set[str] = set()
+    for key, fields in body.items():
+        name, template, templates = parse_key(key)
+        if name.lower() in seen:
+            raise ApiError(400, f"category {name!r} given twice")
+        seen.add(name.lower())
+        out.append({"name": name, "template": template, "templates": templates,
+                    "variables": variables_of(fields)})
+    return out
+
+
+# ------------------------------------------------------------------------------ reading
+
+def file_row(ctx: ApiContext, server: str, filename: str) -> dict[str, Any] | None:
+    _, rows = ctx.snapshot("config")
+    return next((r for r in rows if r["server"] == server and r["filename"] == filename),
+                None)
+
+
+def current(ctx: ApiContext, server: str, filename: str) -> Content | None:
+    """The file's content as the read models hold it (None: never read, or not there)."""
+    row = file_row(ctx, server, filename)
+    return row["content"] if row is not None and row["exists"] else None
+
+
+def must_have(ctx: ApiContext, server: str, filename: str) -> Content:
+    content = current(ctx, server, filename)
+    if content is None:
+        raise ApiError(404, f"{filename} of {server} has not been read (not connected yet, "
+                            "or Asterisk has no such file)")
+    return content
+
+
+def versions(ctx: ApiContext, server: str, filename: str) -> list[dict[str, Any]]:
+    """The file's versions still listed, newest first."""
+    _, rows = ctx.snapshot("config-versions")
+    return [r for r in rows
+            if r["server"] == server and r["file"] == filename and not r["hidden"]]
+
+
+def version(ctx: ApiContext, request: Request, server: str, filename: str) -> dict[str, Any]:
+    name = request.path_params["version"]
+    found = next((r for r in versions(ctx, server, filename) if r["filename"] == name), None)
+    if found is None:
+        raise ApiError(404, f"no version {name!r} of {filename} of {server}")
+    return found
+
+
+# ------------------------------------------------------------------------------ writing
+
+async def run_change(ctx: ApiContext, request: Request, server: str, filename: str,
+                     actions: list[Action], name: str, params: dict[str, Any],
+                     before: Content | None) -> Response:
+    """The change as a command (`engine/configs.change`), answered like every command."""
+    change = Change(server, filename, actions, name, who(request), params, before)
+    return await respond(ctx, await configs.change(ctx.commands, change))
+
+
+def setting_routes(ctx: ApiContext, group: str, filename: str, tag: str,
+                   ordered: bool = False) -> list[BaseRoute]:
+    async def get_setting(request: Request) -> Response:
+        server = server_for(ctx, request)
+        return ok(setting_object(must_have(ctx, server, filename), ordered))
+
+    async def put_setting(request: Request) -> Response:
+        body = await read_body(request, SettingBody)
+        after = content_from(body)
+        server = server_for(ctx, request)
+        before = must_have(ctx, server, filename)
+        try:
+            actions = configs.updates(before, after)
+        except UpdateError as exc:
+            raise ApiError(400, exc.message) from None
+        return await run_change(ctx, request, server, filename, actions, f"{group}_setting",
+                                {"filename": filename, "categories": [c["name"] for c in after]},
+                                before)
+
+    async def list_versions(request: Request) -> Response:
+        server = server_for(ctx, request)
+        return listing([{"filename": r["filename"], **setting_object(r["content"], ordered)}
+                        for r in versions(ctx, server, filename)])
+
+    async def get_version(request: Request) -> Response:
+        server = server_for(ctx, request)
+        return ok({"list": setting_object(version(ctx, request, server, filename)["content"],
+                                          ordered)})
+
+    async def hide_version(request: Request) -> Response:
+        server = server_for(ctx, request)
+        name = version(ctx, request, server, filename)["filename"]
+        position = await configs.hide_version(ctx.engine.log, server, filename, name,
+                                              who(request))
+        projector = ctx.engine.projector
+        await wait_projected(lambda: projector.position, position)
+        return ok()
+
+    detail = Param("version", "path", f"a version's name: {filename}.<time first seen>",
+                   required=True)
+    admin = {"tag": tag, "role": "admin"}
+    return [
+        ApiRoute(f"/{group}/setting", get_setting, Operation(
+            "GET", f"{filename} as Asterisk has it now", params=(SERVER,),
+            result=SETTING_RESULT, errors=(404,), **admin), ctx.access),
+        ApiRoute(f"/{group}/setting", put_setting, Operation(
+            "PUT", f"Replace {filename} (UpdateConfig of what differs, then its module's "
+                   "reload)", params=(SERVER,), body=SETTING_SCHEMA, result=COMMAND,
+            errors=ERRORS, **admin), ctx.access),
+        ApiRoute(f"/{group}/settings", list_versions, Operation(
+            "GET", f"Every version of {filename} the log has seen, newest first",
+            params=(SERVER,), result={"type": "object", "properties": {
+                "list": {"type": "array", "items": {"type": "object"}}}, "required": ["list"]},
+            **admin), ctx.access),
+        ApiRoute(f"/{group}/settings/{{version}}", get_version, Operation(
+            "GET", f"One version of {filename}", params=(detail, SERVER),
+            result={"type": "object", "properties": {"list": {"type": "object"}},
+                    "required": ["list"]}, errors=(404,), **admin), ctx.access),
+        ApiRoute(f"/{group}/settings/{{version}}", hide_version, Operation(
+            "DELETE", f"Hide a version of {filename} from the list (the log keeps it)",
+            params=(detail, SERVER), errors=(404,), **admin), ctx.access),
+    ]
+
+
+def object_routes(ctx: ApiContext, path: str, filename: str, noun: str, tag: str
+                  ) -> list[BaseRoute]:
+    """POST `path`, PUT and DELETE `path/<name>`: a category of `filename` per object."""
+
+    def checked(name: str) -> str:
+        _name("category", name)
+        if name.lower() in RESERVED:
+            raise ApiError(400, f"[{name}] holds {filename}'s own settings, not a {noun}: "
+                                "change it with the group's setting")
+        return name
+
+    def object_name(body: ObjectBody, required: bool) -> str | None:
+        name = body.pop("name", None)
+        if name is None and required:
+            raise ApiError(400, "name: required field missing")
+        if isinstance(name, list):
+            raise ApiError(400, "name: expected a string, got an array")
+        return checked(name) if name is not None else None
+
+    def find(before: Content | None, name: str) -> dict[str, Any] | None:
+        return next((c for c in before or () if c["name"].lower() == name.lower()
+                     and not c["template"]), None)
+
+    async def create(request: Request) -> Response:
+        body = await read_body(request, ObjectBody)
+        name = object_name(body, True)
+        assert name is not None
+        server = server_for(ctx, request)
+        cat = {"name": name, "template": False, "templates": [],
+               "variables": variables_of(body)}
+        return await run_change(ctx, request, server, filename, configs.new_category(cat),
+                                f"{noun.replace(' ', '_')}_create", {"name": name, **body},
+                                current(ctx, server, filename))
+
+    async def replace(request: Request) -> Response:
+        body = await read_body(request, ObjectBody)
+        name = checked(request.path_params["name"])
+        new_name = object_name(body, False) or name
+        server = server_for(ctx, request)
+        before = current(ctx, server, filename)
+        was = find(before, name)
+        actions = [Action("RenameCat", name, value=new_name)] if new_name != name else []
+        after = {"name": new_name, "template": False,
+                 "templates": was["templates"] if was else [], "variables": variables_of(body)}
+        if was is None:  # not in our view: Asterisk says whether it exists
+            actions += [Action("EmptyCat", new_name),
+                        *(Action("Append", new_name, k, v) for k, v in after["variables"])]
+        else:
+            actions += configs.updates([{**was, "name": new_name}], [after])
+        return await run_change(ctx, request, server, filename, actions,
+                                f"{noun.replace(' ', '_')}_update",
+                                {"name": name, "new_name": new_name, **body}, before)
+
+    async def delete(request: Request) -> Response:
+        name = checked(request.path_params["name"])
+        server = server_for(ctx, request)
+        return await run_change(ctx, request, server, filename, [Action("DelCat", name)],
+                                f"{noun.replace(' ', '_')}_delete", {"name": name},
+                                current(ctx, server, filename))
+
+    target = Param("name", "path", f"the {noun}'s name (URL-encoded)", required=True)
+    admin = {"tag": tag, "role": "admin", "result": COMMAND, "errors": ERRORS}
+    return [
+        ApiRoute(path, create, Operation(
+            "POST", f"Create a {noun}: a category of {filename}, then its module's reload",
+            params=(SERVER,), body={**OBJECT_SCHEMA, "required": ["name"]}, **admin),
+            ctx.access),
+        ApiRoute(f"{path}/{{name}}", replace, Operation(
+            "PUT", f"Replace a {noun}'s settings (rename it with `name`)",
+            params=(target, SERVER), body=OBJECT_SCHEMA, **admin), ctx.access),
+        ApiRoute(f"{path}/{{name}}", delete, Operation(
+            "DELETE", f"Delete a {noun} from {filename}, then its module's reload",
+            params=(target, SERVER), **admin), ctx.access),
+    ]
+
+
+def routes(ctx: ApiContext) -> list[BaseRoute]:
+    return [
+        list_route(ctx, "/config/files", "config-files", TAG,
+                   "Each server's managed configuration files: version, categories, what "
+                   "changed last (no values)"),
+        detail_route(ctx, "/config/files/{filename}", "config-files", "filename",
+                     ("filename",), TAG, "One managed configuration file", "file"),
+    ]
