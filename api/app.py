@@ -31,6 +31,7 @@ from api import (
     commands,
     core,
     devices,
+    dialplan,
     ob,
     openapi,
     park,
@@ -61,7 +62,7 @@ log = logging.getLogger("switchboard.api")
 
 # The route modules, in the order their routes are tried. Add a module here to serve it.
 MODULES: tuple[ModuleType, ...] = (core, queue, park, pjsip, devices, calls, commands, ob, views,
-                                   timeline, sse, ws, admin, settings)
+                                   timeline, sse, ws, admin, settings, dialplan)
 
 
 def build_context(engine: Engine) -> ApiContext:

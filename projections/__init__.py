@@ -20,6 +20,7 @@ from projections import (
     config,
     devices,
     dialings,
+    dialplans,
     parking,
     peers,
     queues,
@@ -34,6 +35,7 @@ PROJECTIONS: list[ModuleType] = [
 ]
 PROJECTIONS += [commands, users]  # the API's own: commands sent, users and tokens
 PROJECTIONS += [dialings, results]  # the outbound dialer's objects, dialings and results
+PROJECTIONS += [dialplans]  # jade's dialplan masters and dialplans (extensions.conf contexts)
 
 VIEWS: dict[str, tuple[ModuleType, ViewFn]] = views_of(PROJECTIONS)
 

@@ -16,6 +16,7 @@ import psycopg
 import pytest
 
 from engine.capture import capture_events, read_lines
+from projections import PROJECTIONS
 
 SWITCHBOARD = [sys.executable, "-m", "engine.cli"]
 
@@ -368,7 +369,7 @@ def test_counts_read_as_counts_and_verify_says_what_it_compared(tmp_path: Path, 
     assert "compared with 0 recorded states" in out
     assert out.splitlines()[-1].startswith(
         "verify: OK, but only the hash chain (1 event in 1 link) is intact: no recorded state "
-        "of 13 projections to compare with")
+        f"of {len(PROJECTIONS)} projections to compare with")
     empty = sb("replay", "verify", "--store", "sqlite:///empty.db", cwd=tmp_path)
     assert empty.stdout.splitlines()[-1] == ("verify: OK, but the log is empty: nothing was "
                                             "compared")
