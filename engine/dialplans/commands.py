@@ -12,8 +12,9 @@ The order that never leaves the log and Asterisk disagreeing silently:
    `CommandRequested` carries the aggregate events the write will append (`outbox`, with their
    streams and versions);
 2. Asterisk refuses (`UpdateConfig`'s error, a failed reload, a file that reads back otherwise):
-   the command is `failed` with Asterisk's message, nothing else is appended (the answer is the
-   command's 4xx);
+   the command is `failed` with Asterisk's message, the aggregate's events are not appended
+   (the answer is the command's 4xx), and the file, read again, is put back as the log has it
+   (a failed reload leaves it changed): a `dialplan_render` command, when anything differs;
 3. Asterisk took it and it read back as asked: the command is `succeeded`, then the outbox is
    appended, each event caused by the command. A crash between the two leaves a succeeded
    command whose events are missing: the projection keeps such an outbox (`projections/
@@ -40,6 +41,7 @@ from typing import Any
 
 from engine import configs
 from engine.ami.asterisk_config import UpdateError
+from engine.ami.client import AmiError
 from engine.commands import Commands, Outcome, wait_projected
 from engine.configs import Change, Content
 from engine.dialer.commands import Conflict, NotFound
@@ -313,6 +315,22 @@ class DialplanCommands:
         return out
 
     async def _write(self, plan: Plan, who: str) -> Written:
+        outcome = await self.send(plan, who)
+        if outcome is None:
+            await self._append(plan.server, plan.events, None)
+            return Written(plan.answer, None)
+        stored = await self._append(plan.server, plan.events, outcome.id)
+        if any(s is None for s in stored):
+            await self._render_again(plan, who)
+            raise Conflict(f"{plan.name}: another writer changed the same object meanwhile; "
+                           "its context was rendered again from the log, try again")
+        return Written(plan.answer, outcome.id)
+
+    async def send(self, plan: Plan, who: str) -> Outcome | None:
+        """The change of extensions.conf the plan makes, as a command whose request carries
+        the plan's events (steps 1-2 of the module docstring); None when the file does not
+        change. Refused, the file is put back as the log has it (a failed reload leaves it
+        changed) and `Failed` raised."""
         before = self.file(plan.server)
         if before is None:
             raise NotFound(f"{FILE} of {plan.server} has not been read (not connected yet, or "
@@ -322,30 +340,41 @@ class DialplanCommands:
         except UpdateError as exc:
             raise Invalid(exc.message) from None
         if not actions:
-            await self._append(plan.server, plan.events, None)
-            return Written(plan.answer, None)
+            return None
         outcome = await configs.change(self.commands, Change(
             plan.server, FILE, actions, plan.name, who, plan.params, before,
             record={OUTBOX: plan.events}))
         if not outcome.ok:
+            await self._render_again(plan, who, fresh=True)
             raise Failed(outcome)
-        stored = await self._append(plan.server, plan.events, outcome.id)
-        if any(s is None for s in stored):
-            await self._render_again(plan, who)
-            raise Conflict(f"{plan.name}: another writer changed the same object meanwhile; "
-                           "its context was rendered again from the log, try again")
-        return Written(plan.answer, outcome.id)
+        return outcome
 
-    async def _render_again(self, plan: Plan, who: str) -> None:
+    async def _render_again(self, plan: Plan, who: str, fresh: bool = False) -> None:
+        """The plan's contexts written as the log has them now (`RENDER`), from the file as
+        the read models hold it, or (`fresh`) as Asterisk answers it now."""
         await self._caught_up()
         again = Plan(plan.server, RENDER, {"dpmas": sorted(plan.dpmas)}, [], plan.dpmas)
         before = self.file(plan.server)
+        if fresh:
+            before = await self._read(plan.server)
         if before is None:
             return
         actions = configs.updates(before, self._rendered(before, again))
         if actions:
             await configs.change(self.commands, Change(plan.server, FILE, actions, RENDER, who,
                                                        again.params, before))
+
+    async def _read(self, server: str) -> Content | None:
+        """extensions.conf as Asterisk answers a GetConfig now (logged like every read)."""
+        client = self.commands.client(server)
+        if not client.connected:
+            return None
+        try:
+            answer = await client.action(configs.get_config(FILE, configs.read_action_id(FILE)),
+                                         timeout=self.commands.timeout)
+        except (AmiError, TimeoutError):
+            return None
+        return configs.to_content(configs.content_of(answer[0].headers))
 
     async def _append(self, server: str, events: list[dict[str, Any]], cause: str | None
                       ) -> list[Event | None]:
