@@ -348,3 +348,165 @@ def test_a_dpma_lives_on_one_server(tmp_path: Path) -> None:
         assert error(client.put(f"/dp/dialplans/{plan['uuid']}",
                                 json={"dpma_uuid": one["uuid"]}), 400) == (
             f"dpma_uuid: dpma {one['uuid']} is on pbx1, this dialplan on pbx2")
+
+
+# ------------------------------------------------------------------------------ the file itself
+
+IVR = "[ivr]\nexten => s,1,Answer()\nsame => n,Wait(1)\nsame => n,Hangup()\n"
+
+
+def test_the_dialplan_setting_as_text_and_as_pairs(live: Live, client: httpx.Client) -> None:
+    text = result(client.get("/dialplan/setting?format=text"))
+    assert result(client.get("/dialplan/setting")) == text
+    assert text.startswith("[general]\nstatic = yes\nwriteprotect = no\n")
+    assert "[tools]\nexten => agi,1,Answer()\nsame => n,AGI(agi:async)\n" in text
+    pairs = result(client.get("/dialplan/setting?format=json"))
+    assert pairs["dialer"][:2] == [["exten", "queue,1,Queue(sales,,,,8)"],
+                                   ["exten", "support,1,Queue(support,,,,5)"]]
+
+    # PUT the text (a text/plain body, or a JSON string): what differs is changed
+    put = client.put("/dialplan/setting", content=text + "\n" + IVR,
+                     headers={"Content-Type": "text/plain"})
+    command = result(put)
+    assert command["state"] == "succeeded" and command["command"] == "dialplan_setting"
+    assert get_config(live, "ivr") == ["exten=s,1,Answer()", "same=n,Wait(1)",
+                                       "same=n,Hangup()"]
+    assert result(client.get("/dialplan/setting")) == text + "\n" + IVR
+    (requested,) = [e for e in events(live) if e.stream == f"command/{command['id']}"
+                    and e.type == "CommandRequested"]
+    verbs = [v for k, v in requested.data["action"].items() if k.startswith("Action-")]
+    assert verbs == ["NewCat", "Append", "Append", "Append"]  # only the new context
+    assert result(client.put("/dialplan/setting", json=text))["state"] == "succeeded"
+    assert get_config(live, "ivr") == []
+    # the seed's example body is no file: refused, nothing sent
+    before = len(events(live))
+    assert error(client.put("/dialplan/setting", content=b"Test update",
+                            headers={"Content-Type": "text/plain"}), 400) == (
+        "line 1: neither [category] nor name = value: 'Test update'")
+    assert error(client.put("/dialplan/setting", json=""), 400) == (
+        "the text holds no category: a PUT replaces the whole file")
+    assert error(client.put("/dialplan/setting", json=5), 400).startswith("body: expected")
+    assert error(client.get("/dialplan/setting?format=xml"), 400) == (
+        "format: text or json, got 'xml'")
+    assert len(events(live)) == before
+
+    # a dpma's context is changed through /dp only
+    dpma = result(client.post("/dp/dpmas", json={"name": "d"}))
+    context = f"dpma-{dpma['uuid']}"
+    text = result(client.get("/dialplan/setting"))
+    assert f"[{context}]\nexten => _X.,1,NoOp(d)\n" in text
+    refusal = (f"[{context}] is dpma {dpma['uuid']}'s context: change it through "
+               f"/dp/dpmas/{dpma['uuid']} and /dp/dialplans")
+    assert error(client.put("/dialplan/setting", json=text.replace("NoOp(d)", "NoOp(e)")),
+                 400) == refusal
+    assert error(client.put("/dialplan/setting", json=text.split(f"[{context}]")[0]),
+                 400) == refusal
+    assert result(client.put("/dialplan/setting", json=text + IVR))["state"] == "succeeded"
+
+    # every version seen, newest first, as the other settings (the first one current again
+    # once the ivr was taken out)
+    listed = result(client.get("/dialplan/settings"))["list"]
+    assert [v["filename"][:16] for v in listed] == ["extensions.conf."] * 4
+    assert "ivr" in listed[0] and context in listed[0] and context in listed[1]
+    assert "ivr" not in listed[1] and "ivr" in listed[2] and context not in listed[3]
+
+
+def test_the_v1_configurations_are_the_file_and_its_versions_as_text(
+        live: Live, client: httpx.Client) -> None:
+    rows = result(client.get("/admin/dialplan/configurations"))["list"]
+    (now, first) = rows
+    assert now == {"name": "extensions.conf", "data": result(client.get("/dialplan/setting"))}
+    assert first["name"].startswith("extensions.conf.") and first["data"] == now["data"]
+    assert result(client.get("/v1/admin/dialplan/configurations/extensions.conf")) == now
+    assert result(client.get(f"/admin/dialplan/configurations/{first['name']}")) == first
+
+    put = client.put("/v1/admin/dialplan/configurations/extensions.conf",
+                     json={"name": "extensions.conf", "data": now["data"] + IVR})
+    assert result(put)["state"] == "succeeded"
+    assert get_config(live, "ivr")[0] == "exten=s,1,Answer()"
+    rows = result(client.get("/admin/dialplan/configurations"))["list"]
+    assert [r["name"] == "extensions.conf" for r in rows] == [True, False, False]
+    assert rows[0]["data"] == rows[1]["data"] == now["data"] + "\n" + IVR
+
+    before = len(events(live))
+    assert error(client.put(f"/admin/dialplan/configurations/{first['name']}",
+                            json={"data": IVR}), 400) == (
+        "only extensions.conf can be changed: a version stays as it was (PUT its data to "
+        "extensions.conf to go back to it)")
+    assert error(client.put("/admin/dialplan/configurations/extensions.conf",
+                            json={"data": IVR, "name": "x"}), 400) == (
+        "name: 'x' is not the path's 'extensions.conf'")
+    assert error(client.put("/admin/dialplan/configurations/extensions.conf",
+                            json={"dat": IVR}), 400) == "dat: unknown field"
+    assert error(client.delete("/admin/dialplan/configurations/extensions.conf"), 400) == (
+        "the current extensions.conf cannot be deleted, only its versions")
+    assert client.get("/admin/dialplan/configurations/nope").status_code == 404
+    assert client.delete("/admin/dialplan/configurations/nope").status_code == 404
+    assert len(events(live)) == before
+
+    assert result(client.delete(f"/v1/admin/dialplan/configurations/{first['name']}")) is None
+    assert [r["name"] for r in result(client.get("/admin/dialplan/configurations"))["list"]
+            ] == ["extensions.conf", rows[1]["name"]]
+    (hidden,) = [e for e in events(live) if e.type == "ConfigVersionHidden"]
+    assert hidden.data["version"] == first["name"]
+
+
+def test_the_v1_static_dialplans_are_the_files_contexts(live: Live,
+                                                        client: httpx.Client) -> None:
+    dpma = result(client.post("/dp/dpmas", json={"name": "managed"}))
+    listed = result(client.get("/admin/dialplan/sdps"))["list"]
+    assert [s["name"] for s in listed] == ["customers", "agents", "dialer", "parkedcalls",
+                                           "tools"]  # not general, not a dpma's context
+    tools = result(client.get("/v1/admin/dialplan/sdps/tools"))
+    assert tools == listed[-1]
+    assert tools["data"][:2] == [{"exten": "> agi,1,Answer()"}, {"same": "> n,AGI(agi:async)"}]
+    assert result(client.get("/admin/dialplan/sdps/parkedcalls"))["data"] == [
+        {"include": "> parkedcalls-default"}]
+
+    # PUT writes the context whole (made if new); jade's {"type", "data"} items too
+    made = client.put("/v1/admin/dialplan/sdps/jade_demo", json={"data": [
+        {"exten": "> 100,1,NoOp(sample_park)"}, {"type": "same", "data": "> n,Park()"}]})
+    assert result(made)["state"] == "succeeded"
+    assert get_config(live, "jade_demo") == ["exten=100,1,NoOp(sample_park)", "same=n,Park()"]
+    assert result(client.get("/admin/dialplan/sdps/jade_demo")) == {
+        "name": "jade_demo", "data": [{"exten": "> 100,1,NoOp(sample_park)"},
+                                      {"same": "> n,Park()"}]}
+    changed = client.put("/admin/dialplan/sdps/jade_demo", json={
+        "name": "jade_demo", "data": [{"exten": "> _X.,1,BackGround(demo-congrats)"},
+                                      {"same": "> n,Hangup()"}]})
+    assert result(changed)["state"] == "succeeded"
+    assert get_config(live, "jade_demo") == ["exten=_X.,1,BackGround(demo-congrats)",
+                                             "same=n,Hangup()"]
+    assert result(client.put("/admin/dialplan/sdps/jade_demo3",
+                             json={"data": []}))["state"] == "succeeded"
+    assert result(client.get("/admin/dialplan/sdps/jade_demo3")) == {"name": "jade_demo3",
+                                                                     "data": []}
+    assert result(client.delete("/v1/admin/dialplan/sdps/jade_demo3"))["state"] == "succeeded"
+    assert client.get("/admin/dialplan/sdps/jade_demo3").status_code == 404
+    assert error(client.delete("/admin/dialplan/sdps/jade_demo3"), 404) == (
+        "Given category does not exist")
+
+    before = len(events(live))
+    managed = f"dpma-{dpma['uuid']}"
+    for name, body, message in [
+        (managed, {"data": []}, f"[{managed}] is dpma {dpma['uuid']}'s context: change it "
+                                f"through /dp/dpmas/{dpma['uuid']} and /dp/dialplans"),
+        ("general", {"data": []}, "[general] is not a context: change it with "
+                                  "/dialplan/setting"),
+        ("a(!)", {"data": []}, "'a(!)': a context name, without template options"),
+        ("a]b", {"data": []}, "category 'a]b': must not hold [ ] ; = or line breaks, nor "
+                              "start with # or >"),
+        ("x", {"data": [{"exten": "1", "same": "2"}]},
+         'data[0]: one {"<name>": "<value>"} (or jade\'s {"type", "data"}) per line'),
+        ("x", {"data": [{}]}, 'data[0]: one {"<name>": "<value>"} (or jade\'s {"type", '
+                              '"data"}) per line'),
+        ("x", {"data": [{"exten": "1,1,NoOp()\r\nAction: Originate"}]},
+         "exten: line breaks are not allowed"),
+        ("x", {"data": "x"}, "data: expected array, got str"),
+        ("x", {"data": [], "name": "y"}, "name: 'y' is not the path's 'x'"),
+    ]:
+        assert error(client.put(f"/admin/dialplan/sdps/{name}", json=body), 400) == message
+    assert error(client.delete(f"/admin/dialplan/sdps/{managed}"), 400).startswith(
+        f"[{managed}] is dpma")
+    assert get_config(live, managed) == ["exten=_X.,1,NoOp(managed)"]
+    assert len(events(live)) == before
