@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
+from engine.ami.simulator import PbxSimulator
 from engine.dialplans.commands import DialplanCommands, Plan
 from engine.dialplans.objects import created, stream
 from engine.envelope import Event
@@ -510,3 +511,19 @@ def test_the_v1_static_dialplans_are_the_files_contexts(live: Live,
         f"[{managed}] is dpma")
     assert get_config(live, managed) == ["exten=_X.,1,NoOp(managed)"]
     assert len(events(live)) == before
+
+
+def test_the_simulated_pbx_takes_dialplans_too(tmp_path: Path) -> None:
+    """The PBX `switchboard demo` and the dialer tests run answers the same configuration
+    actions (engine/ami/asterisk_config.py)."""
+    with Live(f"sqlite:///{tmp_path / 'log.db'}", [None], asterisk=PbxSimulator,
+              config={"api": {"command_timeout": 5.0}}) as live, \
+            httpx.Client(base_url=live.url, timeout=20) as client:
+        live.connected()
+        wait_read(live, "extensions.conf")
+        dpma = result(client.post("/dp/dpmas", json={"name": "demo"}))
+        result(client.post("/dp/dialplans", json={"dpma_uuid": dpma["uuid"], "sequence": 1,
+                                                  "command": "EXEC Playback hello-world"}))
+        assert get_config(live, dpma["context"]) == ["exten=_X.,1,NoOp(demo)",
+                                                     "same=n,Playback(hello-world)"]
+        assert dpma["context"] in result(client.get("/dialplan/setting?format=json"))
