@@ -10,6 +10,7 @@ read models from position 0 equals the live ones."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -77,6 +78,21 @@ def wait_until(condition: Callable[[], bool], timeout: float = 10) -> None:
     while not condition():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.02)
+
+
+def messages(client: httpx.Client, topic: str, until: str) -> list[tuple[str, Any]]:
+    """(name, payload) of the SSE messages of `topic` from the start of the log, up to the
+    first named `until`."""
+    out = []
+    with client.stream("GET", "/events", params={"topic": topic, "from": "0"}) as response:
+        for line in response.iter_lines():
+            if line.startswith("data: "):
+                data = json.loads(line[len("data: "):])
+                name = next(k for k in data if k not in ("topic", "id"))
+                out.append((name, data[name]))
+                if name == until:
+                    break
+    return out
 
 
 def caused(live: Live, cid: str) -> list[Event]:
@@ -188,6 +204,14 @@ def test_dpmas_and_dialplans_made_changed_and_deleted_through_extensions_conf(
     assert sorted(e.type for e in caused(live, forced.headers[COMMAND])
                   if not e.stream.startswith("command/")) == [
         "DialplanDeleted", "DialplanDeleted", "DpmaDeleted"]
+
+    # the streams told it all on the dpma's topic, each payload the row as REST serves it
+    told = messages(client, f"/dp/statuses/{uuid}", until="dp.dpma.delete")
+    names = [name for name, _ in told]
+    assert told[0] == ("dp.dpma.create", dpma) and names[-1] == "dp.dpma.delete"
+    assert {"dp.dialplan.create", "dp.dialplan.update", "dp.dialplan.delete",
+            "dp.dpma.update"} <= set(names)
+    assert ("dp.dialplan.update", changed) in told
 
     # same log, same state: a rebuild from position 0 equals the live read models
     live.settled()

@@ -331,6 +331,9 @@ class DialplanCommands:
         the plan's events (steps 1-2 of the module docstring); None when the file does not
         change. Refused, the file is put back as the log has it (a failed reload leaves it
         changed) and `Failed` raised."""
+        if plan.server not in self.commands.servers():
+            raise NotFound(f"{plan.server} is not a configured server: its dialplans cannot "
+                           "be changed")
         before = self.file(plan.server)
         if before is None:
             raise NotFound(f"{FILE} of {plan.server} has not been read (not connected yet, or "
