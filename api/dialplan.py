@@ -356,8 +356,8 @@ def routes(ctx: ApiContext) -> list[BaseRoute]:
         wanted = {"name": name, "template": False, "templates": [],
                   "variables": variables_of(sdp_lines(body))}
         was = [c for c in before if c["name"].lower() == name.lower()]
-        after = ([wanted if c is was[0] else c for c in before if c not in was[1:]]
-                 if was else [*before, wanted])
+        after = ([wanted if c is was[0] else c for c in before
+                  if not any(c is other for other in was[1:])] if was else [*before, wanted])
         return await run_change(ctx, request, server, FILE, configs.updates(before, after),
                                 "dialplan_sdp_update", {"name": name, "lines": len(body.data)},
                                 before)

@@ -28,9 +28,10 @@ from projections import config as config_view
 from projections import dialplans as dp_view
 from projections.runner import replay
 from tests.live import Live
-from tests.test_settings import wait_read
+from tests.test_settings import client, events, result, wait_read
 
 COMMAND = "X-Switchboard-Command"
+__all__ = ["client"]  # the fixture, over this module's `live`
 
 
 @pytest.fixture
@@ -40,22 +41,6 @@ def live(tmp_path: Path) -> Iterator[Live]:
         running.connected()
         wait_read(running, "extensions.conf")
         yield running
-
-
-@pytest.fixture
-def client(live: Live) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=live.url, timeout=20) as c:
-        yield c
-
-
-def events(live: Live) -> list[Event]:
-    assert live.engine is not None
-    return list(live.engine.store.iter_all())
-
-
-def result(response: httpx.Response, status: int = 200) -> Any:
-    assert response.status_code == status, response.text
-    return response.json().get("result")
 
 
 def error(response: httpx.Response, status: int) -> str:
