@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
+from api.app import startup
 from engine.ami.simulator import PbxSimulator
 from engine.dialplans.commands import DialplanCommands, Plan
 from engine.dialplans.objects import created, stream
@@ -536,3 +537,31 @@ def test_the_simulated_pbx_takes_dialplans_too(tmp_path: Path) -> None:
         assert get_config(live, dpma["context"]) == ["exten=_X.,1,NoOp(demo)",
                                                      "same=n,Playback(hello-world)"]
         assert dpma["context"] in result(client.get("/dialplan/setting?format=json"))
+
+
+def test_dialplans_are_read_by_viewers_and_written_by_admins(tmp_path: Path) -> None:
+    config = {"auth": {"initial_admin": "root", "initial_password": "root-secret"}}
+    with Live(f"sqlite:///{tmp_path / 'log.db'}", [None], config=config) as live, \
+            httpx.Client(base_url=live.url, timeout=20) as client:
+        assert live.call(startup(live.engine, "0.0.0.0")) is None  # type: ignore[arg-type]
+        live.connected()
+        wait_read(live, "extensions.conf")
+        root = {"Authorization": "Bearer " + result(client.post(
+            "/admin/login", auth=("root", "root-secret")))["authtoken"]}
+        assert client.post("/admin/users", headers=root, json={
+            "name": "val", "password": "val-password", "role": "operator"}).status_code == 200
+        val = {"Authorization": "Bearer " + result(client.post(
+            "/admin/login", auth=("val", "val-password")))["authtoken"]}
+        dpma = result(client.post("/dp/dpmas", headers=root, json={"name": "d"}))
+        for path in ("/dp/dpmas", f"/dp/dpmas/{dpma['uuid']}", "/dp/dialplans",
+                     "/v1/admin/dialplan/adpmas"):
+            assert client.get(path, headers=val).status_code == 200, path
+        for path in ("/dialplan/setting", "/dialplan/settings", "/admin/dialplan/sdps",
+                     "/admin/dialplan/configurations"):
+            assert client.get(path, headers=val).status_code == 403, path
+            assert client.get(path, headers=root).status_code == 200, path
+        assert client.post("/dp/dpmas", headers=val, json={}).status_code == 403
+        assert client.post("/dp/dialplans", headers=val, json={
+            "dpma_uuid": dpma["uuid"], "sequence": 1}).status_code == 403
+        assert client.put(f"/dp/dpmas/{dpma['uuid']}", headers=val, json={}).status_code == 403
+        assert client.delete("/admin/dialplan/sdps/tools", headers=val).status_code == 403
