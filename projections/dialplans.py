@@ -23,8 +23,7 @@ from typing import Any
 from engine.commands import FAILED, REQUESTED, STREAM_PREFIX, SUCCEEDED
 from engine.dialer.objects import evolve
 from engine.dialplans import render
-from engine.dialplans.commands import OUTBOX
-from engine.dialplans.objects import COLLECTION, OBJECT_TYPES, alive, kind_of
+from engine.dialplans.objects import COLLECTION, OBJECT_TYPES, OUTBOX, alive, kind_of
 from engine.envelope import Event
 from projections.base import Handler, Row, columns, dispatch
 

@@ -275,6 +275,7 @@ def test_asterisks_refusal_appends_no_aggregate_event_and_puts_the_file_back(
     assert render.position > failed.position
     orphan = f"dpma-{requested.data['outbox'][0]['data']['object']['uuid']}"
     assert get_config(live, orphan) == []
+    assert orphan not in result(client.get("/dialplan/setting"))  # and the read models know
     assert get_config(live, f"dpma-{kept['uuid']}") == ["exten=_X.,1,NoOp(kept)"]
 
     # UpdateConfig refused (no such file): a 404 with Asterisk's message, nothing appended

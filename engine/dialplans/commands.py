@@ -49,6 +49,7 @@ from engine.dialer.objects import Invalid, evolve, fold, is_uuid, new_uuid
 from engine.dialplans import render
 from engine.dialplans.objects import (
     COLLECTION,
+    OUTBOX,
     alive,
     created,
     deleted,
@@ -62,7 +63,6 @@ from engine.store import Store
 from engine.values import iso
 
 FILE = "extensions.conf"
-OUTBOX = "outbox"  # the key of a command's record that holds the events it appends
 RENDER = "dialplan_render"  # the command that renders contexts again after a conflict
 
 __all__ = ["Conflict", "DialplanCommands", "Failed", "Invalid", "NotFound", "Written"]
@@ -363,12 +363,16 @@ class DialplanCommands:
         if before is None:
             return
         actions = configs.updates(before, self._rendered(before, again))
-        if actions:
-            await configs.change(self.commands, Change(plan.server, FILE, actions, RENDER, who,
-                                                       again.params, before))
+        if not actions:
+            return
+        outcome = await configs.change(self.commands, Change(
+            plan.server, FILE, actions, RENDER, who, again.params, before))
+        if not outcome.ok:  # a failed reload is not read back: the read models learn it here
+            await self._read(plan.server)
 
     async def _read(self, server: str) -> Content | None:
-        """extensions.conf as Asterisk answers a GetConfig now (logged like every read)."""
+        """extensions.conf as Asterisk answers a GetConfig now, once the read models hold that
+        answer too (it is logged like every read: None when Asterisk has no file)."""
         client = self.commands.client(server)
         if not client.connected:
             return None
@@ -377,6 +381,9 @@ class DialplanCommands:
                                          timeout=self.commands.timeout)
         except (AmiError, TimeoutError):
             return None
+        finally:  # ingestion handed the answer to the log before the action returned
+            await self.log.flush()
+            await self._caught_up()
         return configs.to_content(configs.content_of(answer[0].headers))
 
     async def _append(self, server: str, events: list[dict[str, Any]], cause: str | None

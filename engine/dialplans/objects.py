@@ -18,6 +18,7 @@ import sys
 from typing import Any
 
 KINDS = ("dpma", "dialplan")
+OUTBOX = "outbox"  # the key of a write's CommandRequested that holds the events it appends
 PREFIX = {"dpma": "Dpma", "dialplan": "Dialplan"}
 COLLECTION = {"dpma": "dpmas", "dialplan": "dialplans"}
 FIELDS: dict[str, tuple[str, ...]] = {
