@@ -330,7 +330,8 @@ def test_a_write_cut_short_after_its_command_succeeded_is_recovered_on_start(
     with Live(url, [None], config={"api": {"command_timeout": 5.0}}) as again:
         again.connected()
         again.settled()
-        with httpx.Client(base_url=again.url) as client:
+        with httpx.Client(base_url=again.url) as client:  # recovered as the API starts
+            wait_until(lambda: client.get(f"/dp/dpmas/{uuid}").status_code == 200)
             row = result(client.get(f"/dp/dpmas/{uuid}"))
         assert row["name"] == "test dpma" and row["tm_create"] == obj["tm_create"]
         (event,) = [e for e in events(again) if e.type == "DpmaCreated"]
