@@ -170,9 +170,13 @@ def guard(ctx: ApiContext) -> Callable[[str, Content, Content], None]:
 
         for name, uuid in managed.items():
             if of(before, name) != of(after, name):
-                raise ApiError(400, f"[{render.context_of(uuid)}] is dpma {uuid}'s context: "
-                                    f"change it through /dp/dpmas/{uuid} and /dp/dialplans")
+                raise managed_elsewhere(uuid)
     return check
+
+
+def managed_elsewhere(uuid: str) -> ApiError:
+    return ApiError(400, f"[{render.context_of(uuid)}] is dpma {uuid}'s context: change it "
+                         f"through /dp/dpmas/{uuid} and /dp/dialplans")
 
 
 def sdp_name(ctx: ApiContext, server: str, name: str) -> str:
@@ -183,8 +187,7 @@ def sdp_name(ctx: ApiContext, server: str, name: str) -> str:
         raise ApiError(400, f"[{name}] is not a context: change it with /dialplan/setting")
     uuid = dpma_contexts(ctx, server).get(name.lower())
     if uuid is not None:
-        raise ApiError(400, f"[{name}] is dpma {uuid}'s context: change it through "
-                            f"/dp/dpmas/{uuid} and /dp/dialplans")
+        raise managed_elsewhere(uuid)
     return name
 
 
