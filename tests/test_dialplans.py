@@ -167,6 +167,9 @@ def walk_through(live: Live, client: httpx.Client) -> None:
     # the V1 paths are the same routes
     assert result(client.get("/v1/admin/dialplan/adpmas")) == result(client.get("/dp/dpmas"))
     assert result(client.get(f"/v1/admin/dialplan/adps/{third['uuid']}")) == third
+    assert result(client.get("/admin/dialplan/adps")) == result(client.get("/dp/dialplans"))
+    assert result(client.get(f"/admin/dialplan/adpmas/{uuid}")) == result(
+        client.get(f"/dp/dpmas/{uuid}"))
     v1 = result(client.post("/v1/admin/dialplan/adps", json={
         "name": "v1", "dpma_uuid": uuid, "sequence": 20, "command": "HANGUP"}))
     assert get_config(live, context)[-1] == "same=n,Hangup()"
