@@ -32,6 +32,7 @@ from api import (
     commands,
     core,
     devices,
+    dialplan,
     ob,
     openapi,
     park,
@@ -63,7 +64,8 @@ log = logging.getLogger("switchboard.api")
 
 # The route modules, in the order their routes are tried. Add a module here to serve it.
 MODULES: tuple[ModuleType, ...] = (core, agi, queue, park, pjsip, devices, calls, commands, ob,
-                                   voicemail, views, timeline, sse, ws, admin, settings)
+                                   voicemail, views, timeline, sse, ws, admin, settings,
+                                   dialplan)
 
 
 def build_context(engine: Engine) -> ApiContext:

@@ -8,10 +8,13 @@ build on the same helpers) gets from `setting_routes`:
   a category (`member`) is a list of its values in order; a template is `name(!)`, a category
   that inherits `name(tmpl)` (the file's own syntax). With `ordered`, each category is a list
   of `[name, value]` pairs instead, in file order (extensions.conf, where `exten` and `same`
-  interleave).
-- `PUT /<group>/setting`: the file replaced by the body (either form): the categories and
-  variables that differ are changed through `UpdateConfig` (`engine/configs.updates`), the
-  module reloaded, the file read back to confirm; the answer is the command.
+  interleave). With `text` (extensions.conf: the seed's `/dialplan/setting?format=text`), the
+  file is its text by default (`engine/configtext.py`), `?format=json` the object.
+- `PUT /<group>/setting`: the file replaced by the body (either form; with `text`, also the
+  file's text as a JSON string or a `text/plain` body): the categories and variables that
+  differ are changed through `UpdateConfig` (`engine/configs.updates`), the module reloaded,
+  the file read back to confirm; the answer is the command. A group's `guard` may refuse a
+  change (dialplans: a dpma's context is changed through `/dp`, not here).
 - `GET /<group>/settings`: every version of the file the log has seen, newest first, each
   `{"filename": "<file>.<time first seen>", <categories>...}` as the seed lists its backups;
   `GET /<group>/settings/<filename>` one of them as `{"list": {<categories>}}` (the seed's
@@ -34,6 +37,7 @@ shows no value and needs viewer.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection
 from typing import Any
 
 from starlette.requests import Request
@@ -51,6 +55,7 @@ from engine import configs
 from engine.ami.asterisk_config import UpdateError
 from engine.commands import wait_projected
 from engine.configs import Action, Change, Content
+from engine.configtext import TextError, from_text, to_text
 
 TAG = "config"
 MAX_NAME = 255  # characters of a category or variable name
@@ -70,6 +75,10 @@ SETTING_SCHEMA: dict[str, Any] = {"type": "object", "additionalProperties": {"an
 SETTING_RESULT: dict[str, Any] = {"type": "object"}
 SERVER = Param("server", "query", "which Asterisk's file (needed when several are configured)")
 ERRORS = (404, 409, 503, 504)
+FORMAT = Param("format", "query", "text (the file's text, the default) or json (an object)",
+               {"type": "string", "enum": ["text", "json"]})
+TEXT_SCHEMA: dict[str, Any] = {"type": "string", "maxLength": 1048576}
+Guard = Callable[[str, Content, Content], None]  # (server, before, after): ApiError to refuse
 
 
 # ------------------------------------------------------------------------------ shapes
@@ -161,6 +170,30 @@ def content_from(body: SettingBody) -> Content:
     return out
 
 
+def content_of_text(text: str) -> Content:
+    """A file's text as content, checked as the object form is (`content_from`)."""
+    try:
+        content = from_text(text)
+    except TextError as exc:
+        raise ApiError(400, str(exc)) from None
+    if not content:
+        raise ApiError(400, "the text holds no category: a PUT replaces the whole file")
+    return content_from({category_key(c): c["variables"] for c in content})
+
+
+async def text_or_setting(request: Request) -> Content:
+    """A PUT body of a setting with a text form: a `text/...` body is the file's text, any
+    other is JSON, the object form or the text as a string."""
+    if request.headers.get("content-type", "").lower().startswith("text/"):
+        raw = await request.body()
+        try:
+            return content_of_text(raw.decode("utf-8"))
+        except UnicodeDecodeError:
+            raise ApiError(400, "body is not UTF-8 text") from None
+    body = await read_body(request, SettingBody | str)
+    return content_of_text(body) if isinstance(body, str) else content_from(body)
+
+
 # ------------------------------------------------------------------------------ reading
 
 def file_row(ctx: ApiContext, server: str, filename: str) -> dict[str, Any] | None:
@@ -208,24 +241,40 @@ async def run_change(ctx: ApiContext, request: Request, server: str, filename: s
     return await respond(ctx, await configs.change(ctx.commands, change))
 
 
+async def replace_file(ctx: ApiContext, request: Request, server: str, filename: str,
+                       name: str, after: Content, guard: Guard | None = None) -> Response:
+    """The whole file made `after`: what differs changed, as the command `name`."""
+    before = must_have(ctx, server, filename)
+    if guard is not None:
+        guard(server, before, after)
+    try:
+        actions = configs.updates(before, after)
+    except UpdateError as exc:
+        raise ApiError(400, exc.message) from None
+    return await run_change(ctx, request, server, filename, actions, name,
+                            {"filename": filename, "categories": [c["name"] for c in after]},
+                            before)
+
+
 def setting_routes(ctx: ApiContext, group: str, filename: str, tag: str,
-                   ordered: bool = False) -> list[BaseRoute]:
+                   ordered: bool = False, text: Collection[str] | None = None,
+                   guard: Guard | None = None) -> list[BaseRoute]:
+    """`text`: the file has the seed's text form, these names written `name => value`."""
     async def get_setting(request: Request) -> Response:
         server = server_for(ctx, request)
-        return ok(setting_object(must_have(ctx, server, filename), ordered))
+        content = must_have(ctx, server, filename)
+        if text is not None and request.state.params.get("format", "text") == "text":
+            return ok(to_text(content, text))
+        return ok(setting_object(content, ordered))
 
     async def put_setting(request: Request) -> Response:
-        body = await read_body(request, SettingBody)
-        after = content_from(body)
+        if text is not None:
+            after = await text_or_setting(request)
+        else:
+            after = content_from(await read_body(request, SettingBody))
         server = server_for(ctx, request)
-        before = must_have(ctx, server, filename)
-        try:
-            actions = configs.updates(before, after)
-        except UpdateError as exc:
-            raise ApiError(400, exc.message) from None
-        return await run_change(ctx, request, server, filename, actions, f"{group}_setting",
-                                {"filename": filename, "categories": [c["name"] for c in after]},
-                                before)
+        return await replace_file(ctx, request, server, filename, f"{group}_setting", after,
+                                  guard)
 
     async def list_versions(request: Request) -> Response:
         server = server_for(ctx, request)
@@ -251,12 +300,15 @@ def setting_routes(ctx: ApiContext, group: str, filename: str, tag: str,
     admin = {"tag": tag, "role": "admin"}
     return [
         ApiRoute(f"/{group}/setting", get_setting, Operation(
-            "GET", f"{filename} as Asterisk has it now", params=(SERVER,),
-            result=SETTING_RESULT, errors=(404,), **admin), ctx.access),
+            "GET", f"{filename} as Asterisk has it now",
+            params=(SERVER,) if text is None else (SERVER, FORMAT),
+            result=SETTING_RESULT if text is None else {"anyOf": [SETTING_RESULT, TEXT_SCHEMA]},
+            errors=(404,), **admin), ctx.access),
         ApiRoute(f"/{group}/setting", put_setting, Operation(
             "PUT", f"Replace {filename} (UpdateConfig of what differs, then its module's "
-                   "reload)", params=(SERVER,), body=SETTING_SCHEMA, result=COMMAND,
-            errors=ERRORS, **admin), ctx.access),
+                   "reload)", params=(SERVER,),
+            body=SETTING_SCHEMA if text is None else {"anyOf": [SETTING_SCHEMA, TEXT_SCHEMA]},
+            result=COMMAND, errors=ERRORS, **admin), ctx.access),
         ApiRoute(f"/{group}/settings", list_versions, Operation(
             "GET", f"Every version of {filename} the log has seen, newest first",
             params=(SERVER,), result={"type": "object", "properties": {

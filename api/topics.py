@@ -30,6 +30,7 @@ from urllib.parse import quote, unquote
 
 from engine.commands import REQUESTED, STREAM_PREFIX, command_of
 from engine.configs import HIDDEN, file_of
+from engine.dialplans.objects import OBJECT_TYPES as DP_TYPES
 from engine.envelope import RESPONSE, Event
 from projections import (
     agents,
@@ -510,6 +511,13 @@ KINDS: tuple[Kind, ...] = (
          doc="a managed configuration file read with another content (a change of ours, or "
              "one made outside and seen after a reload), gone, or a version hidden; names "
              "only, no values"),
+    Kind("dp.dpma", "dialplans", "dpmas", "/dp/statuses/{uuid}",
+         whole(VIEWS["dpmas"], lambda r: r["uuid"]), None, DP_TYPES,
+         doc="a dialplan master made, changed or deleted (jade's source names these; the seed "
+             "does not)"),
+    Kind("dp.dialplan", "dialplans", "dialplans", "/dp/statuses/{dpma_uuid}",
+         whole(VIEWS["dialplans"], lambda r: r["uuid"]), None, DP_TYPES,
+         doc="a dialplan made, changed or deleted, on its dpma's topic"),
     Kind("command.command", "commands", "commands", "/commands/{id}",
          keyed(VIEWS["commands"], "commands", lambda r: r["id"],
                present=lambda r: r["state"] in ("requested", "sent")),

@@ -411,7 +411,9 @@ def differences(expected: Content, read: Content, names: set[str]) -> list[str]:
 class Change:
     """A change of one file of one server, as a command: `name` is the command's verb
     (`queue_create`, `setting_update`...), `params` what the request said (shown to viewers
-    with `/commands`: secrets are redacted), `before` the file as the read models knew it."""
+    with `/commands`: secrets are redacted), `before` the file as the read models knew it,
+    `record` more to log with the request (the aggregate events a dialplan write appends once
+    the change succeeded: `engine/dialplans/commands.py`)."""
 
     server: str
     filename: str
@@ -421,6 +423,7 @@ class Change:
     params: dict[str, Any] = field(default_factory=dict)
     before: Content | None = None
     reload: bool = True
+    record: dict[str, Any] = field(default_factory=dict)  # logged with the request, not shown
 
 
 async def change(commands: Commands, change: Change, timeout: float | None = None
@@ -433,7 +436,7 @@ async def change(commands: Commands, change: Change, timeout: float | None = Non
     command = Command(
         change.name, change.server, batches[0], change.who, [], redact(change.params),
         record={"filename": change.filename, "module": module, "before": change.before,
-                "continued": batches[1:]})
+                "continued": batches[1:], **change.record})
     client = commands.client(change.server)
     watch = watch_of(client)
     wait = timeout if timeout is not None else commands.timeout

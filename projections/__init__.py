@@ -21,6 +21,7 @@ from projections import (
     config,
     devices,
     dialings,
+    dialplans,
     modules,
     parking,
     peers,
@@ -38,6 +39,7 @@ PROJECTIONS: list[ModuleType] = [
 PROJECTIONS += [agis, modules, voicemail]  # async AGI channels, modules, voicemail
 PROJECTIONS += [commands, users]  # the API's own: commands sent, users and tokens
 PROJECTIONS += [dialings, results]  # the outbound dialer's objects, dialings and results
+PROJECTIONS += [dialplans]  # jade's dialplan masters and dialplans (extensions.conf contexts)
 
 VIEWS: dict[str, tuple[ModuleType, ViewFn]] = views_of(PROJECTIONS)
 
