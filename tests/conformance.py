@@ -158,6 +158,7 @@ class Recipe:
     throwaway: Callable[[Walker], str] | None = None
     soft_delete: bool = False  # a deleted row stays, `in_use` 0 (the outbound objects)
     list_query: str | None = None  # the collection's own query, when not `query`
+    put_key: Callable[[Walker], str] | None = None  # the row a PUT changes, if not a throwaway
     shows: dict[str, Any] | None = None  # what the read after `change` shows, if not the body
 
 
@@ -254,6 +255,27 @@ def _dialplan(w: Walker) -> str:
                                       "sequence": 1}, "uuid")
 
 
+def _sdp(w: Walker) -> str:
+    """A static dialplan context of its own (PUT makes it)."""
+    name = _unique("static")
+    answer = w.http.put(f"/admin/dialplan/sdps/{name}",
+                        json={"data": [{"exten": "> s,1,NoOp(conformance)"}]})
+    if answer.status_code != 200:
+        raise LookupError(f"PUT /admin/dialplan/sdps/{name}: {answer.status_code}")
+    return name
+
+
+def _configuration_version(w: Walker) -> str:
+    """A version of extensions.conf that is not the current one (the V1 configurations)."""
+    names = [r["name"] for r in w.rows("/admin/dialplan/configurations")]
+    if len(names) < 2:
+        w.http.put("/dialplan/setting", json=_dialplan_text(w, _unique("version")))
+        names = [r["name"] for r in w.rows("/admin/dialplan/configurations")]
+    if len(names) < 2:
+        raise LookupError("/admin/dialplan/configurations lists no earlier version")
+    return str(names[-1])
+
+
 def _lot(w: Walker) -> dict[str, Any]:
     n = int(time.monotonic_ns() % 50) * 10 + 1000
     return {"name": _unique("lot"), "parkext": str(n), "parkpos": f"{n + 1}-{n + 9}",
@@ -269,12 +291,18 @@ def _setting_with(category: str, variables: dict[str, str]
     return body
 
 
-SETTING_CHANGES: dict[str, Callable[[Walker, str], dict[str, Any]]] = {
+def _dialplan_text(w: Walker, context: str) -> str:
+    """extensions.conf as text (the seed's form of the dialplan setting), one context more."""
+    now = w.result_of(w.http.get("/dialplan/setting"))
+    return f"{now if isinstance(now, str) else ''}\n[{context}]\nexten => 100,1,NoOp({context})\n"
+
+
+SETTING_CHANGES: dict[str, Callable[[Walker, str], Any]] = {
     "/queue/setting": _setting_with("conformance", {"strategy": "ringall"}),
     "/park/setting": _setting_with("conformance", {
         "parkext": "890", "parkpos": "891-899", "context": "parkedcalls_conformance"}),
     "/voicemail/setting": _setting_with("conformance", {"900": "1234,Conformance"}),
-    "/dialplan/setting": _setting_with("conformance", {"exten": "100,1,NoOp(conformance)"}),
+    "/dialplan/setting": lambda w, url: _dialplan_text(w, "conformance"),
 }
 
 
@@ -327,6 +355,12 @@ RECIPES: dict[str, Recipe] = {
     "/queue/statuses": Recipe("name"),
     "/voicemail/users": Recipe("id"),
     "/voicemail/vms": Recipe("msg_id", query="?context=default&mailbox=100"),
+    "/admin/dialplan/sdps": Recipe(
+        "name", change=lambda w: {"data": [{"exten": "> s,1,NoOp(changed)"}]},
+        shows={}, throwaway=_sdp),
+    "/admin/dialplan/configurations": Recipe(
+        "name", change=lambda w: {"data": _dialplan_text(w, "configured")}, shows={},
+        throwaway=_configuration_version, put_key=lambda w: "extensions.conf"),
     "/dp/dpmas": Recipe("uuid", create=lambda w: {"name": _unique("conformance")},
                         change=lambda w: {"detail": "changed"}, throwaway=_dpma),
     "/dp/dialplans": Recipe("uuid", create=lambda w: {"dpma_uuid": _dpma(w),
@@ -408,7 +442,7 @@ def _setting(w: Walker, result: Result, method: str, path: str, v2: str) -> None
     _answer(w, result, "PUT", path, json=SETTING_CHANGES[v2](w, path))
     _written(w, result, before, command=True)
     after = w.result_of(w.http.get(path))
-    if result.ok and not (isinstance(after, dict) and "conformance" in after):
+    if result.ok and "conformance" not in json.dumps(after):
         result.problem = "the change is not in the following read"
 
 
@@ -435,6 +469,8 @@ def _detail_key(w: Walker, method: str, collection: str, recipe: Recipe) -> str:
         return _old_version(w, collection)
     if method == "DELETE" and recipe.throwaway is not None:
         return recipe.throwaway(w)
+    if method == "PUT" and recipe.put_key is not None:
+        return recipe.put_key(w)
     if method == "PUT" and recipe.throwaway is not None and collection not in CALLS:
         return recipe.throwaway(w)  # an object of its own to change
     if recipe.seed is not None:
