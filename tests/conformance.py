@@ -362,10 +362,11 @@ RECIPES: dict[str, Recipe] = {
         "name", change=lambda w: {"data": _dialplan_text(w, "configured")}, shows={},
         throwaway=_configuration_version, put_key=lambda w: "extensions.conf"),
     "/dp/dpmas": Recipe("uuid", create=lambda w: {"name": _unique("conformance")},
-                        change=lambda w: {"detail": "changed"}, throwaway=_dpma),
+                        change=lambda w: {"name": "changed"}, throwaway=_dpma),
     "/dp/dialplans": Recipe("uuid", create=lambda w: {"dpma_uuid": _dpma(w),
                                                       "name": _unique("dp"), "sequence": 1},
-                            change=lambda w: {"detail": "changed"}, throwaway=_dialplan),
+                            change=lambda w: {"command": "Playback(hello-world)"},
+                            throwaway=_dialplan),
     "/ob/plans": _ob("/ob/plans", {"name": "p"}),
     "/ob/destinations": _ob("/ob/destinations", {"name": "d", "type": 1, "application": "park"}),
     "/ob/dlmas": _ob("/ob/dlmas", {"name": "l"}),
@@ -538,7 +539,8 @@ def step(w: Walker, entry: dict[str, Any], result: Result) -> None:
     recipe = RECIPES.get(collection, Recipe())
     # A write sent to Asterisk is a command in the log; one that stays in Switchboard (an
     # outbound object, a version of a setting hidden) is an event of its own stream.
-    command = not collection.startswith("/ob/") and not collection.endswith("/settings")
+    command = not (collection.startswith("/ob/") or collection.endswith("/settings")
+                   or (collection == "/admin/dialplan/configurations" and method == "DELETE"))
     if path == "/admin/login":
         _login(w, result, method)
     elif entry.get("body"):  # V1: the key of a detail in a GET body
