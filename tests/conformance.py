@@ -507,12 +507,15 @@ def _detail(w: Walker, result: Result, method: str, base: str, collection: str,
             recipe: Recipe, command: bool) -> None:
     key = _detail_key(w, method, collection, recipe)
     url = _url(base, key, recipe.query)
+    shown = f"{base}/<{recipe.key}>{recipe.query}"  # the table shows what was named, not a key
     if method == "GET":
         _answer(w, result, "GET", url)
+        result.url = shown
         return
     before = w.log_size()
     change = recipe.change(w) if method == "PUT" and recipe.change is not None else None
     _answer(w, result, method, url, **({"json": change} if change is not None else {}))
+    result.url = shown
     _written(w, result, before, command)
     if result.status != 200:
         return
@@ -546,6 +549,7 @@ def step(w: Walker, entry: dict[str, Any], result: Result) -> None:
     elif entry.get("body"):  # V1: the key of a detail in a GET body
         key = w.first(collection, recipe.key)
         _answer(w, result, "GET", path, json={entry["body"]: key})
+        result.url = f"{path} {{\"{entry['body']}\": <{recipe.key}>}}"
     elif path.endswith("/setting"):
         _setting(w, result, method, path, v2)
     elif "/<" not in path and method == "GET":
