@@ -24,6 +24,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import msgspec
 
 from engine.envelope import Event
+from engine.voicemail_conf import SETTINGS as VOICEMAIL_SETTINGS
 
 # Keys whose values are secrets wherever they appear, compared without case: the scrypt hash
 # (`UserCreated`, `UserUpdated`), a token's SHA-256 (`TokenIssued`, `TokenRevoked`), and the
@@ -36,7 +37,6 @@ REDACTED = "(redacted)"
 CONFIG_SECRETS = SECRET_KEYS | {"md5_cred", "pin", "admin_pin", "register"}
 # voicemail.conf: every variable of a mailbox context is `mailbox => PIN,name,email,...`
 VOICEMAIL_FILES = frozenset({"voicemail.conf"})
-VOICEMAIL_SETTINGS = frozenset({"general", "zonemessages"})
 
 
 def redact(value: Any) -> Any:
