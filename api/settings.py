@@ -99,7 +99,8 @@ def setting_object(content: Content, ordered: bool = False) -> dict[str, Any]:
     return out
 
 
-def _name(kind: str, text: str) -> str:
+def checked_name(kind: str, text: str) -> str:
+    """A category, variable or template name Asterisk reads back as sent, else a 400."""
     if not text or text != text.strip():
         raise ApiError(400, f"{kind} {text[:64]!r}: must not be empty or start or end with "
                             "blanks")
@@ -112,7 +113,8 @@ def _name(kind: str, text: str) -> str:
     return text
 
 
-def _value(name: str, text: str) -> str:
+def checked_value(name: str, text: str) -> str:
+    """A value fit for one line (stripped, a leading `>` dropped), else a 400."""
     if "\r" in text or "\n" in text:
         raise ApiError(400, f"{name}: line breaks are not allowed")
     text = text.strip()
@@ -129,9 +131,9 @@ def variables_of(fields: dict[str, str | list[str]] | list[tuple[str, str]]
     pairs = fields.items() if isinstance(fields, dict) else fields
     out: list[list[str]] = []
     for name, values in pairs:
-        _name("variable", name)
+        checked_name("variable", name)
         for value in values if isinstance(values, list) else [values]:
-            out.append([name, _value(name, value)])
+            out.append([name, checked_value(name, value)])
     return out
 
 
@@ -144,8 +146,8 @@ def parse_key(key: str) -> tuple[str, bool, list[str]]:
             if option == "!":
                 template = True
             elif option:
-                templates.append(_name("template", option))
-    return _name("category", name), template, templates
+                templates.append(checked_name("template", option))
+    return checked_name("category", name), template, templates
 
 
 def content_from(body: SettingBody) -> Content:
@@ -272,16 +274,70 @@ def setting_routes(ctx: ApiContext, group: str, filename: str, tag: str,
     ]
 
 
+def object_category(filename: str, noun: str, name: str) -> str:
+    """A name fit for an object of `filename` (not its `[general]`), else a 400."""
+    checked_name("category", name)
+    if name.lower() in RESERVED:
+        raise ApiError(400, f"[{name}] holds {filename}'s own settings, not a {noun}: "
+                            "change it with the group's setting")
+    return name
+
+
+def find_object(content: Content | None, name: str) -> dict[str, Any] | None:
+    """The object (a category that is not a template) of that name, compared without case."""
+    return next((c for c in content or () if c["name"].lower() == name.lower()
+                 and not c["template"]), None)
+
+
+def _verb(noun: str, what: str) -> str:
+    return f"{noun.replace(' ', '_')}_{what}"
+
+
+async def create_object(ctx: ApiContext, request: Request, filename: str, noun: str,
+                        name: str, fields: ObjectBody) -> Response:
+    """A new category `name` holding `fields` (values checked), then the module's reload."""
+    object_category(filename, noun, name)
+    server = server_for(ctx, request)
+    cat = {"name": name, "template": False, "templates": [], "variables": variables_of(fields)}
+    return await run_change(ctx, request, server, filename, configs.new_category(cat),
+                            _verb(noun, "create"), {"name": name, **fields},
+                            current(ctx, server, filename))
+
+
+async def replace_object(ctx: ApiContext, request: Request, filename: str, noun: str,
+                         name: str, new_name: str | None, fields: ObjectBody) -> Response:
+    """The category's variables replaced by `fields` (renamed first when `new_name`
+    differs), then the module's reload."""
+    object_category(filename, noun, name)
+    new_name = object_category(filename, noun, new_name) if new_name is not None else name
+    server = server_for(ctx, request)
+    before = current(ctx, server, filename)
+    was = find_object(before, name)
+    actions = [Action("RenameCat", name, value=new_name)] if new_name != name else []
+    after = {"name": new_name, "template": False,
+             "templates": was["templates"] if was else [], "variables": variables_of(fields)}
+    if was is None:  # not in our view: Asterisk says whether it exists
+        actions += [Action("EmptyCat", new_name),
+                    *(Action("Append", new_name, k, v) for k, v in after["variables"])]
+    else:
+        actions += configs.updates([{**was, "name": new_name}], [after])
+    return await run_change(ctx, request, server, filename, actions, _verb(noun, "update"),
+                            {"name": name, "new_name": new_name, **fields}, before)
+
+
+async def delete_object(ctx: ApiContext, request: Request, filename: str, noun: str,
+                        name: str) -> Response:
+    """`DelCat`, then the module's reload."""
+    object_category(filename, noun, name)
+    server = server_for(ctx, request)
+    return await run_change(ctx, request, server, filename, [Action("DelCat", name)],
+                            _verb(noun, "delete"), {"name": name},
+                            current(ctx, server, filename))
+
+
 def object_routes(ctx: ApiContext, path: str, filename: str, noun: str, tag: str
                   ) -> list[BaseRoute]:
     """POST `path`, PUT and DELETE `path/<name>`: a category of `filename` per object."""
-
-    def checked(name: str) -> str:
-        _name("category", name)
-        if name.lower() in RESERVED:
-            raise ApiError(400, f"[{name}] holds {filename}'s own settings, not a {noun}: "
-                                "change it with the group's setting")
-        return name
 
     def object_name(body: ObjectBody, required: bool) -> str | None:
         name = body.pop("name", None)
@@ -289,48 +345,22 @@ def object_routes(ctx: ApiContext, path: str, filename: str, noun: str, tag: str
             raise ApiError(400, "name: required field missing")
         if isinstance(name, list):
             raise ApiError(400, "name: expected a string, got an array")
-        return checked(name) if name is not None else None
-
-    def find(before: Content | None, name: str) -> dict[str, Any] | None:
-        return next((c for c in before or () if c["name"].lower() == name.lower()
-                     and not c["template"]), None)
+        return name
 
     async def create(request: Request) -> Response:
         body = await read_body(request, ObjectBody)
         name = object_name(body, True)
         assert name is not None
-        server = server_for(ctx, request)
-        cat = {"name": name, "template": False, "templates": [],
-               "variables": variables_of(body)}
-        return await run_change(ctx, request, server, filename, configs.new_category(cat),
-                                f"{noun.replace(' ', '_')}_create", {"name": name, **body},
-                                current(ctx, server, filename))
+        return await create_object(ctx, request, filename, noun, name, body)
 
     async def replace(request: Request) -> Response:
         body = await read_body(request, ObjectBody)
-        name = checked(request.path_params["name"])
-        new_name = object_name(body, False) or name
-        server = server_for(ctx, request)
-        before = current(ctx, server, filename)
-        was = find(before, name)
-        actions = [Action("RenameCat", name, value=new_name)] if new_name != name else []
-        after = {"name": new_name, "template": False,
-                 "templates": was["templates"] if was else [], "variables": variables_of(body)}
-        if was is None:  # not in our view: Asterisk says whether it exists
-            actions += [Action("EmptyCat", new_name),
-                        *(Action("Append", new_name, k, v) for k, v in after["variables"])]
-        else:
-            actions += configs.updates([{**was, "name": new_name}], [after])
-        return await run_change(ctx, request, server, filename, actions,
-                                f"{noun.replace(' ', '_')}_update",
-                                {"name": name, "new_name": new_name, **body}, before)
+        new_name = object_name(body, False)
+        return await replace_object(ctx, request, filename, noun, request.path_params["name"],
+                                    new_name, body)
 
     async def delete(request: Request) -> Response:
-        name = checked(request.path_params["name"])
-        server = server_for(ctx, request)
-        return await run_change(ctx, request, server, filename, [Action("DelCat", name)],
-                                f"{noun.replace(' ', '_')}_delete", {"name": name},
-                                current(ctx, server, filename))
+        return await delete_object(ctx, request, filename, noun, request.path_params["name"])
 
     target = Param("name", "path", f"the {noun}'s name (URL-encoded)", required=True)
     admin = {"tag": tag, "role": "admin", "result": COMMAND, "errors": ERRORS}
