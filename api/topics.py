@@ -31,6 +31,7 @@ from urllib.parse import quote, unquote
 from engine.commands import REQUESTED, STREAM_PREFIX, command_of
 from engine.configs import HIDDEN, file_of
 from engine.envelope import RESPONSE, Event
+from engine.redact import redact_settings
 from projections import (
     agents,
     agis,
@@ -403,6 +404,19 @@ def _config_candidates(event: Event, state: dict, cache: KindCache) -> list[str]
     return [f"{event.server}/{filename}"] if isinstance(filename, str) and filename else []
 
 
+def _auth_render(state: dict, scopes: set[str] | None, now: float) -> Rendered:
+    """The auths of pjsip.conf, a scope per server, their secrets redacted: stream messages
+    go to viewers (as `/pjsip/auths` answers them)."""
+    rows = [redact_settings(r) for r in VIEWS["pjsip-auths"](state, now)
+            if scopes is None or r["server"] in scopes]
+    return _group(rows, lambda r: r["server"], _by("object_name"))
+
+
+def _auth_candidates(event: Event, state: dict, cache: KindCache) -> list[str]:
+    """A read of pjsip.conf (or its failure): that server's auths."""
+    return [event.server] if file_of(event.data.get("ActionID")) == "pjsip.conf" else []
+
+
 def _views() -> dict[str, Callable[[dict, float], list[Row]]]:
     from projections import VIEWS as REGISTRY
 
@@ -510,6 +524,10 @@ KINDS: tuple[Kind, ...] = (
          doc="a managed configuration file read with another content (a change of ours, or "
              "one made outside and seen after a reload), gone, or a version hidden; names "
              "only, no values"),
+    Kind("pjsip.auth", "config", "pjsip-auths", "/pjsip/auths/{object_name}",
+         _auth_render, _auth_candidates, frozenset({RESPONSE}),
+         doc="a read of pjsip.conf that adds, changes or drops a `type = auth` section; "
+             "`password` and `md5_cred` redacted"),
     Kind("command.command", "commands", "commands", "/commands/{id}",
          keyed(VIEWS["commands"], "commands", lambda r: r["id"],
                present=lambda r: r["state"] in ("requested", "sent")),

@@ -57,6 +57,12 @@ def redact_event(event: Event) -> Event:
     return event if data is event.data else msgspec.structs.replace(event, data=data)
 
 
+def redact_settings(row: dict[str, Any]) -> dict[str, Any]:
+    """An object made of configuration variables (a pjsip auth: `password`, `md5_cred`), its
+    secret ones replaced."""
+    return {k: REDACTED if k.lower() in CONFIG_SECRETS else v for k, v in row.items()}
+
+
 def redact_config_value(filename: str | None, category: str, name: str, value: str) -> str:
     """A configuration variable's value fit to show: a secret's replaced, a voicemail
     mailbox's PIN (its first field) replaced. `filename` None: a file we cannot tell (a read
