@@ -20,8 +20,11 @@ build on the same helpers) gets from `setting_routes`:
 `object_routes` serve a group's objects that are whole categories (queues, parking lots):
 `POST <path>` makes one (`{"name": ..., <variable>: value or [values]...}`), `PUT <path>/<name>`
 replaces its variables (and renames it when the body's `name` differs), `DELETE <path>/<name>`
-deletes it, each through `engine/configs.change` with the module's reload. `routes` serves
-`/config/files[/<file>]`: which file changed where and when, category names only.
+deletes it, each through `engine/configs.change` with the module's reload. `cfg_object_routes`
+serve the same objects in the shape of the seed's V1 `cfg_*` resources (`{"name", "data":
+{<variable>: value...}}`, `/admin/park/cfg_parkinglots`), reads included, with the same
+writes. `routes` serves `/config/files[/<file>]`: which file changed where and when, category
+names only.
 
 Every value is sent as written but stripped; a leading `>` (the seed's `"> Agent/10001"`, an
 object line `member => ...`) is dropped: Asterisk treats both forms alike, and `GetConfig`
@@ -36,6 +39,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
@@ -44,9 +48,9 @@ from api.bodies import read_body
 from api.commands import respond, server_for, who
 from api.context import ApiContext
 from api.envelope import ApiError, listing, ok
-from api.readmodel import detail_route, list_route
+from api.readmodel import detail_route, find, list_route
 from api.routing import ApiRoute, Operation, Param
-from api.schemas import COMMAND
+from api.schemas import COMMAND, list_result
 from engine import configs
 from engine.ami.asterisk_config import UpdateError
 from engine.commands import wait_projected
@@ -375,6 +379,91 @@ def object_routes(ctx: ApiContext, path: str, filename: str, noun: str, tag: str
         ApiRoute(f"{path}/{{name}}", delete, Operation(
             "DELETE", f"Delete a {noun} from {filename}, then its module's reload",
             params=(target, SERVER), **admin), ctx.access),
+    ]
+
+
+class CfgObject(msgspec.Struct, forbid_unknown_fields=True):
+    """A new object in the seed's V1 `cfg_*` shape: its name, its variables."""
+
+    name: str
+    data: dict[str, str | list[str]] = msgspec.field(default_factory=dict)
+
+
+class CfgObjectChange(msgspec.Struct, forbid_unknown_fields=True):
+    """An object's variables, all of them (what `data` leaves out is deleted); a `name` that
+    differs renames it."""
+
+    data: dict[str, str | list[str]]
+    name: str | None = None
+
+
+CFG_ROW: dict[str, Any] = {"type": "object", "properties": {
+    "name": {"type": "string"}, "data": OBJECT_SCHEMA, "server": {"type": "string"}},
+    "required": ["name", "data", "server"]}
+
+
+def cfg_rows(ctx: ApiContext, filename: str) -> list[dict[str, Any]]:
+    """Every server's objects of `filename` (its categories but `[general]` and templates) as
+    `{"name", "data", "server"}`, in file order."""
+    _, files = ctx.snapshot("config")
+    out = []
+    for row in files:
+        if row["filename"] != filename or not row["exists"]:
+            continue
+        for cat in row["content"]:
+            if cat["template"] or cat["name"].lower() in RESERVED:
+                continue
+            data = setting_object([cat])[category_key(cat)]
+            out.append({"name": cat["name"], "data": data, "server": row["server"]})
+    return out
+
+
+def cfg_object_routes(ctx: ApiContext, path: str, filename: str, noun: str, tag: str
+                      ) -> list[BaseRoute]:
+    """GET and POST `path`, GET, PUT and DELETE `path/<name>`: the objects of `filename` as
+    `{"name", "data"}` (the file as the `config` projection holds it), written as
+    `object_routes` writes them."""
+
+    async def list_objects(request: Request) -> Response:
+        rows = cfg_rows(ctx, filename)
+        server = request.query_params.get("server")
+        return listing([r for r in rows if server is None or r["server"] == server])
+
+    async def get_object(request: Request) -> Response:
+        return ok(find(cfg_rows(ctx, filename), request.path_params["name"], ("name",),
+                       request, noun))
+
+    async def create(request: Request) -> Response:
+        body = await read_body(request, CfgObject)
+        return await create_object(ctx, request, filename, noun, body.name, body.data)
+
+    async def replace(request: Request) -> Response:
+        body = await read_body(request, CfgObjectChange)
+        return await replace_object(ctx, request, filename, noun, request.path_params["name"],
+                                    body.name, body.data)
+
+    async def delete(request: Request) -> Response:
+        return await delete_object(ctx, request, filename, noun, request.path_params["name"])
+
+    target = Param("name", "path", f"the {noun}'s name (URL-encoded)", required=True)
+    admin = {"tag": tag, "role": "admin"}
+    write = {**admin, "result": COMMAND, "errors": ERRORS}
+    return [
+        ApiRoute(path, list_objects, Operation(
+            "GET", f"The {noun}s of {filename} as the file has them: name and settings",
+            params=(SERVER,), result=list_result(CFG_ROW), **admin), ctx.access),
+        ApiRoute(path, create, Operation(
+            "POST", f"Create a {noun}: a category of {filename}, then its module's reload",
+            params=(SERVER,), body=CfgObject, **write), ctx.access),
+        ApiRoute(f"{path}/{{name}}", get_object, Operation(
+            "GET", f"One {noun} of {filename}", params=(target, SERVER), result=CFG_ROW,
+            errors=(404,), **admin), ctx.access),
+        ApiRoute(f"{path}/{{name}}", replace, Operation(
+            "PUT", f"Replace a {noun}'s settings (rename it with `name`)",
+            params=(target, SERVER), body=CfgObjectChange, **write), ctx.access),
+        ApiRoute(f"{path}/{{name}}", delete, Operation(
+            "DELETE", f"Delete a {noun} from {filename}, then its module's reload",
+            params=(target, SERVER), **write), ctx.access),
     ]
 
 
