@@ -7,10 +7,11 @@
   admins only: anyone else gets `"(redacted)"` (`engine/redact.py`).
 - `POST /voicemail/users`, `PUT|DELETE /voicemail/users/<mailbox@context>`: the mailbox's line
   in voicemail.conf (`engine/voicemail_conf.py`: the seed's fields are its four fields and its
-  options) made (`NewCat` of the context if missing, `Append`), changed (the fields given, the
-  rest of the line kept: `Update`) or deleted (`Delete`), then app_voicemail's reload, through
-  `engine/configs.change`: a command in the log, confirmed by reading the file back, after
-  which the next `VoicemailUsersList` lists the change. Admins only (the line holds the PIN).
+  options) made (`Append`, after a `NewCat` of a context the file lacks), changed (the fields
+  given, the rest of the line kept: `Update`) or deleted (`Delete`), then app_voicemail's
+  reload, through `engine/configs.change`: a command in the log, confirmed by reading the file
+  back, after which the next `VoicemailUsersList` lists the change. Admins only (the line holds
+  the PIN).
 - `/voicemail/setting`, `/voicemail/settings[/<filename>]`: voicemail.conf and its versions
   (`api/settings.py`).
 - `GET /voicemail/vms?context=&mailbox=`: Asterisk is asked for the box (`VoicemailBoxSummary`,
@@ -85,7 +86,8 @@ class Move(msgspec.Struct, forbid_unknown_fields=True):
     dir: Folder
 
 
-_LINE_FIELDS = [(name, str | None, None)
+# a field left out is not given (UNSET); `null` is not a string, so a 400
+_LINE_FIELDS = [(name, str | msgspec.UnsetType, msgspec.UNSET)
                 for name in (*voicemail_conf.FIELDS, *voicemail_conf.OPTIONS)]
 # seed 004's voicemail user body: `context` and `mailbox`, then the line's fields and options
 UserCreate = msgspec.defstruct(
@@ -93,7 +95,8 @@ UserCreate = msgspec.defstruct(
     forbid_unknown_fields=True, module=__name__,
     namespace={"__doc__": "A new mailbox: a line of voicemail.conf (seed 004's fields)."})
 UserChange = msgspec.defstruct(
-    "UserChange", [("context", str | None, None), ("mailbox", str | None, None),
+    "UserChange", [("context", str | msgspec.UnsetType, msgspec.UNSET),
+                   ("mailbox", str | msgspec.UnsetType, msgspec.UNSET),
                    *_LINE_FIELDS], forbid_unknown_fields=True, module=__name__,
     namespace={"__doc__": "The fields of the mailbox's line to change; the others are kept."})
 
@@ -138,8 +141,8 @@ def _box_name(kind: str, text: str) -> str:
 
 def _line(line: voicemail_conf.MailboxLine, body: msgspec.Struct) -> str:
     """The mailbox's line with the body's fields set, checked."""
-    given = {name: checked_value(name, value) for name, value in msgspec.structs.asdict(
-        body).items() if name not in ("context", "mailbox") and value is not None}
+    given = {name: checked_value(name, value) for name, value in _given(body).items()
+             if name not in ("context", "mailbox")}
     try:
         text = voicemail_conf.changed(line, given).render()
     except voicemail_conf.LineError as exc:
@@ -147,10 +150,14 @@ def _line(line: voicemail_conf.MailboxLine, body: msgspec.Struct) -> str:
     return checked_value("mailbox line", text)
 
 
+def _given(body: msgspec.Struct) -> dict[str, str]:
+    """The body's fields the request gave."""
+    return {k: v for k, v in msgspec.structs.asdict(body).items() if v is not msgspec.UNSET}
+
+
 def _params(body: msgspec.Struct, context: str, mailbox: str) -> dict[str, object]:
     """What the request said, as the command keeps it (its `password` redacted there)."""
-    fields = {k: v for k, v in msgspec.structs.asdict(body).items() if v is not None}
-    return {**fields, "context": context, "mailbox": mailbox}
+    return {**_given(body), "context": context, "mailbox": mailbox}
 
 
 def _user_server(ctx: ApiContext, request: Request, context: str, mailbox: str) -> str:
@@ -252,16 +259,19 @@ def routes(ctx: ApiContext) -> list[BaseRoute]:
                                     f"{FILE} of {server}: change it with PUT")
             if any(c["template"] and c["name"].lower() == context.lower() for c in before):
                 raise ApiError(400, f"[{context}] is a template in {FILE}, not a context")
-        actions = [Action("NewCat", context, options="ignoreerror"),  # made if missing
-                   Action("Append", context, mailbox, text)]
+        known = before is not None and any(
+            not c["template"] and c["name"].lower() == context.lower() for c in before)
+        # a context our view lacks is made, unless Asterisk has it already (ignoreerror)
+        actions = [] if known else [Action("NewCat", context, options="ignoreerror")]
+        actions.append(Action("Append", context, mailbox, text))
         return await run_change(ctx, request, server, FILE, actions, "voicemail_user_create",
                                 _params(body, context, mailbox), before)
 
     async def change_user(request: Request) -> Response:
         body = await read_body(request, UserChange)
         context, mailbox = _user_key(request)
-        for name, given, named in (("context", body.context, context),
-                                   ("mailbox", body.mailbox, mailbox)):
+        for name, named in (("context", context), ("mailbox", mailbox)):
+            given = _given(body).get(name)
             if given is not None and given.lower() != named.lower():
                 raise ApiError(400, f"{name}: {given!r} is not the path's {named!r} (to move "
                                     "a mailbox, DELETE it and POST it anew)")

@@ -21,7 +21,7 @@ first), both for admins only: configuration holds secrets.
 `type = auth` section of each server's pjsip.conf as last read (`auth_rows`): res_pjsip's
 defaults for what a section leaves out (`auth_type` userpass, `nonce_lifetime` 32), and as
 `endpoint_name` the first endpoint naming it in its `auth`, else in its `outbound_auth`.
-`tm_update` is when the file last read with another content.
+`tm_update` is when the file was last read with another content (per file, not per section).
 """
 
 from __future__ import annotations

@@ -115,10 +115,13 @@ class Voicemail(Part):
     def from_capture(cls, path: str | Path, spool: Path | None = None) -> Voicemail:
         """The mailboxes of the recording at its start: the first answer to
         `VoicemailUsersList` names them, the first `VoicemailBoxSummary` of each holds its
-        messages. A recording that never listed them has none."""
+        messages; a mailbox never summarized holds as many messages as that list counts in
+        its INBOX and Old (made up: `0000000000-0000000N`, no caller), so its counts are the
+        recorded ones. A recording that never listed them has none."""
         lines = read_lines(path)
         sent: dict[str, Headers] = {}
         boxes: dict[tuple[str, str], Mailbox] = {}
+        counts: dict[tuple[str, str], tuple[int, int]] = {}
         summarized: set[tuple[str, str]] = set()
         listed = False  # the first VoicemailUsersList answer is complete
         for line in lines:
@@ -140,6 +143,8 @@ class Voicemail(Part):
                 boxes.setdefault(key, Mailbox(
                     *key, param(headers, "Fullname"), param(headers, "Email"),
                     param(headers, "AttachMessage") == "Yes"))
+                counts[key] = (_number(param(headers, "NewMessageCount"), 0),
+                               _number(param(headers, "OldMessageCount"), 0))
             elif verb == "voicemailboxsummary" and kind == "VoicemailBoxDetail":
                 key = (param(action, "Context"), param(action, "Mailbox"))
                 box = boxes.get(key)
@@ -150,6 +155,11 @@ class Voicemail(Part):
                         int(param(headers, "Duration") or 0), param(headers, "Flag")))
             elif verb == "voicemailboxsummary" and kind == "VoicemailBoxDetailComplete":
                 summarized.add((param(action, "Context"), param(action, "Mailbox")))
+        for key, (new, old) in counts.items():
+            if key not in summarized:
+                folders = ["INBOX"] * new + ["Old"] * old
+                boxes[key].messages = [Message(f"0000000000-{n:08x}", folder, "", "", 0)
+                                       for n, folder in enumerate(folders)]
         return cls(list(boxes.values()), spool)
 
     # -- voicemail.conf ---------------------------------------------------------------------
