@@ -238,7 +238,7 @@ def _from_spool(ctx: ApiContext, rows: list[Row], context: str, mailbox: str) ->
 def routes(ctx: ApiContext) -> list[BaseRoute]:
     async def users(request: Request) -> Response:
         position, rows = await asyncio.to_thread(ctx.snapshot, "voicemail-users")
-        pins = _pins(ctx)
+        pins = await asyncio.to_thread(_pins, ctx)
         return listing([_user(r, request, pins) for r in by_server(rows, request)],
                        {POSITION_HEADER: str(position)})
 
