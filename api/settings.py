@@ -49,7 +49,7 @@ from api.commands import respond, server_for, who
 from api.context import ApiContext
 from api.envelope import ApiError, listing, ok
 from api.readmodel import detail_route, find, list_route
-from api.routing import ApiRoute, Operation, Param
+from api.routing import ApiRoute, Handler, Operation, Param
 from api.schemas import COMMAND, list_result
 from engine import configs
 from engine.ami.asterisk_config import UpdateError
@@ -63,6 +63,7 @@ RESERVED = ("general",)  # a file's own settings, not an object
 
 SettingBody = dict[str, dict[str, str | list[str]] | list[tuple[str, str]]]
 ObjectBody = dict[str, str | list[str]]
+Body = type[msgspec.Struct] | dict[str, Any]  # an operation's body: a type, or a JSON schema
 
 _VALUES: dict[str, Any] = {"anyOf": [{"type": "string"},
                                      {"type": "array", "items": {"type": "string"}}]}
@@ -366,16 +367,26 @@ def object_routes(ctx: ApiContext, path: str, filename: str, noun: str, tag: str
     async def delete(request: Request) -> Response:
         return await delete_object(ctx, request, filename, noun, request.path_params["name"])
 
+    return _write_routes(ctx, path, filename, noun, tag, (create, replace, delete),
+                         ({**OBJECT_SCHEMA, "required": ["name"]}, OBJECT_SCHEMA))
+
+
+
+def _write_routes(ctx: ApiContext, path: str, filename: str, noun: str, tag: str,
+                  handlers: tuple[Handler, Handler, Handler], bodies: tuple[Body, Body]
+                  ) -> list[BaseRoute]:
+    """POST `path`, PUT and DELETE `path/<name>` with these (create, replace, delete)
+    handlers and (create, replace) bodies: admins only, answering the command."""
+    create, replace, delete = handlers
     target = Param("name", "path", f"the {noun}'s name (URL-encoded)", required=True)
     admin = {"tag": tag, "role": "admin", "result": COMMAND, "errors": ERRORS}
     return [
         ApiRoute(path, create, Operation(
             "POST", f"Create a {noun}: a category of {filename}, then its module's reload",
-            params=(SERVER,), body={**OBJECT_SCHEMA, "required": ["name"]}, **admin),
-            ctx.access),
+            params=(SERVER,), body=bodies[0], **admin), ctx.access),
         ApiRoute(f"{path}/{{name}}", replace, Operation(
             "PUT", f"Replace a {noun}'s settings (rename it with `name`)",
-            params=(target, SERVER), body=OBJECT_SCHEMA, **admin), ctx.access),
+            params=(target, SERVER), body=bodies[1], **admin), ctx.access),
         ApiRoute(f"{path}/{{name}}", delete, Operation(
             "DELETE", f"Delete a {noun} from {filename}, then its module's reload",
             params=(target, SERVER), **admin), ctx.access),
@@ -447,23 +458,15 @@ def cfg_object_routes(ctx: ApiContext, path: str, filename: str, noun: str, tag:
 
     target = Param("name", "path", f"the {noun}'s name (URL-encoded)", required=True)
     admin = {"tag": tag, "role": "admin"}
-    write = {**admin, "result": COMMAND, "errors": ERRORS}
     return [
         ApiRoute(path, list_objects, Operation(
             "GET", f"The {noun}s of {filename} as the file has them: name and settings",
             params=(SERVER,), result=list_result(CFG_ROW), **admin), ctx.access),
-        ApiRoute(path, create, Operation(
-            "POST", f"Create a {noun}: a category of {filename}, then its module's reload",
-            params=(SERVER,), body=CfgObject, **write), ctx.access),
         ApiRoute(f"{path}/{{name}}", get_object, Operation(
             "GET", f"One {noun} of {filename}", params=(target, SERVER), result=CFG_ROW,
             errors=(404,), **admin), ctx.access),
-        ApiRoute(f"{path}/{{name}}", replace, Operation(
-            "PUT", f"Replace a {noun}'s settings (rename it with `name`)",
-            params=(target, SERVER), body=CfgObjectChange, **write), ctx.access),
-        ApiRoute(f"{path}/{{name}}", delete, Operation(
-            "DELETE", f"Delete a {noun} from {filename}, then its module's reload",
-            params=(target, SERVER), **write), ctx.access),
+        *_write_routes(ctx, path, filename, noun, tag, (create, replace, delete),
+                       (CfgObject, CfgObjectChange)),
     ]
 
 

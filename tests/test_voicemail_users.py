@@ -29,6 +29,7 @@ from engine.envelope import Event
 from tests.captures import CAPTURES
 from tests.live import Live, paused_live
 from tests.test_emulated_asterisk import CLOCK
+from tests.test_settings import wait_read
 
 VOICEMAIL = CAPTURES / "batch2" / "voicemail.jsonl"
 ADMIN = ("root", "root-secret")
@@ -125,16 +126,6 @@ def pbx(tmp_path: Path) -> Iterator[tuple[Live, httpx.Client]]:
         token = result(client.post("/admin/login", auth=ADMIN))["authtoken"]
         client.headers["Authorization"] = f"Bearer {token}"
         yield live, client
-
-
-def wait_read(live: Live, filename: str) -> None:
-    async def read() -> None:
-        assert live.engine is not None
-        while not any(str(e.data.get("ActionID", "")).startswith(f"cfg/{filename}/")
-                      for e in live.engine.store.iter_all()):
-            await asyncio.sleep(0.02)
-    live.call(asyncio.wait_for(read(), 10))
-    live.settled()
 
 
 def events(live: Live) -> list[Event]:
