@@ -7,7 +7,8 @@ channel command: `POST /core/channels/<unique_id>/park` (`api/core.py`).
 Parking lots are categories of res_parking.conf (`api/settings.py`): `POST /park/parkinglots`,
 `PUT|DELETE /park/parkinglots/<name>` change the file and reload res_parking, after which the
 lot is in (or out of) `GET /park/parkinglots`; `/park/setting` and `/park/settings` are the
-file and its versions.
+file and its versions. The seed's V1 `/admin/park/cfg_parkinglots[/<name>]` are the same lots
+as the file holds them, `{"name", "data": {<setting>: value...}}`, written the same way.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from api.envelope import ApiError
 from api.readmodel import detail_route, find, list_route
 from api.routing import ApiRoute, Operation, Param
 from api.schemas import COMMAND
-from api.settings import object_routes, setting_routes
+from api.settings import cfg_object_routes, object_routes, setting_routes
 from engine.commands import Command
 
 TAG = "park"
@@ -56,4 +57,6 @@ def routes(ctx: ApiContext) -> list[BaseRoute]:
             errors=(404, 503, 504)), ctx.access),
         *object_routes(ctx, "/park/parkinglots", "res_parking.conf", "parking lot", TAG),
         *setting_routes(ctx, "park", "res_parking.conf", TAG),
+        *cfg_object_routes(ctx, "/admin/park/cfg_parkinglots", "res_parking.conf",
+                           "parking lot", TAG),
     ]

@@ -23,8 +23,11 @@ build on the same helpers) gets from `setting_routes`:
 `object_routes` serve a group's objects that are whole categories (queues, parking lots):
 `POST <path>` makes one (`{"name": ..., <variable>: value or [values]...}`), `PUT <path>/<name>`
 replaces its variables (and renames it when the body's `name` differs), `DELETE <path>/<name>`
-deletes it, each through `engine/configs.change` with the module's reload. `routes` serves
-`/config/files[/<file>]`: which file changed where and when, category names only.
+deletes it, each through `engine/configs.change` with the module's reload. `cfg_object_routes`
+serve the same objects in the shape of the seed's V1 `cfg_*` resources (`{"name", "data":
+{<variable>: value...}}`, `/admin/park/cfg_parkinglots`), reads included, with the same
+writes. `routes` serves `/config/files[/<file>]`: which file changed where and when, category
+names only.
 
 Every value is sent as written but stripped; a leading `>` (the seed's `"> Agent/10001"`, an
 object line `member => ...`) is dropped: Asterisk treats both forms alike, and `GetConfig`
@@ -40,6 +43,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection
 from typing import Any
 
+import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
@@ -48,9 +52,9 @@ from api.bodies import read_body
 from api.commands import respond, server_for, who
 from api.context import ApiContext
 from api.envelope import ApiError, listing, ok
-from api.readmodel import detail_route, list_route
-from api.routing import ApiRoute, Operation, Param
-from api.schemas import COMMAND
+from api.readmodel import detail_route, find, list_route
+from api.routing import ApiRoute, Handler, Operation, Param
+from api.schemas import COMMAND, list_result
 from engine import configs
 from engine.ami.asterisk_config import UpdateError
 from engine.commands import wait_projected
@@ -64,6 +68,7 @@ RESERVED = ("general",)  # a file's own settings, not an object
 
 SettingBody = dict[str, dict[str, str | list[str]] | list[tuple[str, str]]]
 ObjectBody = dict[str, str | list[str]]
+Body = type[msgspec.Struct] | dict[str, Any]  # an operation's body: a type, or a JSON schema
 
 _VALUES: dict[str, Any] = {"anyOf": [{"type": "string"},
                                      {"type": "array", "items": {"type": "string"}}]}
@@ -108,7 +113,8 @@ def setting_object(content: Content, ordered: bool = False) -> dict[str, Any]:
     return out
 
 
-def _name(kind: str, text: str) -> str:
+def checked_name(kind: str, text: str) -> str:
+    """A category, variable or template name Asterisk reads back as sent, else a 400."""
     if not text or text != text.strip():
         raise ApiError(400, f"{kind} {text[:64]!r}: must not be empty or start or end with "
                             "blanks")
@@ -121,7 +127,8 @@ def _name(kind: str, text: str) -> str:
     return text
 
 
-def _value(name: str, text: str) -> str:
+def checked_value(name: str, text: str) -> str:
+    """A value fit for one line (stripped, a leading `>` dropped), else a 400."""
     if "\r" in text or "\n" in text:
         raise ApiError(400, f"{name}: line breaks are not allowed")
     text = text.strip()
@@ -138,9 +145,9 @@ def variables_of(fields: dict[str, str | list[str]] | list[tuple[str, str]]
     pairs = fields.items() if isinstance(fields, dict) else fields
     out: list[list[str]] = []
     for name, values in pairs:
-        _name("variable", name)
+        checked_name("variable", name)
         for value in values if isinstance(values, list) else [values]:
-            out.append([name, _value(name, value)])
+            out.append([name, checked_value(name, value)])
     return out
 
 
@@ -153,8 +160,8 @@ def parse_key(key: str) -> tuple[str, bool, list[str]]:
             if option == "!":
                 template = True
             elif option:
-                templates.append(_name("template", option))
-    return _name("category", name), template, templates
+                templates.append(checked_name("template", option))
+    return checked_name("category", name), template, templates
 
 
 def content_from(body: SettingBody) -> Content:
@@ -324,16 +331,70 @@ def setting_routes(ctx: ApiContext, group: str, filename: str, tag: str,
     ]
 
 
+def object_category(filename: str, noun: str, name: str) -> str:
+    """A name fit for an object of `filename` (not its `[general]`), else a 400."""
+    checked_name("category", name)
+    if name.lower() in RESERVED:
+        raise ApiError(400, f"[{name}] holds {filename}'s own settings, not a {noun}: "
+                            "change it with the group's setting")
+    return name
+
+
+def find_object(content: Content | None, name: str) -> dict[str, Any] | None:
+    """The object (a category that is not a template) of that name, compared without case."""
+    return next((c for c in content or () if c["name"].lower() == name.lower()
+                 and not c["template"]), None)
+
+
+def _verb(noun: str, what: str) -> str:
+    return f"{noun.replace(' ', '_')}_{what}"
+
+
+async def create_object(ctx: ApiContext, request: Request, filename: str, noun: str,
+                        name: str, fields: ObjectBody) -> Response:
+    """A new category `name` holding `fields` (values checked), then the module's reload."""
+    object_category(filename, noun, name)
+    server = server_for(ctx, request)
+    cat = {"name": name, "template": False, "templates": [], "variables": variables_of(fields)}
+    return await run_change(ctx, request, server, filename, configs.new_category(cat),
+                            _verb(noun, "create"), {"name": name, **fields},
+                            current(ctx, server, filename))
+
+
+async def replace_object(ctx: ApiContext, request: Request, filename: str, noun: str,
+                         name: str, new_name: str | None, fields: ObjectBody) -> Response:
+    """The category's variables replaced by `fields` (renamed first when `new_name`
+    differs), then the module's reload."""
+    object_category(filename, noun, name)
+    new_name = object_category(filename, noun, new_name) if new_name is not None else name
+    server = server_for(ctx, request)
+    before = current(ctx, server, filename)
+    was = find_object(before, name)
+    actions = [Action("RenameCat", name, value=new_name)] if new_name != name else []
+    after = {"name": new_name, "template": False,
+             "templates": was["templates"] if was else [], "variables": variables_of(fields)}
+    if was is None:  # not in our view: Asterisk says whether it exists
+        actions += [Action("EmptyCat", new_name),
+                    *(Action("Append", new_name, k, v) for k, v in after["variables"])]
+    else:
+        actions += configs.updates([{**was, "name": new_name}], [after])
+    return await run_change(ctx, request, server, filename, actions, _verb(noun, "update"),
+                            {"name": name, "new_name": new_name, **fields}, before)
+
+
+async def delete_object(ctx: ApiContext, request: Request, filename: str, noun: str,
+                        name: str) -> Response:
+    """`DelCat`, then the module's reload."""
+    object_category(filename, noun, name)
+    server = server_for(ctx, request)
+    return await run_change(ctx, request, server, filename, [Action("DelCat", name)],
+                            _verb(noun, "delete"), {"name": name},
+                            current(ctx, server, filename))
+
+
 def object_routes(ctx: ApiContext, path: str, filename: str, noun: str, tag: str
                   ) -> list[BaseRoute]:
     """POST `path`, PUT and DELETE `path/<name>`: a category of `filename` per object."""
-
-    def checked(name: str) -> str:
-        _name("category", name)
-        if name.lower() in RESERVED:
-            raise ApiError(400, f"[{name}] holds {filename}'s own settings, not a {noun}: "
-                                "change it with the group's setting")
-        return name
 
     def object_name(body: ObjectBody, required: bool) -> str | None:
         name = body.pop("name", None)
@@ -341,62 +402,123 @@ def object_routes(ctx: ApiContext, path: str, filename: str, noun: str, tag: str
             raise ApiError(400, "name: required field missing")
         if isinstance(name, list):
             raise ApiError(400, "name: expected a string, got an array")
-        return checked(name) if name is not None else None
-
-    def find(before: Content | None, name: str) -> dict[str, Any] | None:
-        return next((c for c in before or () if c["name"].lower() == name.lower()
-                     and not c["template"]), None)
+        return name
 
     async def create(request: Request) -> Response:
         body = await read_body(request, ObjectBody)
         name = object_name(body, True)
         assert name is not None
-        server = server_for(ctx, request)
-        cat = {"name": name, "template": False, "templates": [],
-               "variables": variables_of(body)}
-        return await run_change(ctx, request, server, filename, configs.new_category(cat),
-                                f"{noun.replace(' ', '_')}_create", {"name": name, **body},
-                                current(ctx, server, filename))
+        return await create_object(ctx, request, filename, noun, name, body)
 
     async def replace(request: Request) -> Response:
         body = await read_body(request, ObjectBody)
-        name = checked(request.path_params["name"])
-        new_name = object_name(body, False) or name
-        server = server_for(ctx, request)
-        before = current(ctx, server, filename)
-        was = find(before, name)
-        actions = [Action("RenameCat", name, value=new_name)] if new_name != name else []
-        after = {"name": new_name, "template": False,
-                 "templates": was["templates"] if was else [], "variables": variables_of(body)}
-        if was is None:  # not in our view: Asterisk says whether it exists
-            actions += [Action("EmptyCat", new_name),
-                        *(Action("Append", new_name, k, v) for k, v in after["variables"])]
-        else:
-            actions += configs.updates([{**was, "name": new_name}], [after])
-        return await run_change(ctx, request, server, filename, actions,
-                                f"{noun.replace(' ', '_')}_update",
-                                {"name": name, "new_name": new_name, **body}, before)
+        new_name = object_name(body, False)
+        return await replace_object(ctx, request, filename, noun, request.path_params["name"],
+                                    new_name, body)
 
     async def delete(request: Request) -> Response:
-        name = checked(request.path_params["name"])
-        server = server_for(ctx, request)
-        return await run_change(ctx, request, server, filename, [Action("DelCat", name)],
-                                f"{noun.replace(' ', '_')}_delete", {"name": name},
-                                current(ctx, server, filename))
+        return await delete_object(ctx, request, filename, noun, request.path_params["name"])
 
+    return _write_routes(ctx, path, filename, noun, tag, (create, replace, delete),
+                         ({**OBJECT_SCHEMA, "required": ["name"]}, OBJECT_SCHEMA))
+
+
+
+def _write_routes(ctx: ApiContext, path: str, filename: str, noun: str, tag: str,
+                  handlers: tuple[Handler, Handler, Handler], bodies: tuple[Body, Body]
+                  ) -> list[BaseRoute]:
+    """POST `path`, PUT and DELETE `path/<name>` with these (create, replace, delete)
+    handlers and (create, replace) bodies: admins only, answering the command."""
+    create, replace, delete = handlers
     target = Param("name", "path", f"the {noun}'s name (URL-encoded)", required=True)
     admin = {"tag": tag, "role": "admin", "result": COMMAND, "errors": ERRORS}
     return [
         ApiRoute(path, create, Operation(
             "POST", f"Create a {noun}: a category of {filename}, then its module's reload",
-            params=(SERVER,), body={**OBJECT_SCHEMA, "required": ["name"]}, **admin),
-            ctx.access),
+            params=(SERVER,), body=bodies[0], **admin), ctx.access),
         ApiRoute(f"{path}/{{name}}", replace, Operation(
             "PUT", f"Replace a {noun}'s settings (rename it with `name`)",
-            params=(target, SERVER), body=OBJECT_SCHEMA, **admin), ctx.access),
+            params=(target, SERVER), body=bodies[1], **admin), ctx.access),
         ApiRoute(f"{path}/{{name}}", delete, Operation(
             "DELETE", f"Delete a {noun} from {filename}, then its module's reload",
             params=(target, SERVER), **admin), ctx.access),
+    ]
+
+
+class CfgObject(msgspec.Struct, forbid_unknown_fields=True):
+    """A new object in the seed's V1 `cfg_*` shape: its name, its variables."""
+
+    name: str
+    data: dict[str, str | list[str]] = msgspec.field(default_factory=dict)
+
+
+class CfgObjectChange(msgspec.Struct, forbid_unknown_fields=True):
+    """An object's variables, all of them (what `data` leaves out is deleted); a `name` that
+    differs renames it."""
+
+    data: dict[str, str | list[str]]
+    name: str | None = None
+
+
+CFG_ROW: dict[str, Any] = {"type": "object", "properties": {
+    "name": {"type": "string"}, "data": OBJECT_SCHEMA, "server": {"type": "string"}},
+    "required": ["name", "data", "server"]}
+
+
+def cfg_rows(ctx: ApiContext, filename: str) -> list[dict[str, Any]]:
+    """Every server's objects of `filename` (its categories but `[general]` and templates) as
+    `{"name", "data", "server"}`, in file order."""
+    _, files = ctx.snapshot("config")
+    out = []
+    for row in files:
+        if row["filename"] != filename or not row["exists"]:
+            continue
+        for cat in row["content"]:
+            if cat["template"] or cat["name"].lower() in RESERVED:
+                continue
+            data = setting_object([cat])[category_key(cat)]
+            out.append({"name": cat["name"], "data": data, "server": row["server"]})
+    return out
+
+
+def cfg_object_routes(ctx: ApiContext, path: str, filename: str, noun: str, tag: str
+                      ) -> list[BaseRoute]:
+    """GET and POST `path`, GET, PUT and DELETE `path/<name>`: the objects of `filename` as
+    `{"name", "data"}` (the file as the `config` projection holds it), written as
+    `object_routes` writes them."""
+
+    async def list_objects(request: Request) -> Response:
+        rows = cfg_rows(ctx, filename)
+        server = request.query_params.get("server")
+        return listing([r for r in rows if server is None or r["server"] == server])
+
+    async def get_object(request: Request) -> Response:
+        return ok(find(cfg_rows(ctx, filename), request.path_params["name"], ("name",),
+                       request, noun))
+
+    async def create(request: Request) -> Response:
+        body = await read_body(request, CfgObject)
+        return await create_object(ctx, request, filename, noun, body.name, body.data)
+
+    async def replace(request: Request) -> Response:
+        body = await read_body(request, CfgObjectChange)
+        return await replace_object(ctx, request, filename, noun, request.path_params["name"],
+                                    body.name, body.data)
+
+    async def delete(request: Request) -> Response:
+        return await delete_object(ctx, request, filename, noun, request.path_params["name"])
+
+    target = Param("name", "path", f"the {noun}'s name (URL-encoded)", required=True)
+    admin = {"tag": tag, "role": "admin"}
+    return [
+        ApiRoute(path, list_objects, Operation(
+            "GET", f"The {noun}s of {filename} as the file has them: name and settings",
+            params=(SERVER,), result=list_result(CFG_ROW), **admin), ctx.access),
+        ApiRoute(f"{path}/{{name}}", get_object, Operation(
+            "GET", f"One {noun} of {filename}", params=(target, SERVER), result=CFG_ROW,
+            errors=(404,), **admin), ctx.access),
+        *_write_routes(ctx, path, filename, noun, tag, (create, replace, delete),
+                       (CfgObject, CfgObjectChange)),
     ]
 
 

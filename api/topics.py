@@ -32,6 +32,7 @@ from engine.commands import REQUESTED, STREAM_PREFIX, command_of
 from engine.configs import HIDDEN, file_of
 from engine.dialplans.objects import OBJECT_TYPES as DP_TYPES
 from engine.envelope import RESPONSE, Event
+from engine.redact import redact_settings
 from projections import (
     agents,
     agis,
@@ -404,6 +405,19 @@ def _config_candidates(event: Event, state: dict, cache: KindCache) -> list[str]
     return [f"{event.server}/{filename}"] if isinstance(filename, str) and filename else []
 
 
+def _auth_render(state: dict, scopes: set[str] | None, now: float) -> Rendered:
+    """The auths of pjsip.conf, a scope per server, their secrets redacted: stream messages
+    go to viewers (as `/pjsip/auths` answers them)."""
+    rows = [redact_settings(r) for r in VIEWS["pjsip-auths"](state, now)
+            if scopes is None or r["server"] in scopes]
+    return _group(rows, lambda r: r["server"], _by("object_name"))
+
+
+def _auth_candidates(event: Event, state: dict, cache: KindCache) -> list[str]:
+    """A read of pjsip.conf (or its failure): that server's auths."""
+    return [event.server] if file_of(event.data.get("ActionID")) == "pjsip.conf" else []
+
+
 def _views() -> dict[str, Callable[[dict, float], list[Row]]]:
     from projections import VIEWS as REGISTRY
 
@@ -518,6 +532,10 @@ KINDS: tuple[Kind, ...] = (
     Kind("dp.dialplan", "dialplans", "dialplans", "/dp/statuses/{dpma_uuid}",
          whole(VIEWS["dialplans"], lambda r: r["uuid"]), None, DP_TYPES,
          doc="a dialplan made, changed or deleted, on its dpma's topic"),
+    Kind("pjsip.auth", "config", "pjsip-auths", "/pjsip/auths/{object_name}",
+         _auth_render, _auth_candidates, frozenset({RESPONSE}),
+         doc="a read of pjsip.conf that adds, changes or drops a `type = auth` section; "
+             "`password` and `md5_cred` redacted"),
     Kind("command.command", "commands", "commands", "/commands/{id}",
          keyed(VIEWS["commands"], "commands", lambda r: r["id"],
                present=lambda r: r["state"] in ("requested", "sent")),

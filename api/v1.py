@@ -12,11 +12,12 @@ form by its line here (or at once, if its line is already here). The OpenAPI doc
 the V1 paths as references to the V2 ones (`api/openapi.py`).
 
 V1 paths that are not another form of a V2 resource are not here: `/admin/park/cfg_parkinglots`
-and `/admin/dialplan/{configurations,sdps}` (configuration objects with rows of their own,
-`{name, data}`: the latter are routes of `api/dialplan.py`), and the seed's headings without
-methods (`/admin/*/configurations`, `/admin/pjsip/registration_outbounds`,
-`/admin/queue/cfg_queues`). `/admin/dialplan/adps` and `adpmas` are jade's V2 dialplans and
-dpmas with the same fields (seed-reference 8.2), so they are lines here.
+(served by `api/park.py` through `api/settings.cfg_object_routes`) and
+`/admin/dialplan/{configurations,sdps}` (configuration objects with rows of their own,
+`{name, data}`: routes of `api/dialplan.py`), and the seed's headings without methods
+(`/admin/*/configurations`, `/admin/pjsip/registration_outbounds`, `/admin/queue/cfg_queues`).
+`/admin/dialplan/adps` and `adpmas` are jade's V2 dialplans and dpmas with the same fields
+(seed-reference 8.2), so they are lines here.
 """
 
 from __future__ import annotations

@@ -24,6 +24,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import msgspec
 
 from engine.envelope import Event
+from engine.voicemail_conf import SETTINGS as VOICEMAIL_SETTINGS
 
 # Keys whose values are secrets wherever they appear, compared without case: the scrypt hash
 # (`UserCreated`, `UserUpdated`), a token's SHA-256 (`TokenIssued`, `TokenRevoked`), and the
@@ -36,7 +37,6 @@ REDACTED = "(redacted)"
 CONFIG_SECRETS = SECRET_KEYS | {"md5_cred", "pin", "admin_pin", "register"}
 # voicemail.conf: every variable of a mailbox context is `mailbox => PIN,name,email,...`
 VOICEMAIL_FILES = frozenset({"voicemail.conf"})
-VOICEMAIL_SETTINGS = frozenset({"general", "zonemessages"})
 
 
 def redact(value: Any) -> Any:
@@ -55,6 +55,12 @@ def redact(value: Any) -> Any:
 def redact_event(event: Event) -> Event:
     data = redact(_redact_config(event.data))
     return event if data is event.data else msgspec.structs.replace(event, data=data)
+
+
+def redact_settings(row: dict[str, Any]) -> dict[str, Any]:
+    """An object made of configuration variables (a pjsip auth: `password`, `md5_cred`), its
+    secret ones replaced."""
+    return {k: REDACTED if k.lower() in CONFIG_SECRETS else v for k, v in row.items()}
 
 
 def redact_config_value(filename: str | None, category: str, name: str, value: str) -> str:

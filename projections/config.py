@@ -16,6 +16,12 @@ Views: `config-files` (one row per server and file: what changed and when, the c
 no values: viewers may read it, and it is what the `config.setting.*` stream messages carry),
 `config` (the same with the whole content) and `config-versions` (every version kept, newest
 first), both for admins only: configuration holds secrets.
+
+`pjsip-auths` (admins only: it holds the secrets) is seed 004's pjsip auth object of every
+`type = auth` section of each server's pjsip.conf as last read (`auth_rows`): res_pjsip's
+defaults for what a section leaves out (`auth_type` userpass, `nonce_lifetime` 32), and as
+`endpoint_name` the first endpoint naming it in its `auth`, else in its `outbound_auth`.
+`tm_update` is when the file was last read with another content (per file, not per section).
 """
 
 from __future__ import annotations
@@ -27,14 +33,15 @@ import msgspec
 
 from engine.configs import FILE_MODULES, HIDDEN, Content, content_of, file_of, to_content
 from engine.envelope import RESPONSE, Event
-from projections.base import Row, columns, event_time, iso
+from projections.base import Row, columns, event_time, iso, to_int
 
 NAME = "config"
 VERSION = 1
 MAX_VERSIONS = 200
 
 EVENT_TYPES = frozenset({RESPONSE, HIDDEN})
-VIEW_ROLES = {"config": "admin", "config-versions": "admin"}
+VIEW_ROLES = {"config": "admin", "config-versions": "admin", "pjsip-auths": "admin"}
+PJSIP = "pjsip.conf"
 
 _encoder = msgspec.json.Encoder()
 
@@ -144,6 +151,9 @@ COLUMNS: dict[str, dict[str, str]] = {
     "config-versions": columns(
         "server filename file module position:int tm_create current:bool hidden:bool "
         "content:json"),
+    "pjsip-auths": columns(
+        "server object_name object_type username auth_type password md5_cred realm "
+        "nonce_lifetime:int endpoint_name tm_update"),
 }
 
 
@@ -195,8 +205,58 @@ def content_at(state: dict, server: str, filename: str) -> Content | None:
     return row["categories"]
 
 
+def _last(cat: dict, name: str, default: str) -> str:
+    """A section's setting: the last line of that name (sorcery applies them in order)."""
+    values = [v for k, v in cat["variables"] if k.strip().lower() == name]
+    return values[-1] if values else default
+
+
+def _names(cat: dict, name: str) -> list[str]:
+    """The objects a setting names (`auth = a,b`, or the setting given several times)."""
+    return [n.strip() for k, v in cat["variables"] if k.strip().lower() == name
+            for n in v.split(",") if n.strip()]
+
+
+def auths_of(content: Content) -> list[Row]:
+    """Seed 004's auth objects of a pjsip.conf (without `server` and `tm_update`), in file
+    order; a name given to two auth sections is the last one."""
+    sections = [c for c in content if not c["template"]]
+    endpoints = [c for c in sections if _last(c, "type", "").lower() == "endpoint"]
+    out: dict[str, Row] = {}
+    for cat in sections:
+        if _last(cat, "type", "").lower() != "auth":
+            continue
+        name = cat["name"]
+        endpoint = next((e["name"] for e in endpoints if name in _names(e, "auth")), None)
+        if endpoint is None:
+            endpoint = next((e["name"] for e in endpoints
+                             if name in _names(e, "outbound_auth")), "")
+        out[name] = {
+            "object_name": name, "object_type": "auth",
+            "username": _last(cat, "username", ""),
+            "auth_type": _last(cat, "auth_type", "userpass"),
+            "password": _last(cat, "password", ""), "md5_cred": _last(cat, "md5_cred", ""),
+            "realm": _last(cat, "realm", ""),
+            "nonce_lifetime": to_int(_last(cat, "nonce_lifetime", "32")),
+            "endpoint_name": endpoint,
+        }
+    return list(out.values())
+
+
+def auth_rows(state: dict, now: float) -> list[Row]:
+    rows: list[Row] = []
+    for key in sorted(state["files"]):
+        row = state["files"][key]
+        if row["filename"] != PJSIP or not row["exists"]:
+            continue
+        rows.extend({"server": row["server"], **auth, "tm_update": iso(row["tm_update"])}
+                    for auth in auths_of(row["categories"]))
+    return rows
+
+
 VIEWS: dict[str, Any] = {
     "config-files": file_rows,
     "config": config_rows,
     "config-versions": version_rows,
+    "pjsip-auths": auth_rows,
 }

@@ -281,6 +281,13 @@ def test_configuration_is_for_admins_and_its_secrets_stay_in(tmp_path: Path) -> 
             assert client.get(path, headers=val).status_code == 403, path
             assert client.get(path, headers=root).status_code == 200, path
         assert client.post("/queue/queues", headers=val, json=BILLING).status_code == 403
+        cfg = "/admin/park/cfg_parkinglots"  # the seed's V1 lots: the file, for admins
+        assert client.get(cfg, headers=root).status_code == 200
+        for method, path, body in (("GET", cfg, None), ("GET", f"{cfg}/default", None),
+                                   ("POST", cfg, {"name": "x"}),
+                                   ("PUT", f"{cfg}/default", {"data": {}}),
+                                   ("DELETE", f"{cfg}/default", None)):
+            assert client.request(method, path, json=body, headers=val).status_code == 403
         assert client.get("/config/files", headers=val).status_code == 200
         seen = json.dumps([result(client.get(f"/timeline/{name}", headers=val))
                            for name in ("pjsip.conf", "voicemail.conf")])
@@ -307,3 +314,64 @@ def test_asterisks_refusals_end_the_command_with_its_message(live: Live) -> None
         400, "Unknown action command", "CommandFailed")
     assert run("queues.conf", Action("DelCat", "no-such-queue")) == (
         404, "Given category does not exist", "CommandFailed")
+
+
+def test_the_v1_cfg_parkinglots_are_the_lots_of_res_parking_conf(
+        live: Live, client: httpx.Client) -> None:
+    """`/admin/park/cfg_parkinglots` (and under `/v1`): the seed's `{name, data}` of each lot
+    of the file; made, changed, renamed and deleted through the same commands as
+    `/park/parkinglots`, each seen in the next read of both."""
+    cfg = "/v1/admin/park/cfg_parkinglots"
+    assert result(client.get(cfg))["list"] == [{"name": "default", "server": "pbx1", "data": {
+        "parkext": "700", "parkpos": "701-720", "context": "parkedcalls", "parkingtime": "6",
+        "comebacktoorigin": "no", "comebackcontext": "parkedcallstimeout",
+        "findslot": "next"}}]
+    edvina = {"context": "edvina_park", "parkpos": "800-850", "findslot": "next",
+              "comebacktoorigin": "no", "parkedmusicclass": "edvina"}
+    made = result(client.post(cfg, json={"name": "edvina", "data": edvina}))
+    assert made["state"] == "succeeded" and made["command"] == "parking_lot_create"
+    assert result(client.get(f"{cfg}/edvina")) == {"name": "edvina", "data": edvina,
+                                                   "server": "pbx1"}
+    lot = result(client.get("/park/parkinglots/edvina"))
+    assert (lot["start_space"], lot["stop_space"]) == ("800", "850")
+    assert result(client.post("/admin/park/cfg_parkinglots",
+                              json={"name": "empty"}))["state"] == "succeeded"
+    assert result(client.get("/admin/park/cfg_parkinglots/empty"))["data"] == {}
+
+    changed = result(client.put(f"{cfg}/edvina", json={
+        "name": "edvina", "data": {**edvina, "parkpos": "800-820"}}))
+    assert changed["state"] == "succeeded" and changed["command"] == "parking_lot_update"
+    assert result(client.get("/park/parkinglots/edvina"))["stop_space"] == "820"
+    assert result(client.get(f"{cfg}/edvina"))["data"]["parkpos"] == "800-820"
+    renamed = result(client.put(f"{cfg}/edvina", json={"name": "edvina2", "data": edvina}))
+    assert renamed["state"] == "succeeded"
+    assert client.get(f"{cfg}/edvina").status_code == 404
+    assert result(client.get(f"{cfg}/edvina2"))["data"] == edvina
+
+    for name in ("edvina2", "empty"):
+        deleted = result(client.delete(f"{cfg}/{name}"))
+        assert deleted["state"] == "succeeded" and deleted["command"] == "parking_lot_delete"
+    assert [r["name"] for r in result(client.get(cfg))["list"]] == ["default"]
+    assert [r["name"] for r in result(client.get("/park/parkinglots"))["list"]] == ["default"]
+    verbs = [e.data["command"] for e in events(live) if e.type == "CommandRequested"]
+    assert verbs == ["parking_lot_create", "parking_lot_create", "parking_lot_update",
+                     "parking_lot_update", "parking_lot_delete", "parking_lot_delete"]
+
+    # refusals: Asterisk's with its message, ours before anything is stored
+    gone = client.delete(f"{cfg}/edvina2")
+    assert gone.status_code == 404
+    assert gone.json()["error"]["message"] == "Given category does not exist"
+    again = client.post(cfg, json={"name": "default"})
+    assert again.status_code == 400
+    assert again.json()["error"]["message"] == "Create category did not complete successfully"
+    before = len(events(live))
+    for bad in ({"data": {}}, {"name": "general"}, {"name": "x", "data": {"a": 1}},
+                {"name": "x", "data": [1]}, {"name": "x", "extra": 1},
+                {"name": "x", "data": {"a=b": "1"}}):
+        assert client.post(cfg, json=bad).status_code == 400, bad
+    assert client.put(f"{cfg}/default", json={"name": "x"}).status_code == 400  # data missing
+    assert client.put(f"{cfg}/general", json={"data": {}}).status_code == 400
+    assert len(events(live)) == before
+    assert client.get(f"{cfg}/nowhere").status_code == 404
+    assert client.get(cfg, params={"server": "pbx9"}).json()["result"] == {"list": []}
+

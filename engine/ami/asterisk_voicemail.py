@@ -12,7 +12,15 @@ As Asterisk 22 answers (tests/ami-captures/batch2/voicemail.jsonl, apps/app_voic
   not there, "Message move failed\\n" / "Message remove failed\\n" (a `Response: Success` too,
   with Asterisk's stray line feed), then `MessageWaiting` with the box's new counts. A moved
   message goes last in its new folder; the files of a folder are renumbered from msg0000.
-- `MailboxCount`, `MailboxStatus` (`Mailbox: 100@default`), `VoicemailRefresh`.
+- `MailboxCount`, `MailboxStatus` (`Mailbox: 100@default`), `VoicemailRefresh` ("Refresh
+  sent": Asterisk's `manager_voicemail_refresh` only polls the mailboxes' message counts; it
+  does not read voicemail.conf again).
+- A reload of app_voicemail (`UpdateConfig` with `Reload: app_voicemail`, `Reload`) makes the
+  mailboxes those of voicemail.conf (`reload`): one per variable of each context, its fields
+  and options as app_voicemail reads them (`engine/voicemail_conf.py`), `[general]` giving the
+  defaults; a mailbox taken out keeps its messages in the spool, listed again if it comes
+  back. As in voicemail.jsonl, the reload announces each mailbox's `MessageWaiting` (before
+  its `Reload` event), and the next `VoicemailUsersList` lists the mailboxes of the file.
 
 With a `spool` directory, the messages are also files laid out as Asterisk's spool
 (`<spool>/<context>/<mailbox>/<folder>/msgNNNN.txt` and `.wav`), rewritten after every move
@@ -25,6 +33,8 @@ import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from engine import voicemail_conf
+from engine.ami.asterisk_config import Category
 from engine.ami.emulated import Part, Reply, ack, error, event, list_answer, param, response
 from engine.ami.protocol import parse_action
 from engine.capture import read_lines
@@ -33,6 +43,7 @@ from engine.spool import FOLDERS
 
 NO_USERS = "There are no voicemail users currently defined."
 NO_SUCH_USER = "There is no voicemail user matching the given user."
+_TRUE = ("yes", "true", "y", "t", "1", "on")  # ast_true
 
 
 @dataclass
@@ -53,9 +64,22 @@ class Mailbox:
     email: str = ""
     attach: bool = False
     messages: list[Message] = field(default_factory=list)
+    pager: str = ""
+    options: dict[str, str] = field(default_factory=dict)  # its line's options, lower case
 
     def count(self, *folders: str) -> int:
         return sum(1 for m in self.messages if m.folder in folders)
+
+
+def _flag(value: str) -> str:
+    return "Yes" if value.strip().lower() in _TRUE else "No"
+
+
+def _number(value: str, default: int) -> int:
+    try:
+        return int(value.strip())
+    except ValueError:
+        return default
 
 
 def demo_mailboxes() -> list[Mailbox]:
@@ -80,6 +104,8 @@ class Voicemail(Part):
         self.boxes: dict[tuple[str, str], Mailbox] = {
             (b.context, b.mailbox): b for b in mailboxes or []}
         self.spool = spool
+        self.general: dict[str, str] = {}  # voicemail.conf's [general], lower-case names
+        self.stored: dict[tuple[str, str], list[Message]] = {}  # of mailboxes taken out
         if spool is not None:
             for box in self.boxes.values():
                 for folder in FOLDERS:
@@ -89,10 +115,13 @@ class Voicemail(Part):
     def from_capture(cls, path: str | Path, spool: Path | None = None) -> Voicemail:
         """The mailboxes of the recording at its start: the first answer to
         `VoicemailUsersList` names them, the first `VoicemailBoxSummary` of each holds its
-        messages. A recording that never listed them has none."""
+        messages; a mailbox never summarized holds as many messages as that list counts in
+        its INBOX and Old (made up: `0000000000-0000000N`, no caller), so its counts are the
+        recorded ones. A recording that never listed them has none."""
         lines = read_lines(path)
         sent: dict[str, Headers] = {}
         boxes: dict[tuple[str, str], Mailbox] = {}
+        counts: dict[tuple[str, str], tuple[int, int]] = {}
         summarized: set[tuple[str, str]] = set()
         listed = False  # the first VoicemailUsersList answer is complete
         for line in lines:
@@ -114,6 +143,8 @@ class Voicemail(Part):
                 boxes.setdefault(key, Mailbox(
                     *key, param(headers, "Fullname"), param(headers, "Email"),
                     param(headers, "AttachMessage") == "Yes"))
+                counts[key] = (_number(param(headers, "NewMessageCount"), 0),
+                               _number(param(headers, "OldMessageCount"), 0))
             elif verb == "voicemailboxsummary" and kind == "VoicemailBoxDetail":
                 key = (param(action, "Context"), param(action, "Mailbox"))
                 box = boxes.get(key)
@@ -124,7 +155,44 @@ class Voicemail(Part):
                         int(param(headers, "Duration") or 0), param(headers, "Flag")))
             elif verb == "voicemailboxsummary" and kind == "VoicemailBoxDetailComplete":
                 summarized.add((param(action, "Context"), param(action, "Mailbox")))
+        for key, (new, old) in counts.items():
+            if key not in summarized:
+                folders = ["INBOX"] * new + ["Old"] * old
+                boxes[key].messages = [Message(f"0000000000-{n:08x}", folder, "", "", 0)
+                                       for n, folder in enumerate(folders)]
         return cls(list(boxes.values()), spool)
+
+    # -- voicemail.conf ---------------------------------------------------------------------
+
+    def reload(self, categories: list[Category]) -> list[bytes]:
+        """app_voicemail loads voicemail.conf again: its mailboxes are the file's (messages
+        kept by mailbox); the `MessageWaiting` of each, which Asterisk sends before the
+        reload's `Reload` event."""
+        general = next((c for c in categories if c.name.lower() == "general"
+                        and not c.template), None)
+        self.general = {v.name.lower(): v.value for v in general.variables} if general else {}
+        files = [(c.name, c.template, [(v.name, v.value) for v in c.variables])
+                 for c in categories]
+        boxes: dict[tuple[str, str], Mailbox] = {}
+        for context, name, value in voicemail_conf.mailboxes(files):
+            line = voicemail_conf.parse(value)
+            options = {k.strip().lower(): v for k, v in line.options if v is not None}
+            key = next((k for k in boxes if k[0].lower() == context.lower()
+                        and k[1].lower() == name.lower()), (context, name))
+            attach = options.get("attach", self.general.get("attach", "yes"))
+            boxes[key] = Mailbox(key[0], key[1], line.full_name, line.email,
+                                 _flag(attach) == "Yes", [], line.pager, options)
+        for key, old in self.boxes.items():
+            if key not in boxes:
+                self.stored[key] = old.messages
+        for key, box in boxes.items():
+            old_box = self.boxes.get(key)
+            box.messages = old_box.messages if old_box else self.stored.pop(key, [])
+        self.boxes = boxes
+        for box in boxes.values():
+            for folder in FOLDERS:
+                self._write(box, folder)
+        return [self._waiting(box) for box in boxes.values()]
 
     # -- actions ----------------------------------------------------------------------------
 
@@ -237,19 +305,37 @@ class Voicemail(Part):
 
     # -- what Asterisk writes ---------------------------------------------------------------
 
-    @staticmethod
-    def _user(box: Mailbox) -> list[tuple[str, str]]:
+    def _user(self, box: Mailbox) -> list[tuple[str, str]]:
+        """`append_vmu_info_astman`: the mailbox's options, else [general]'s, else Asterisk's
+        defaults (those the recording shows)."""
+        def opt(name: str, default: str) -> str:
+            return box.options.get(name, self.general.get(name, default))
+
+        try:
+            gain = float(opt("volgain", "0"))
+        except ValueError:
+            gain = 0.0
         return [
             ("VMContext", box.context), ("VoiceMailbox", box.mailbox),
-            ("Fullname", box.full_name), ("Email", box.email), ("Pager", ""),
-            ("ServerEmail", "asterisk"), ("FromString", ""),
-            ("MailCommand", "/usr/sbin/sendmail -t"), ("Language", ""), ("TimeZone", ""),
-            ("Callback", ""), ("Dialout", ""), ("UniqueID", ""), ("ExitContext", ""),
-            ("SayDurationMinimum", "2"), ("SayEnvelope", "Yes"), ("SayCID", "No"),
-            ("AttachMessage", "Yes" if box.attach else "No"), ("AttachmentFormat", ""),
-            ("DeleteMessage", "No"), ("VolumeGain", "0.00"), ("CanReview", "No"),
-            ("CanMarkUrgent", "Yes"), ("CallOperator", "No"), ("MaxMessageCount", "100"),
-            ("MaxMessageLength", "10"), ("NewMessageCount", str(box.count("INBOX"))),
+            ("Fullname", box.full_name), ("Email", box.email), ("Pager", box.pager),
+            ("ServerEmail", opt("serveremail", "asterisk")),
+            ("FromString", opt("fromstring", "")),
+            ("MailCommand", self.general.get("mailcmd", "/usr/sbin/sendmail -t")),
+            ("Language", opt("language", "")), ("TimeZone", box.options.get("tz", "")),
+            ("Callback", opt("callback", "")), ("Dialout", opt("dialout", "")),
+            ("UniqueID", ""), ("ExitContext", opt("exitcontext", "")),
+            ("SayDurationMinimum", str(_number(opt("saydurationm", "2"), 2))),
+            ("SayEnvelope", _flag(opt("envelope", "yes"))),
+            ("SayCID", _flag(opt("saycid", "no"))),
+            ("AttachMessage", "Yes" if box.attach else "No"),
+            ("AttachmentFormat", opt("attachfmt", "")),
+            ("DeleteMessage", _flag(opt("delete", "no"))), ("VolumeGain", f"{gain:.2f}"),
+            ("CanReview", _flag(opt("review", "no"))),
+            ("CanMarkUrgent", _flag(opt("leaveurgent", "yes"))),
+            ("CallOperator", _flag(opt("operator", "no"))),
+            ("MaxMessageCount", str(_number(opt("maxmsg", "100"), 100))),
+            ("MaxMessageLength", str(_number(opt("maxsecs", "10"), 10))),
+            ("NewMessageCount", str(box.count("INBOX"))),
             ("OldMessageCount", str(box.count("Old"))),
         ]
 

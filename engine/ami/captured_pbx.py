@@ -6,8 +6,9 @@ answered. What the captures show is copied exactly: `queues.conf` (config-queues
 `res_parking.conf` (config-parking.jsonl), `voicemail.conf` (voicemail.jsonl) and the `tools`
 context of `extensions.conf` (config-dialplan.jsonl). The rest of `extensions.conf` is written
 from the README's table of the dialplan; `pjsip.conf` and `confbridge.conf` were never read in a
-capture (every call there is a Local channel): they hold what such a PBX would, with one auth
-section, so that secrets in configuration have something to be hidden in tests.
+capture (every call there is a Local channel): they hold what such a PBX would, with two auth
+sections (a phone's, and a trunk's outbound auth with an `md5_cred`), so that secrets in
+configuration have something to be hidden in tests and `/pjsip/auths` something to list.
 """
 
 from __future__ import annotations
@@ -150,6 +151,23 @@ password = s3cret-6001
 [6001-aor]
 type = aor
 max_contacts = 1
+
+[trunk-auth]
+type = auth
+auth_type = md5
+username = switchboard
+realm = sip.example.com
+md5_cred = 5f4dcc3b5aa765d61d8327deb882cf99
+
+[trunk]
+type = endpoint
+context = customers
+outbound_auth = trunk-auth
+aors = trunk-aor
+
+[trunk-aor]
+type = aor
+contact = sip:sip.example.com
 """
 
 CONFBRIDGE_CONF = """\

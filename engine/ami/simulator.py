@@ -662,14 +662,16 @@ class PbxSimulator(AmiTestServer):
 
     # -- configuration reloads --------------------------------------------------------------------
 
-    def apply_reload(self, modules: list[str]) -> None:
+    def apply_reload(self, modules: list[str]) -> list[bytes]:
         """app_queue and res_parking run what their files say now: queues made or dropped, a
         queue's strategy and static members as written (a static member taken out leaves
-        without a `QueueMemberRemoved`, as in config-queues.jsonl); dynamic members stay."""
+        without a `QueueMemberRemoved`, as in config-queues.jsonl); dynamic members stay.
+        app_voicemail as the test server's."""
         if "app_queue" in modules:
             self._load_queues(self.config.queues())
         if "res_parking" in modules:
             self._load_lots(self.config.parking_lots())
+        return super().apply_reload(modules)
 
     def _load_queues(self, defs: Mapping[str, QueueDef]) -> None:
         for name in [n for n in self.queues if n not in defs]:

@@ -389,15 +389,19 @@ class AmiTestServer:
         answer (a task it starts runs once the answer is written)."""
         return None
 
-    def apply_reload(self, modules: list[str]) -> None:
-        """A subclass's running state follows the modules `self.config` just reloaded (the
-        list answers of this server follow them through `AsteriskConfig.overlay`)."""
+    def apply_reload(self, modules: list[str]) -> list[bytes]:
+        """The running state follows the modules `self.config` just reloaded: app_voicemail's
+        mailboxes are voicemail.conf's (`Voicemail.reload`), a subclass's queues and lots
+        theirs (the list answers of this server follow them through
+        `AsteriskConfig.overlay`). The events the reloads send before their `Reload` event."""
+        if "app_voicemail" in modules:
+            return self.voicemail.reload(self.config.loaded["app_voicemail"])
+        return []
 
     async def _configured(self, answer: Answer) -> None:
         """After a configuration action's reply: what its reloads changed, then their events."""
-        if answer.reloaded:
-            self.apply_reload(answer.reloaded)
-        for event in answer.events:
+        events = self.apply_reload(answer.reloaded) if answer.reloaded else []
+        for event in [*events, *answer.events]:
             await self.broadcast(event)
 
     async def broadcast(self, data: bytes) -> None:
