@@ -159,6 +159,7 @@ class Recipe:
     soft_delete: bool = False  # a deleted row stays, `in_use` 0 (the outbound objects)
     list_query: str | None = None  # the collection's own query, when not `query`
     put_key: Callable[[Walker], str] | None = None  # the row a PUT changes, if not a throwaway
+    key_of: Callable[[dict[str, Any]], str] | None = None  # a new row's key, from its body
     shows: dict[str, Any] | None = None  # what the read after `change` shows, if not the body
 
 
@@ -276,6 +277,24 @@ def _configuration_version(w: Walker) -> str:
     return str(names[-1])
 
 
+def _mailbox(w: Walker) -> dict[str, Any]:
+    return {"context": "default", "mailbox": str(500 + time.monotonic_ns() % 400),
+            "password": "4321", "full_name": "Conformance Caller"}
+
+
+def _made_mailbox(w: Walker) -> str:
+    body = _mailbox(w)
+    _made(w, "/voicemail/users", body, "mailbox")
+    key = f"{body['mailbox']}@default"
+    w.wait(lambda: any(r.get("id") == key for r in w.rows("/voicemail/users")), "the mailbox")
+    return key
+
+
+def _cfg_lot(w: Walker) -> dict[str, Any]:
+    lot = _lot(w)
+    return {"name": lot.pop("name"), "data": lot}
+
+
 def _lot(w: Walker) -> dict[str, Any]:
     n = int(time.monotonic_ns() % 50) * 10 + 1000
     return {"name": _unique("lot"), "parkext": str(n), "parkpos": f"{n + 1}-{n + 9}",
@@ -353,7 +372,14 @@ RECIPES: dict[str, Recipe] = {
         throwaway=lambda w: _made(w, "/queue/queues", {"name": _unique("gone"),
                                                        "strategy": "ringall"}, "name")),
     "/queue/statuses": Recipe("name"),
-    "/voicemail/users": Recipe("id"),
+    "/voicemail/users": Recipe(
+        "id", create=_mailbox, change=lambda w: {"full_name": "Changed Caller"},
+        throwaway=_made_mailbox, key_of=lambda body: f"{body['mailbox']}@{body['context']}"),
+    "/admin/park/cfg_parkinglots": Recipe(
+        "name", create=_cfg_lot,
+        change=lambda w: {"data": _cfg_lot(w)["data"] | {"parkingtime": "90"}},
+        shows={}, throwaway=lambda w: _made(w, "/admin/park/cfg_parkinglots", _cfg_lot(w),
+                                            "name")),
     "/voicemail/vms": Recipe("msg_id", query="?context=default&mailbox=100"),
     "/admin/dialplan/sdps": Recipe(
         "name", change=lambda w: {"data": [{"exten": "> s,1,NoOp(changed)"}]},
@@ -458,7 +484,8 @@ def _create(w: Walker, result: Result, path: str, collection: str, recipe: Recip
     if result.status != 200:
         return
     key = made.get(recipe.key) if isinstance(made, dict) else None
-    key = key if key is not None else body.get(recipe.key)
+    key = key if key is not None else (recipe.key_of(body) if recipe.key_of is not None
+                                       else body.get(recipe.key))
     if key is None or w.http.get(_url(collection, str(key), recipe.query)).status_code != 200:
         result.problem = "the new row is not in the following read"
 
