@@ -8,10 +8,11 @@ res_parking.conf, voicemail.conf, extensions.conf, pjsip.conf, confbridge.conf) 
 event of the module that reads it (`ConfigWatch`, fed every message ingestion sees; a reload of
 `All` re-reads them all). The answer is logged like every message; its ActionID says which file
 it is (`cfg/<file>/<unique>`, `read_action_id`, `file_of`), so `projections/config.py` folds it
-into that server's file without knowing what was sent. After a reload of `app_queue` or
-`res_parking` the module's list actions are sent again (`RELOAD_LISTS`, whole lists: the
-projections drop the queues and lots a reload removed, and the static members it took out, of
-which Asterisk says nothing). So a change made outside Switchboard shows at the next reload.
+into that server's file without knowing what was sent. After a reload of `app_queue`,
+`res_parking` or `res_pjsip` the module's list actions are sent again (`RELOAD_LISTS`, whole
+lists: the projections drop the queues, lots and PJSIP objects a reload removed, and the
+static members it took out, of which Asterisk says nothing). So a change made outside
+Switchboard shows at the next reload.
 
 **Writing** (`change`). A change of a file is a command (`engine/commands.py`): its
 `CommandRequested` holds who, what (the request, the `UpdateConfig` action, the file and module)
@@ -75,9 +76,13 @@ FILE_MODULES: dict[str, str] = {filename: module for module, filename in MODULE_
 READ_PREFIX = "cfg/"  # ActionID of a read: "cfg/<file>/<unique>"
 TEMPLATES = "TEMPLATES=include"  # GetConfig's Filter that lets templates in
 # list actions asked again after a reload of the module: what it runs may have changed
+# res_pjsip's lists, asked on connect too (engine/ami/ingest.py)
+PJSIP_LISTS = ("PJSIPShowEndpoints", "PJSIPShowAors", "PJSIPShowContacts",
+               "PJSIPShowRegistrationsOutbound")
 RELOAD_LISTS: dict[str, tuple[str, ...]] = {
     "app_queue": ("QueueStatus", "QueueSummary"),
     "res_parking": ("Parkinglots",),
+    "res_pjsip": PJSIP_LISTS,
 }
 WHOLE_PREFIX = "whole-"  # ActionID of a list action sent without a filter (projections/lists)
 MAX_HEADERS = 128  # lines Asterisk reads of one action (AST_MAX_MANHEADERS)
