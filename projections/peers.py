@@ -6,7 +6,8 @@ engine/ami/asterisk_pjsip.py):
 - `PeerStatus` (`ChannelType`, `Peer`, `PeerStatus`, `Cause`, `Address`, `Port`, `Time`):
   Registered / Unregistered / Rejected set the peer's `status`; Reachable / Lagged /
   Unreachable / Unknown are qualify results and set `monitor_status` ("OK (22 ms)", as
-  `sip show peers` prints it). `PeerEntry` items (`SIPpeers`, `IAXpeers`) fill the rest.
+  `sip show peers` prints it). `PeerEntry` items (`SIPpeers`, `IAXpeers`) fill the rest. A
+  PJSIP endpoint's peer (`PJSIP/<name>`) goes with the endpoint.
 - `ContactStatus` (`URI`, `ContactStatus`, `AOR`, `EndpointName`, `RoundtripUsec`):
   `Removed` deletes the contact; `ContactList` items (`PJSIPShowContacts`: registered
   contacts only, their sorcery fields `Uri`, `Endpoint`, `ExpirationTime`, `ViaAddr`...) and
@@ -377,6 +378,21 @@ def _drop_stale(rows: dict, server: str, answer: lists.Answer, keep: Keep) -> No
             del rows[key]
 
 
+def _endpoint_list_complete(state: dict, event: Event) -> None:
+    """`EndpointListComplete`: endpoints not listed are gone, and so are their peers (a PJSIP
+    endpoint is a peer `PJSIP/<name>` once a `PeerStatus` names it; no list of peers names
+    one, `SIPpeers` being chan_sip's)."""
+    answer = lists.end(state["lists"], event)
+    if answer is not None:
+        _drop_stale(state["endpoints"], event.server, answer, None)
+        _drop_pjsip_peers(state, event.server, answer)
+
+
+def _drop_pjsip_peers(state: dict, server: str, endpoints: lists.Answer) -> None:
+    peers = lists.Answer(endpoints.start, frozenset(f"{PJSIP}/{n}" for n in endpoints.listed))
+    _drop_stale(state["peers"], server, peers, lambda row: row.get("channel_type") != PJSIP)
+
+
 def _is_registered(row: dict) -> bool:
     """A contact a phone registered (id `<aor>;@<hash>`), the kind `PJSIPShowContacts`
     lists; an AOR's permanent `contact=` (`<aor>@@<hash>`) it never lists."""
@@ -429,6 +445,8 @@ def _response(state: dict, event: Event) -> None:
     nothing = lists.Answer(event.position, frozenset())
     for table, keep in emptied:
         _drop_stale(state[table], event.server, nothing, keep)
+        if table == "endpoints":
+            _drop_pjsip_peers(state, event.server, nothing)
 
 
 def _peer_list_complete(state: dict, event: Event) -> None:
@@ -446,7 +464,7 @@ HANDLERS: dict[str, Handler] = {
     "PeerlistComplete": _peer_list_complete,
     "EndpointList": _sorcery("endpoints", "endpoint", "EndpointList"),
     "EndpointDetail": _sorcery("endpoints", "endpoint", "EndpointList"),
-    "EndpointListComplete": _reconcile("endpoints"),
+    "EndpointListComplete": _endpoint_list_complete,
     "AorDetail": _sorcery("aors", "aor", "AorList"),
     "AorList": _sorcery("aors", "aor", "AorList"),
     "AorListComplete": _aor_list_complete,

@@ -160,3 +160,6 @@ def test_live_contact_events_between_lists() -> None:
     pjsip.unregister("a", "sip:a@192.0.2.7:5060")  # while nobody listened
     one_round(folded, pjsip, LISTS)
     assert folded.rows("contacts") == []
+    assert [p["peer"] for p in folded.rows("peers")] == ["PJSIP/a"]
+    one_round(folded, Pjsip(AsteriskConfig({"pjsip.conf": conf({"b": "phone"})})), LISTS)
+    assert folded.rows("peers") == []  # its endpoint is gone from pjsip.conf
