@@ -163,3 +163,34 @@ def test_live_contact_events_between_lists() -> None:
     assert [p["peer"] for p in folded.rows("peers")] == ["PJSIP/a"]
     one_round(folded, Pjsip(AsteriskConfig({"pjsip.conf": conf({"b": "phone"})})), LISTS)
     assert folded.rows("peers") == []  # its endpoint is gone from pjsip.conf
+
+
+def test_an_endpoint_of_two_aors_has_one_contacts_list() -> None:
+    """`EndpointList` writes a `Contacts` header per AOR, each ending with a comma."""
+    folded = Folded()
+    text = conf({"a": "registered phone", "b": "trunk"}) + "\n[c]\ntype = endpoint\naors = a,b\n"
+    pjsip = Pjsip(AsteriskConfig({"pjsip.conf": text}), clock=lambda: NOW)
+    pjsip.register("a", "sip:a@192.0.2.7:5060")
+    [item] = [e for e in folded.ask(pjsip, "PJSIPShowEndpoints")
+              if e.type == "EndpointList" and e.header("ObjectName") == "c"]
+    assert item.data["Contacts"] == ["a/sip:a@192.0.2.7:5060,", "b/sip:b.example:5060,"]
+    [row] = [r for r in folded.rows("endpoints") if r["object_name"] == "c"]
+    assert row["contacts"] == "a/sip:a@192.0.2.7:5060,b/sip:b.example:5060"
+
+
+def test_a_registration_a_registry_event_named_is_reconciled_too() -> None:
+    """`Registry` says `ChannelType: PJSIP`; the row it makes is the one
+    `OutboundRegistrationDetail` makes, so a registration taken out of pjsip.conf goes."""
+    folded = Folded()
+    folded.feed(b"Event: Registry\r\nPrivilege: system,all\r\nChannelType: PJSIP\r\n"
+                b"Username: sip:100@b.example\r\nDomain: sip:b.example\r\n"
+                b"Status: Registered\r\n\r\n")
+    [row] = folded.rows("registries")
+    assert (row["account"], row["state"], row["channel_type"]) == (
+        "100@b.example", "Registered", "PJSIP")
+    with_trunk = Pjsip(AsteriskConfig({"pjsip.conf": conf({"b": "trunk"})}), clock=lambda: NOW)
+    folded.ask(with_trunk, "PJSIPShowRegistrationsOutbound")
+    assert [r["account"] for r in folded.rows("registries")] == ["100@b.example"]
+    without = Pjsip(AsteriskConfig({"pjsip.conf": conf({})}), clock=lambda: NOW)
+    folded.ask(without, "PJSIPShowRegistrationsOutbound")
+    assert folded.rows("registries") == []
