@@ -175,3 +175,16 @@ def test_an_edit_shows_after_a_reload_and_takes_the_aors_contacts_along() -> Non
     assert "agent-02" not in names("PJSIPShowAors", "AorList")
     assert [c.split(";@")[0] for c in names("PJSIPShowContacts", "ContactList")] == [
         "6001-aor", "agent-01"]
+
+
+def test_phones_register_again_in_time_others_expire() -> None:
+    now = [NOW]
+    pjsip = Pjsip(AsteriskConfig({"pjsip.conf": CONF}), clock=lambda: now[0])
+    register_phones(pjsip)
+    pjsip.register("agent-01", "sip:softphone@192.0.2.99:5060", expires=60)
+    now[0] = NOW + 3 * 3600 + 5
+    contacts = items(ask(pjsip, "PJSIPShowContacts"), "ContactList")
+    assert {c["Uri"]: int(c["ExpirationTime"]) for c in contacts} == {
+        "sip:6001@192.0.2.10:5060": int(NOW) + 4 * 3600,
+        "sip:agent-01@192.0.2.11:5060": int(NOW) + 4 * 3600,
+        "sip:agent-02@192.0.2.12:5060": int(NOW) + 4 * 3600}

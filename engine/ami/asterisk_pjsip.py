@@ -293,6 +293,13 @@ class Contact:
     qualify_frequency: int = 0
     qualify_timeout: float = 3.0
     permanent: bool = False
+    period: int = 0  # a phone that registers again every `period` seconds; 0: it does not
+
+    def live_at(self, now: float) -> bool:
+        """Still registered at `now`: unexpired, or renewed by the phone in time."""
+        if self.period and self.expires <= now:
+            self.expires += self.period * (1 + int(now - self.expires) // self.period)
+        return self.permanent or self.expires > now
 
     @property
     def id(self) -> str:
@@ -346,10 +353,12 @@ class Pjsip(Part):
     # -- registrations (what phones did) ----------------------------------------------------
 
     def register(self, aor: str, uri: str, *, user_agent: str = "", via: tuple[str, int] = ("", 0),
-                 call_id: str = "", expires: int | None = None) -> list[bytes]:
-        """A phone registered `uri` to `aor`: the contact is stored; the events Asterisk
-        sends (`ContactStatus`, and for an endpoint that had no contact `PeerStatus`
-        Reachable and its `DeviceStateChange`)."""
+                 call_id: str = "", expires: int | None = None, renew: bool = False
+                 ) -> list[bytes]:
+        """A phone registered `uri` to `aor` for `expires` seconds (the AOR's
+        `default_expiration` unless said; `renew`: and registers again before each expiry):
+        the contact is stored; the events Asterisk sends (`ContactStatus`, and for an endpoint
+        that had no contact `PeerStatus` Reachable and its `DeviceStateChange`)."""
         found = self.find("aor", aor)
         if found is None:
             raise KeyError(f"no AOR {aor!r}")
@@ -363,7 +372,8 @@ class Pjsip(Part):
                           via_addr=via[0], via_port=via[1], call_id=call_id,
                           expires=int(self.clock()) + seconds,
                           qualify_frequency=int(found.get("qualify_frequency", "0") or 0),
-                          qualify_timeout=float(found.get("qualify_timeout", "3.0") or 3.0))
+                          qualify_timeout=float(found.get("qualify_timeout", "3.0") or 3.0),
+                          period=seconds if renew else 0)
         contacts.append(contact)
         events = [self._contact_status(contact, contact.status)]
         if endpoint is not None and not was_online:
@@ -410,7 +420,7 @@ class Pjsip(Part):
         permanent = [Contact(aor.name, uri, qualify_frequency=qualify,
                              qualify_timeout=timeout, permanent=True)
                      for uri in aor.names("contact")]
-        return permanent + [c for c in self.registered.get(aor.name, []) if c.expires > now]
+        return permanent + [c for c in self.registered.get(aor.name, []) if c.live_at(now)]
 
     def _all_registered(self) -> list[Contact]:
         """Every stored registration of an AOR res_pjsip still has (deleting an AOR deletes
@@ -418,7 +428,7 @@ class Pjsip(Part):
         aors = {a.name for a in self.objects("aor")}
         now = self.clock()
         return [c for name, contacts in self.registered.items() if name in aors
-                for c in contacts if c.expires > now]
+                for c in contacts if c.live_at(now)]
 
     def endpoint_of(self, aor: str) -> SipObject | None:
         return next((e for e in self.objects("endpoint") if aor in e.names("aors")), None)
@@ -629,10 +639,10 @@ def simulated_conf(phones: list[str]) -> str:
 
 def register_phones(pjsip: Pjsip) -> None:
     """Every AOR without a permanent contact has its phone registered (before anyone
-    connected: no events), from 192.0.2.x (TEST-NET-1)."""
+    connected: no events), from 192.0.2.x (TEST-NET-1), and registering again in time."""
     for n, aor in enumerate(a for a in pjsip.objects("aor") if not a.names("contact")):
         host = f"192.0.2.{10 + n}"
         endpoint = pjsip.endpoint_of(aor.name)
         user = endpoint.name if endpoint is not None else aor.name
         pjsip.register(aor.name, f"sip:{user}@{host}:5060", user_agent="Simulated Phone 1.0",
-                       via=(host, 5060), call_id=f"{md5(aor.name)[:16]}@{host}")
+                       via=(host, 5060), call_id=f"{md5(aor.name)[:16]}@{host}", renew=True)
