@@ -80,6 +80,7 @@ FAILURES = {  # outcome -> (DialStatus, OriginateResponse Reason, Hangup cause, 
 }
 NORMAL = (16, "Normal Clearing")
 
+AGENT = "Agent/"  # a queue member that is an agent of app_agent_pool: `Agent/<id>`
 # QueueMember status: AST_DEVICE_* numbers
 MEMBER_FREE, MEMBER_INUSE, MEMBER_RINGING = 1, 2, 6
 
@@ -493,7 +494,8 @@ class PbxSimulator(AmiTestServer):
                 ("Position", str(position))], "agent,all")
         member, agent_leg = call.member, call.agent_leg
         if member is not None and agent_leg is not None:
-            self.agents.disconnected(member.interface.removeprefix("Agent/"))
+            if member.interface.startswith(AGENT):
+                self.agents.disconnected(member.interface[len(AGENT):])
             await self._hangup_leg(agent_leg, *NORMAL)
             talked = call.connected.is_set()
             self._free(member, took_call=talked)
@@ -595,8 +597,8 @@ class PbxSimulator(AmiTestServer):
             ("HoldTime", str(hold)), ("RingTime", str(int(self.timings.agent_ring)))],
             "agent,all")
         await self._emit("QueueMemberStatus", self._member_fields(member), "agent,all")
-        if member.interface.startswith("Agent/"):  # app_agent_pool bridges its agent
-            self.agents.connected(member.interface[len("Agent/"):], one.name)
+        if member.interface.startswith(AGENT):  # app_agent_pool bridges its agent
+            self.agents.connected(member.interface[len(AGENT):], one.name)
         call.connected.set()
 
     def _free(self, member: Member, took_call: bool) -> None:
