@@ -9,8 +9,9 @@ event of the module that reads it (`ConfigWatch`, fed every message ingestion se
 `All` re-reads them all). The answer is logged like every message; its ActionID says which file
 it is (`cfg/<file>/<unique>`, `read_action_id`, `file_of`), so `projections/config.py` folds it
 into that server's file without knowing what was sent. After a reload of `app_queue`,
-`res_parking` or `app_voicemail` the module's list actions are sent again (`RELOAD_LISTS`,
-whole lists: the projections drop the queues, lots and mailboxes a reload removed, and the
+`res_parking`, `app_voicemail` or `res_pjsip` the module's list actions are sent again
+(`RELOAD_LISTS`, whole lists: the projections drop the queues, lots, mailboxes and PJSIP objects
+a reload removed, and the
 static members it took out, of which Asterisk says nothing). So a change made outside
 Switchboard shows at the next reload.
 
@@ -76,10 +77,14 @@ FILE_MODULES: dict[str, str] = {filename: module for module, filename in MODULE_
 READ_PREFIX = "cfg/"  # ActionID of a read: "cfg/<file>/<unique>"
 TEMPLATES = "TEMPLATES=include"  # GetConfig's Filter that lets templates in
 # list actions asked again after a reload of the module: what it runs may have changed
+# res_pjsip's lists, asked on connect too (engine/ami/ingest.py)
+PJSIP_LISTS = ("PJSIPShowEndpoints", "PJSIPShowAors", "PJSIPShowContacts",
+               "PJSIPShowRegistrationsOutbound")
 RELOAD_LISTS: dict[str, tuple[str, ...]] = {
     "app_queue": ("QueueStatus", "QueueSummary"),
     "res_parking": ("Parkinglots",),
     "app_voicemail": ("VoicemailUsersList",),  # mailboxes made or taken out of the file
+    "res_pjsip": PJSIP_LISTS,
 }
 WHOLE_PREFIX = "whole-"  # ActionID of a list action sent without a filter (projections/lists)
 MAX_HEADERS = 128  # lines Asterisk reads of one action (AST_MAX_MANHEADERS)

@@ -1,11 +1,11 @@
 """`switchboard demo`: the outbound dialer end to end on one machine, no Asterisk needed.
 
-It starts a simulated PBX (`engine/ami/simulator.py`: a queue `sales` with five agents, calls
-that answer, are busy, ring out or fail in a realistic mix) on a local AMI port, the engine
-ingesting from it into the log (the embedded SQLite file unless `--store` says otherwise), the
-dialer, and the API; then creates a sample campaign (plan, queue destination, a list of
-customers) and starts it, and prints where to watch it: live dialings, results, the results
-file, the log.
+It starts a simulated PBX (`engine/ami/simulator.py`: a queue `sales` with five agents, PJSIP
+phones `agent-01`... registered to it, calls that answer, are busy, ring out or fail in a
+realistic mix) on a local AMI port, the engine ingesting from it into the log (the embedded
+SQLite file unless `--store` says otherwise), the dialer, and the API; then creates a sample
+campaign (plan, queue destination, a list of customers) and starts it, and prints where to
+watch it: live dialings, results, the results file, the log.
 
 `--no-simulator` dials through the `[[servers]]` of the config instead, and `--no-sample`
 creates nothing (the crash tests run the engine this way, in a process they kill).
@@ -88,7 +88,7 @@ async def serve(config: Config, host: str, port: int, *, simulate: bool = True,
         sim: PbxSimulator | None = None
         if simulate:
             sim = PbxSimulator(
-                queues={"sales": [f"SIP/agent-{i:02d}" for i in range(1, AGENTS + 1)]},
+                queues={"sales": [f"PJSIP/agent-{i:02d}" for i in range(1, AGENTS + 1)]},
                 outcome=OUTCOME_MIX, timings=Timings(**TIMINGS), seed=1)
             await sim.start("127.0.0.1", ami_port)
             config.servers = [ServerConfig(name="sim", port=sim.port, username="admin",

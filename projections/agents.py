@@ -1,12 +1,14 @@
 """Agents of app_agent_pool (`/agents`): who is logged in, idle or on a call.
 
 `AgentLogin` / `AgentLogoff` carry the agent id (`Agent`) and a snapshot of the agent's own
-channel; the `Agents` action lists every configured agent (`Status` is `AGENT_LOGGEDOFF`,
-`AGENT_IDLE` or `AGENT_ONCALL`) then `AgentsComplete`, which reconciles: agents no longer listed
-were removed from agents.conf. A queue member whose interface is `Agent/<id>` moves the agent to
-`AGENT_ONCALL` on `AgentConnect` and back to `AGENT_IDLE` on `AgentComplete` / `AgentDump`.
-While logged in, the agent channel's own events (`Newstate`, `NewCallerid`, ...) keep the
-channel fields current.
+channel; the `Agents` action (sent on every connect) lists every configured agent (`Status` is
+`AGENT_LOGGEDOFF`, `AGENT_IDLE` or `AGENT_ONCALL`; a logged-in one with `LoggedInTime` and its
+channel's snapshot, `LoggedInTime` inside `CallStarted` for an agent on a call: `_unfolded`)
+then `AgentsComplete`, which reconciles: agents no longer listed were removed from
+agents.conf. A queue member whose interface is `Agent/<id>` moves the agent to `AGENT_ONCALL`
+on `AgentConnect` and back to `AGENT_IDLE` on `AgentComplete` / `AgentDump`. While logged
+in, the agent channel's own events (`Newstate`, `NewCallerid`, ...) keep the channel fields
+current.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from projections import lists
 from projections.base import Handler, Row, columns, dispatch, event_time, iso, pick, to_int
 
 NAME = "agents"
-VERSION = 2
+VERSION = 3
 
 LOGGED_OFF, IDLE, ON_CALL = "AGENT_LOGGEDOFF", "AGENT_IDLE", "AGENT_ONCALL"
 
@@ -106,8 +108,23 @@ def _logoff(state: dict, event: Event) -> None:
     row["tm_update"] = event_time(event)
 
 
+def _unfolded(data: dict) -> dict:
+    """app_agent_pool writes `CallStarted: <epoch>\n` with a bare line feed (an agent on a
+    call), so the header after it (`LoggedInTime`) arrives inside its value."""
+    value = data.get("CallStarted")
+    if not isinstance(value, str) or "\n" not in value:
+        return data
+    first, *rest = value.split("\n")
+    out = {**data, "CallStarted": first}
+    for line in rest:
+        name, sep, text = line.partition(": ")
+        if sep and name not in out:
+            out[name] = text
+    return out
+
+
 def _list_item(state: dict, event: Event) -> None:
-    data = event.data
+    data = _unfolded(event.data)
     row = _agent(state, event, data.get("Agent"))
     if row is None:
         return

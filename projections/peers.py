@@ -1,19 +1,29 @@
 """SIP peers, PJSIP endpoints, contacts and AORs, outbound registrations: the signalling side.
 
-Written from Asterisk's documented AMI events (the captures hold none):
+From Asterisk's AMI events and the list actions the engine sends on every connect and after a
+reload of res_pjsip (engine/ami/ingest.py; their answers as Asterisk 22 writes them,
+engine/ami/asterisk_pjsip.py):
 - `PeerStatus` (`ChannelType`, `Peer`, `PeerStatus`, `Cause`, `Address`, `Port`, `Time`):
   Registered / Unregistered / Rejected set the peer's `status`; Reachable / Lagged /
   Unreachable / Unknown are qualify results and set `monitor_status` ("OK (22 ms)", as
-  `sip show peers` prints it). `PeerEntry` items (`SIPpeers`, `IAXpeers`) fill the rest.
-- `ContactStatus` (`URI`, `ContactStatus`, `AOR`, `EndpointName`, `RoundtripUsec`, ...):
-  `Removed` deletes the contact; `ContactStatusDetail` / `ContactList` items fill it.
-- `EndpointList` (`PJSIPShowEndpoints`) and `EndpointDetail` (`PJSIPShowEndpoint`): endpoint
-  objects; AMI spells sorcery fields in CamelCase (`DtmfMode`), rows use the seed's snake_case.
-- `AorDetail` / `AorList`: AORs. `Registry`, `RegistryEntry`, `OutboundRegistrationDetail`:
+  `sip show peers` prints it). `PeerEntry` items (`SIPpeers`, `IAXpeers`) fill the rest. A
+  PJSIP endpoint's peer (`PJSIP/<name>`) goes with the endpoint.
+- `ContactStatus` (`URI`, `ContactStatus`, `AOR`, `EndpointName`, `RoundtripUsec`):
+  `Removed` deletes the contact; `ContactList` items (`PJSIPShowContacts`: registered
+  contacts only, their sorcery fields `Uri`, `Endpoint`, `ExpirationTime`, `ViaAddr`...) and
+  `ContactStatusDetail` (`PJSIPShowEndpoint`: every contact, `AOR`, `URI`, `RegExpire`,
+  `ViaAddress`...) fill it. A contact is `<aor>/<uri>`, as AORs and endpoints list them.
+- `EndpointList` (`PJSIPShowEndpoints`) and `EndpointDetail` (`PJSIPShowEndpoint`, which the
+  engine asks for each endpoint listed): endpoint objects; AMI spells sorcery fields in
+  CamelCase (`DtmfMode`), rows use the seed's snake_case.
+- `AorList` (`PJSIPShowAors`) / `AorDetail`: AORs. `Registry`, `RegistryEntry`
+  (`SIPshowregistry`), `OutboundRegistrationDetail` (`PJSIPShowRegistrationsOutbound`):
   outbound registrations (`registries`).
-Full lists (`PJSIPShowEndpoints`, `PJSIPShowAors`, `PJSIPShowContacts`, `SIPpeers`,
-`SIPshowregistry`, `PJSIPShowRegistrationsOutbound`) reconcile: objects known before the list
-and absent from it were deleted from the configuration. Secrets (`AuthDetail`) are not kept.
+Full lists reconcile: objects known before the list and absent from it were deleted from the
+configuration (or unregistered). Each list speaks only for what it lists: `SIPpeers` for SIP
+peers, `PJSIPShowContacts` for registered contacts, while `PJSIPShowAors` names every contact
+of every AOR (`Contacts`), permanent ones too. res_pjsip answers an empty list with an Error
+("No endpoints found"): that too empties the table. Secrets (`AuthDetail`) are not kept.
 """
 
 from __future__ import annotations
@@ -22,12 +32,12 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from engine.envelope import Event
+from engine.envelope import RESPONSE, Event
 from projections import lists
 from projections.base import Handler, Row, columns, dispatch, event_time, iso, to_int
 
 NAME = "peers"
-VERSION = 2
+VERSION = 3
 
 PEER_COLUMNS = columns(
     "server peer status address monitor_status channel_type chan_object_type dynamic "
@@ -79,6 +89,7 @@ COLUMNS: dict[str, dict[str, str]] = {
     "aors": AOR_COLUMNS, "registries": REGISTRY_COLUMNS,
 }
 TABLES = ("peers", "endpoints", "contacts", "aors", "registries")
+PJSIP = "PJSIP"  # the `ChannelType` of PJSIP's `Registry` and `PeerStatus` events
 
 # AMI CamelCase field -> the seed's snake_case name, where the plain conversion differs.
 ALIASES = {
@@ -86,9 +97,11 @@ ALIASES = {
     "callerid_tag": "caller_id_tag", "accountcode": "account_code", "100rel": "rel_100",
     "g726_non_standard": "g_726_non_standard", "aor": "aors", "auths": "auth",
     "outbound_auths": "outbound_auth", "allowoverlap": "allow_overlap",
+    "fax_detect_timeout": "fax_detect_time",
 }
 SKIP = frozenset({"Event", "ActionID", "Privilege", "Timestamp", "EventList"})
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+Keep = Callable[[dict], bool] | None  # rows a list answer cannot speak for
 
 
 def snake(name: str) -> str:
@@ -178,8 +191,17 @@ def _peer_entry(state: dict, event: Event) -> None:
 
 def _copy_all(row: dict, data: dict) -> None:
     for header, value in data.items():
-        if header not in SKIP and isinstance(value, str):
+        if header == "Contacts":
+            row["contacts"] = _contact_names(value)
+        elif header not in SKIP and isinstance(value, str):
             row[snake(header)] = value
+
+
+def _contact_names(value: object) -> str:
+    """The contacts an endpoint or AOR lists, `aor/uri` comma-separated: `EndpointList`
+    writes one `Contacts` per AOR, each ending with a comma; `AorList` one, without."""
+    values = value if isinstance(value, list) else [value]
+    return ",".join(name for v in values if isinstance(v, str) for name in v.split(",") if name)
 
 
 def _sorcery(table: str, object_type: str, list_item: str) -> Handler:
@@ -251,14 +273,19 @@ def _number(value: object) -> int | None:
 # ------------------------------------------------------------------------------ registrations
 
 def _registry(state: dict, event: Event) -> None:
-    """`Registry`: an outbound registration changed state (chan_sip, IAX2 or PJSIP)."""
+    """`Registry`: an outbound registration changed state (chan_sip, IAX2 or PJSIP, whose
+    `Username` and `Domain` are the registration's client and server URIs)."""
     data = event.data
     user, domain = _text(data, "Username") or "", _text(data, "Domain") or ""
     if not user and not domain:
         return
-    row = _row(state, "registries", event, f"{user}@{domain}", account=f"{user}@{domain}",
-               username=user, domain=domain, host=domain)
-    row["channel_type"] = _text(data, "ChannelType") or row.get("channel_type")
+    kind = (_text(data, "ChannelType") or "").upper()
+    if kind == PJSIP:
+        row = _pjsip_registration(state, event, user, domain)
+    else:
+        row = _row(state, "registries", event, f"{user}@{domain}", account=f"{user}@{domain}",
+                   username=user, domain=domain, host=domain)
+        row["channel_type"] = kind or row.get("channel_type")
     status = _text(data, "Status")
     if status is not None:
         row["state"] = status
@@ -287,14 +314,14 @@ def _registry_entry(state: dict, event: Event) -> None:
 
 
 def _outbound_registration(state: dict, event: Event) -> None:
+    """`OutboundRegistrationDetail` (PJSIPShowRegistrationsOutbound): the registration's
+    `ClientUri`, `ServerUri`, `Expiration` (its refresh) and `Status`."""
     data = event.data
     client, server_uri = _text(data, "ClientUri"), _text(data, "ServerUri")
     if not client or not server_uri:
         return
-    ident = f"{client}@{server_uri}"
-    lists.item(state["lists"], event, ident)
-    row = _row(state, "registries", event, ident, account=ident, username=client,
-               domain=server_uri, host=server_uri, channel_type="pjsip")
+    row = _pjsip_registration(state, event, client, server_uri)
+    lists.item(state["lists"], event, row["account"])
     status = _text(data, "Status")
     if status is not None:
         row["state"] = status
@@ -303,10 +330,37 @@ def _outbound_registration(state: dict, event: Event) -> None:
         row["refresh"] = to_int(refresh)
 
 
+def _pjsip_registration(state: dict, event: Event, client: str, server_uri: str) -> dict:
+    """A PJSIP registration's row, named from the client and server URIs both its events
+    carry as the seed names a registry, `user@host:port`: the client URI's user at the
+    server's host and port (`5550100@sip.provider.example`). The client URI's host is the
+    `domain`."""
+    user, domain, domain_port = _sip_uri(client)
+    _, host, port = _sip_uri(server_uri)
+    ident = f"{user}@{host}" + (f":{port}" if port is not None else "")
+    return _row(state, "registries", event, ident, account=ident, username=user,
+                domain=domain, domain_port=domain_port, host=host, port=port,
+                channel_type=PJSIP)
+
+
+def _sip_uri(uri: str) -> tuple[str, str, int | None]:
+    """`sip:5550100@sip.example.com:5061;transport=tcp` -> user, host, port."""
+    rest = uri.strip().strip("<>")
+    scheme, sep, after = rest.partition(":")
+    if sep and scheme.lower() in ("sip", "sips"):
+        rest = after
+    rest = rest.split(";", 1)[0]
+    user, at, hostport = rest.rpartition("@")
+    if hostport.startswith("["):  # [IPv6]:port
+        host, _, tail = hostport[1:].partition("]")
+        return user if at else "", host, to_int(tail.removeprefix(":"))
+    host, _, port = hostport.partition(":")
+    return user if at else "", host, to_int(port)
+
+
 # ------------------------------------------------------------------------------ reconciliation
 
-def _reconcile(table: str, keep: Callable[[dict], bool] | None = None
-               ) -> Callable[[dict, Event], None]:
+def _reconcile(table: str, keep: Keep = None) -> Callable[[dict, Event], None]:
     """A `...Complete` handler: rows of `table` the answer shows are gone (`lists`) are
     deleted, except those `keep` says the list does not cover."""
 
@@ -318,11 +372,81 @@ def _reconcile(table: str, keep: Callable[[dict], bool] | None = None
     return handler
 
 
-def _drop_stale(rows: dict, server: str, answer: lists.Answer,
-                keep: Callable[[dict], bool] | None) -> None:
+def _drop_stale(rows: dict, server: str, answer: lists.Answer, keep: Keep) -> None:
     for key in lists.stale_keys(rows, server, answer):
         if keep is None or not keep(rows[key]):
             del rows[key]
+
+
+def _endpoint_list_complete(state: dict, event: Event) -> None:
+    """`EndpointListComplete`: endpoints not listed are gone, and so are their peers (a PJSIP
+    endpoint is a peer `PJSIP/<name>` once a `PeerStatus` names it; no list of peers names
+    one, `SIPpeers` being chan_sip's)."""
+    answer = lists.end(state["lists"], event)
+    if answer is not None:
+        _drop_stale(state["endpoints"], event.server, answer, None)
+        _drop_pjsip_peers(state, event.server, answer)
+
+
+def _drop_pjsip_peers(state: dict, server: str, endpoints: lists.Answer) -> None:
+    peers = lists.Answer(endpoints.start, frozenset(f"{PJSIP}/{n}" for n in endpoints.listed))
+    _drop_stale(state["peers"], server, peers, lambda row: row.get("channel_type") != PJSIP)
+
+
+def _is_registered(row: dict) -> bool:
+    """A contact a phone registered (id `<aor>;@<hash>`), the kind `PJSIPShowContacts`
+    lists; an AOR's permanent `contact=` (`<aor>@@<hash>`) it never lists."""
+    return ";@" in (row.get("id") or "")
+
+
+def _not_registered(row: dict) -> bool:
+    """What a contact list cannot speak for: permanent contacts, and those known only from
+    `ContactStatus` (no id yet); the AOR list does (`_aor_list_complete`)."""
+    return not _is_registered(row)
+
+
+def _contact_list_complete(state: dict, event: Event) -> None:
+    """`ContactListComplete`: registered contacts it did not list are gone."""
+    answer = lists.end(state["lists"], event)
+    if answer is not None:
+        _drop_stale(state["contacts"], event.server, answer, _not_registered)
+
+
+def _aor_list_complete(state: dict, event: Event) -> None:
+    """`AorListComplete`: AORs not listed are gone, and so is every contact no listed AOR
+    names in its `Contacts` (each `aor/uri`, permanent and registered alike)."""
+    answer = lists.end(state["lists"], event)
+    if answer is None:
+        return
+    aors = state["aors"]
+    _drop_stale(aors, event.server, answer, None)
+    names = {name for aor in answer.listed
+             for name in (aors.get(f"{event.server}/{aor}", {}).get("contacts") or "").split(",")
+             if name}
+    _drop_stale(state["contacts"], event.server, lists.Answer(answer.start, frozenset(names)),
+                None)
+
+
+# res_pjsip answers an empty list with an Error instead (`PJSIPShowEndpoints`: "No endpoints
+# found\n"): as an empty whole list, it says the rows (of each table, but those `keep` says it
+# cannot speak for) known before it are gone. No AOR: no contact either.
+EMPTY_LISTS: dict[str, tuple[tuple[str, Keep], ...]] = {
+    "No endpoints found": (("endpoints", None),),
+    "No AORs found": (("aors", None), ("contacts", None)),
+    "No Contacts found": (("contacts", _not_registered),),
+}
+
+
+def _response(state: dict, event: Event) -> None:
+    emptied = EMPTY_LISTS.get(event.header("Message").strip())
+    if emptied is None or event.header("Response") != "Error":
+        lists.HANDLERS[RESPONSE](state, event)
+        return
+    nothing = lists.Answer(event.position, frozenset())
+    for table, keep in emptied:
+        _drop_stale(state[table], event.server, nothing, keep)
+        if table == "endpoints":
+            _drop_pjsip_peers(state, event.server, nothing)
 
 
 def _peer_list_complete(state: dict, event: Event) -> None:
@@ -340,22 +464,23 @@ HANDLERS: dict[str, Handler] = {
     "PeerlistComplete": _peer_list_complete,
     "EndpointList": _sorcery("endpoints", "endpoint", "EndpointList"),
     "EndpointDetail": _sorcery("endpoints", "endpoint", "EndpointList"),
-    "EndpointListComplete": _reconcile("endpoints"),
+    "EndpointListComplete": _endpoint_list_complete,
     "AorDetail": _sorcery("aors", "aor", "AorList"),
     "AorList": _sorcery("aors", "aor", "AorList"),
-    "AorListComplete": _reconcile("aors"),
+    "AorListComplete": _aor_list_complete,
     "ContactStatus": _contact,
     "ContactStatusDetail": _contact,
     "ContactList": _contact,
-    "ContactListComplete": _reconcile("contacts"),
+    "ContactListComplete": _contact_list_complete,
     "Registry": _registry,
     "RegistryEntry": _registry_entry,
     "RegistrationsComplete": _reconcile(
         "registries", keep=lambda row: row.get("channel_type") != "SIP"),
     "OutboundRegistrationDetail": _outbound_registration,
     "OutboundRegistrationDetailComplete": _reconcile(
-        "registries", keep=lambda row: row.get("channel_type") != "pjsip"),
+        "registries", keep=lambda row: row.get("channel_type") != PJSIP),
     **lists.HANDLERS,
+    RESPONSE: _response,
 }
 EVENT_TYPES = frozenset(HANDLERS)  # apply ignores every other type: the runner may skip it
 apply = dispatch(HANDLERS)

@@ -553,7 +553,7 @@ def test_pjsip_endpoints_contacts_aors_and_registrations() -> None:
     log.add("AorDetail", ObjectType="aor", ObjectName="6001", MaxContacts="1",
             TotalContacts="1", ContactsRegistered="1", EndpointName="6001",
             QualifyTimeout="3.000000")
-    log.add("Registry", ChannelType="pjsip", Username="sip:me@prov", Domain="sip:prov",
+    log.add("Registry", ChannelType="PJSIP", Username="sip:me@prov", Domain="sip:prov:5061",
             Status="Registered")
     projector = replay(log.events)
     endpoints = by_id(projector.rows("endpoints"), "object_name")
@@ -570,7 +570,9 @@ def test_pjsip_endpoints_contacts_aors_and_registrations() -> None:
     [aor] = projector.rows("aors")
     assert aor["max_contacts"] == 1 and aor["qualify_timeout"] == 3
     [registry] = projector.rows("registries")
-    assert registry["state"] == "Registered" and registry["account"] == "sip:me@prov@sip:prov"
+    assert registry["state"] == "Registered" and registry["account"] == "me@prov:5061"
+    assert (registry["username"], registry["domain"], registry["host"], registry["port"]) == (
+        "me", "prov", "prov", 5061)
 
     log.add("ContactStatus", URI="sip:6001@10.0.0.7:5060", ContactStatus="Removed",
             AOR="6001", EndpointName="6001")

@@ -3,8 +3,9 @@
 One stream per connection session, `ami/<server>/<session>`, version = index of the message in
 the session (banner = 0), so a re-delivered message is a duplicate the store rejects. The end of
 a session is marked by a `ConnectionLost` event in the same stream, with the reason. On every
-login the list actions are sent (whole lists: their ActionIDs say so, `engine/configs.py`) and
-the managed configuration files are read; their answers arrive as ordinary messages and are
+login the list actions are sent (whole lists: their ActionIDs say so, `engine/configs.py`; each
+PJSIP endpoint listed is then asked alone, `engine/endpoint_details.py`) and the managed
+configuration files are read; their answers arrive as ordinary messages and are
 logged the same way, so the projections can reconcile against them.
 
 What a message answers is in its envelope: an answer to a command's action carries the command
@@ -26,6 +27,7 @@ from engine.commands import command_of
 from engine.config import ServerConfig
 from engine.configs import (
     MANAGED_FILES,
+    PJSIP_LISTS,
     ConfigWatch,
     attach,
     file_of,
@@ -33,6 +35,7 @@ from engine.configs import (
     reader_command,
     whole_action_id,
 )
+from engine.endpoint_details import EndpointDetails
 from engine.envelope import CONNECTION_LOST, NewEvent, utc_now
 from engine.log import EventLog
 from projections.modules import MODULE_TABLE
@@ -51,6 +54,12 @@ LIST_ACTIONS = (
     "DeviceStateList",
     "VoicemailUsersList",
     "Command",  # `module show`: the module table (LIST_PARAMS)
+    *PJSIP_LISTS,  # each endpoint listed is then asked alone (engine/endpoint_details.py)
+    "Agents",  # app_agent_pool; unknown where it is not loaded (no agents.conf)
+    # chan_sip's, gone since Asterisk 21: there each costs one `Invalid/unknown command`
+    # answer; an older Asterisk fills `/peers` and `/registries` from them
+    "SIPpeers",
+    "SIPshowregistry",
 )
 # What a list action asks besides its name. The module table comes from the CLI; its ActionID
 # tells the `modules` projection that this answer lists every module (projections/modules.py).
@@ -70,10 +79,12 @@ def list_action(name: str) -> dict[str, str]:
 class SessionRecorder:
     """Turns one server's messages into envelopes and submits them to the log."""
 
-    def __init__(self, server: str, log: EventLog, watch: ConfigWatch | None = None) -> None:
+    def __init__(self, server: str, log: EventLog, watch: ConfigWatch | None = None,
+                 details: EndpointDetails | None = None) -> None:
         self.server = server
         self.log = log
         self.watch = watch
+        self.details = details
         self.stream = ""
         self.version = 0
 
@@ -94,6 +105,8 @@ class SessionRecorder:
         self.log.submit(events)
         if self.watch is not None:
             self.watch.seen(messages)
+        if self.details is not None:
+            self.details.seen(messages)
 
     def session_end(self, session: str, reason: str) -> None:
         marker = NewEvent(
@@ -137,7 +150,8 @@ async def send_list_actions(client: AmiClient) -> None:
 
 def make_client(server: ServerConfig, event_log: EventLog) -> AmiClient:
     watch = ConfigWatch(server.name)
-    recorder = SessionRecorder(server.name, event_log, watch)
+    details = EndpointDetails(server.name)
+    recorder = SessionRecorder(server.name, event_log, watch, details)
     client = AmiClient(
         server,
         on_messages=recorder.messages,
@@ -147,4 +161,5 @@ def make_client(server: ServerConfig, event_log: EventLog) -> AmiClient:
         backpressure=event_log.wait_for_room,
     )
     attach(client, watch)
+    details.client = client
     return client

@@ -29,6 +29,12 @@ What it simulates, as the captures show it:
 - `Hangup` (by channel name), `QueueAdd`, `QueueRemove`, `QueuePause`; and the list actions
   `CoreShowChannels`, `Status`, `QueueStatus`, `QueueSummary`, `ParkedCalls`, `Parkinglots`
   answered from the simulated state, so a client that reconnects sees what is really up.
+- PJSIP (`engine/ami/asterisk_pjsip.py`): a phone in pjsip.conf for each `PJSIP/<name>` queue
+  member (endpoint, auth and AOR `<name>`), registered from 192.0.2.x, and a trunk `provider`
+  with an outbound registration and a permanent contact; `PJSIPShowEndpoints` and the other
+  res_pjsip lists answer from them. Agents (`engine/ami/asterisk_agents.py`): 1001 and 1002
+  in agents.conf, logged in and off by `login_agent` / `logoff_agent`; an `Agent/<id>`
+  member that takes a call is `AGENT_ONCALL` in `Agents` until it ends.
 - its configuration files (`engine/ami/asterisk_config.py`: `GetConfig`, `UpdateConfig`,
   `Reload`...), the captures' PBX but for `queues.conf` and `res_parking.conf`, written from its
   own queues (members stay dynamic) and parking lot; a reload of `app_queue` or `res_parking`
@@ -54,8 +60,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from engine.ami.asterisk_agents import AGENTS_CONF
 from engine.ami.asterisk_agi import AsyncAgi
 from engine.ami.asterisk_config import AsteriskConfig, LotDef, QueueDef
+from engine.ami.asterisk_pjsip import register_phones, simulated_conf
 from engine.ami.asterisk_voicemail import Voicemail, demo_mailboxes
 from engine.ami.captured_pbx import FILES
 from engine.ami.testserver import AmiTestServer, _ack, _error, _get, _response
@@ -72,6 +80,7 @@ FAILURES = {  # outcome -> (DialStatus, OriginateResponse Reason, Hangup cause, 
 }
 NORMAL = (16, "Normal Clearing")
 
+AGENT = "Agent/"  # a queue member that is an agent of app_agent_pool: `Agent/<id>`
 # QueueMember status: AST_DEVICE_* numbers
 MEMBER_FREE, MEMBER_INUSE, MEMBER_RINGING = 1, 2, 6
 
@@ -174,13 +183,17 @@ class PbxSimulator(AmiTestServer):
                  seed: int | None = None, queues: Mapping[str, Iterable[str]] | None = None,
                  parking_lot: tuple[str, int, int] = ("default", 701, 720),
                  voicemail_spool: Path | None = None, **kwargs: Any) -> None:
-        """`queues`: queue name -> member interfaces (e.g. `{"sales": ["SIP/agent-01"]}`)."""
+        """`queues`: queue name -> member interfaces (e.g. `{"sales": ["PJSIP/agent-01"]}`:
+        a PJSIP member gets its phone in pjsip.conf, registered)."""
         kwargs.setdefault("config", _config(queues or {}, parking_lot,
                                             (timings or Timings()).park_timeout))
         super().__init__(**kwargs)
         self.voicemail = Voicemail(demo_mailboxes(), voicemail_spool)
         self.agi = AsyncAgi(exists=lambda name: any(
             c.name == name for c in self.channels.values()))
+        self.pjsip.channels = lambda endpoint: sum(
+            c.name.startswith(f"PJSIP/{endpoint}-") for c in self.channels.values())
+        register_phones(self.pjsip)
         self.timings = timings or Timings()
         self.outcome = outcome if outcome is not None else {"answer": 1.0}
         self.random = random.Random(seed)
@@ -229,6 +242,32 @@ class PbxSimulator(AmiTestServer):
 
     def live_calls(self) -> int:
         return sum(1 for c in self.calls.values() if not c.done)
+
+    def login_agent(self, agent: str, device: str) -> None:
+        """Agent `agent` (agents.conf) calls in from `device` (`PJSIP/agent-01`) and runs
+        AgentLogin: its channel stays up, in `agent-login`; `AgentLogin`."""
+        uid = self._uid()
+        chan = Channel(f"{device}-{next(self._seq):08x}", uid, uid, "agent-login", "s",
+                       state=6, priority="2", application="AgentLogin", app_data=agent)
+        login = self.agents.login(agent, lambda: self._chan(chan))
+        self.channels[uid] = chan
+        self._later(self._agent_came(login, chan))
+
+    def logoff_agent(self, agent: str) -> None:
+        """The agent hangs up its login channel: `AgentLogoff`, then its `Hangup`."""
+        chan = next((c for c in self.channels.values()
+                     if c.application == "AgentLogin" and c.app_data == agent), None)
+        logoff = self.agents.logoff(agent)
+        if chan is not None and logoff is not None:
+            self._later(self._agent_gone(logoff, chan))
+
+    async def _agent_came(self, login: bytes, chan: Channel) -> None:
+        await self._emit("Newchannel", self._chan(chan))
+        await self.broadcast(login)
+
+    async def _agent_gone(self, logoff: bytes, chan: Channel) -> None:
+        await self.broadcast(logoff)
+        await self._hangup_leg(chan, *NORMAL)
 
     def originates(self) -> list[Headers]:
         return [a for a in self.actions_received if _get(a, "Action").lower() == "originate"]
@@ -455,6 +494,8 @@ class PbxSimulator(AmiTestServer):
                 ("Position", str(position))], "agent,all")
         member, agent_leg = call.member, call.agent_leg
         if member is not None and agent_leg is not None:
+            if member.interface.startswith(AGENT):
+                self.agents.disconnected(member.interface[len(AGENT):])
             await self._hangup_leg(agent_leg, *NORMAL)
             talked = call.connected.is_set()
             self._free(member, took_call=talked)
@@ -556,6 +597,8 @@ class PbxSimulator(AmiTestServer):
             ("HoldTime", str(hold)), ("RingTime", str(int(self.timings.agent_ring)))],
             "agent,all")
         await self._emit("QueueMemberStatus", self._member_fields(member), "agent,all")
+        if member.interface.startswith(AGENT):  # app_agent_pool bridges its agent
+            self.agents.connected(member.interface[len(AGENT):], one.name)
         call.connected.set()
 
     def _free(self, member: Member, took_call: bool) -> None:
@@ -858,13 +901,18 @@ class PbxSimulator(AmiTestServer):
 def _config(queues: Mapping[str, Iterable[str]], lot: tuple[str, int, int],
             park_timeout: float) -> AsteriskConfig:
     """The simulated PBX's files: the captures' PBX, with its queues (members are added
-    dynamically) and its parking lot."""
+    dynamically), its parking lot, a phone in pjsip.conf for each PJSIP member and a trunk
+    (`engine/ami/asterisk_pjsip.py`), and two agents in agents.conf."""
     name, first, last = lot
     queues_conf = "[general]\npersistentmembers = no\n" + "".join(
         f"\n[{queue}]\nstrategy = rrmemory\n" for queue in queues)
     parking = (f"[general]\n\n[{name}]\nparkext => {first - 1}\nparkpos => {first}-{last}\n"
                f"context => parkedcalls\nparkingtime => {int(park_timeout)}\n")
-    return AsteriskConfig({**FILES, "queues.conf": queues_conf, "res_parking.conf": parking})
+    phones = [i.split("/", 1)[1] for members in queues.values() for i in members
+              if i.startswith("PJSIP/")]
+    pjsip = FILES["pjsip.conf"] + "\n" + simulated_conf(list(dict.fromkeys(phones)))
+    return AsteriskConfig({**FILES, "queues.conf": queues_conf, "res_parking.conf": parking,
+                           "pjsip.conf": pjsip, "agents.conf": AGENTS_CONF})
 
 
 def _message(fields: list[tuple[str, str]]) -> bytes:
@@ -924,7 +972,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     rest = (1.0 - args.answer) / 4
     sim = PbxSimulator(
-        queues={args.queue: [f"SIP/agent-{i:02d}" for i in range(1, args.agents + 1)]},
+        queues={args.queue: [f"PJSIP/agent-{i:02d}" for i in range(1, args.agents + 1)]},
         outcome={"answer": args.answer, "busy": rest, "noanswer": rest, "congestion": rest,
                  "unallocated": rest},
         timings=Timings(ring=1.0, talk=5.0, agent_ring=1.0, agent_talk=10.0, noanswer=8.0))

@@ -9,7 +9,8 @@ An action the recording client also sent with the same parameters (a `Hangup`, `
 `QueueAdd`...) is answered with Asterisk's recorded response (what it caused is in the replay,
 as recorded; the events that answer it later, such as an async Originate's
 `OriginateResponse`, carry the client's ActionID); other actions get `Invalid/unknown command`.
-Voicemail, modules and async AGI keep state that actions change (`engine/ami/emulated.py`):
+Voicemail, modules, async AGI, res_pjsip (from pjsip.conf) and the agent pool (from
+agents.conf, if there is one) keep state that actions change (`engine/ami/emulated.py`):
 their actions are answered by `parts`, as a real Asterisk would from that state, before any
 recorded answer, and the parts see every replayed message.
 
@@ -29,9 +30,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
+from engine.ami.asterisk_agents import Agents
 from engine.ami.asterisk_agi import AsyncAgi
 from engine.ami.asterisk_config import Answer, AsteriskConfig
 from engine.ami.asterisk_modules import Modules
+from engine.ami.asterisk_pjsip import Pjsip
 from engine.ami.asterisk_voicemail import Voicemail
 from engine.ami.emulated import Part, Reply
 from engine.ami.protocol import TERMINATOR, Message, Parser, parse_action
@@ -295,6 +298,8 @@ class AmiTestServer:
         self.voicemail = Voicemail.from_capture(capture) if capture else Voicemail()
         self.modules = Modules.from_capture(capture) if capture else Modules.demo()
         self.agi = AsyncAgi()
+        self.pjsip = Pjsip(self.config)
+        self.agents = Agents(self.config)
         self._server: asyncio.Server | None = None
         self._open: set[_Connection] = set()
         self._speaking = asyncio.Event()
@@ -379,7 +384,7 @@ class AmiTestServer:
 
     @property
     def parts(self) -> tuple[Part, ...]:
-        return (self.voicemail, self.modules, self.agi)
+        return (self.voicemail, self.modules, self.agi, self.pjsip, self.agents)
 
     # -- extending: a subclass simulating a PBX (engine/ami/simulator.py) -------------------
 
