@@ -41,7 +41,7 @@ def test_endpoint_list_items_as_asterisk_writes_them() -> None:
     assert answer[0].headers == {
         "Response": "Success", "ActionID": "a1", "EventList": "start",
         "Message": "A listing of Endpoints follows, presented as EndpointList events"}
-    agent = items(answer, "EndpointList")[1]
+    agent = next(e for e in items(answer, "EndpointList") if e["ObjectName"] == "agent-01")
     assert agent == {
         "Event": "EndpointList", "ActionID": "a1", "ObjectType": "endpoint",
         "ObjectName": "agent-01", "Transport": "transport-udp", "Aor": "agent-01",
@@ -49,9 +49,9 @@ def test_endpoint_list_items_as_asterisk_writes_them() -> None:
         "Contacts": "agent-01/sip:agent-01@192.0.2.11:5060,", "DeviceState": "Not in use",
         "ActiveChannels": "0"}
     assert [e["ObjectName"] for e in items(answer, "EndpointList")] == [
-        "6001", "agent-01", "agent-02", "provider"]
+        "6001", "trunk", "agent-01", "agent-02", "provider"]
     assert answer[-1].headers == {"Event": "EndpointListComplete", "ActionID": "a1",
-                                  "EventList": "Complete", "ListItems": "4"}
+                                  "EventList": "Complete", "ListItems": "5"}
 
 
 def test_an_endpoint_of_two_aors_lists_each_aors_contacts() -> None:

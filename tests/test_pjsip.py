@@ -80,8 +80,8 @@ def pbx(tmp_path: Path) -> Iterator[tuple[Live, httpx.Client]]:
 def test_the_simulated_pbx_lists_its_phones_trunk_and_registration(
         pbx: tuple[Live, httpx.Client]) -> None:
     live, client = pbx
-    endpoints = {e["object_name"]: e for e in detailed(client, 4)}
-    assert sorted(endpoints) == ["6001", *PHONES, "provider"]
+    endpoints = {e["object_name"]: e for e in detailed(client, 5)}
+    assert sorted(endpoints) == ["6001", *PHONES, "provider", "trunk"]
     phone = endpoints["agent-01"]
     assert list(phone) == list(peers.ENDPOINT_COLUMNS)  # the seed's fields, + server, contacts
     assert [k for k, v in phone.items() if v is None] == ["disallow"]  # Asterisk never says
@@ -95,14 +95,14 @@ def test_the_simulated_pbx_lists_its_phones_trunk_and_registration(
     assert endpoints["provider"]["outbound_auth"] == "provider-auth"
 
     aors = {a["object_name"]: a for a in listed(client, "/pjsip/aors")}
-    assert sorted(aors) == ["6001-aor", *PHONES, "provider"]
+    assert sorted(aors) == ["6001-aor", *PHONES, "provider", "trunk-aor"]
     assert (aors["agent-01"]["endpoint_name"], aors["agent-01"]["total_contacts"],
             aors["agent-01"]["contacts_registered"], aors["agent-01"]["max_contacts"],
             aors["provider"]["qualify_frequency"], aors["provider"]["contacts_registered"]) == (
         "agent-01", 1, 1, 1, 60, 0)
 
     contacts = {c["aor"]: c for c in listed(client, "/pjsip/contacts")}
-    assert sorted(contacts) == ["6001-aor", *PHONES, "provider"]
+    assert sorted(contacts) == ["6001-aor", *PHONES, "provider", "trunk-aor"]
     registered = contacts["agent-01"]
     assert [f for f in CONTACT_FIELDS if f not in registered] == []
     assert registered["id"].startswith("agent-01;@")
@@ -128,13 +128,13 @@ def test_the_simulated_pbx_lists_its_phones_trunk_and_registration(
     # Asterisk 22 has no chan_sip: SIPpeers and SIPshowregistry were asked and refused
     asked = [a["Action"] for a in live.asterisks[0].actions_received]
     assert {"SIPpeers", "SIPshowregistry"} <= set(asked)
-    assert asked.count("PJSIPShowEndpoint") == 4
+    assert asked.count("PJSIPShowEndpoint") == 5
     assert listed(client, "/peers") == []
 
 
 def test_a_phone_that_unregisters_leaves_the_contacts(pbx: tuple[Live, httpx.Client]) -> None:
     live, client = pbx
-    detailed(client, 4)
+    detailed(client, 5)
     sim = live.asterisks[0]
     [contact] = [c for c in listed(client, "/pjsip/contacts") if c["aor"] == "agent-02"]
     for event in sim.pjsip.unregister("agent-02", contact["uri"]):
@@ -171,13 +171,13 @@ def test_a_phone_taken_out_of_pjsip_conf_leaves_at_the_reload(
     """An administrator edits pjsip.conf and reloads res_pjsip: the `Reload` event makes the
     engine read the file and ask the PJSIP lists again, which no longer hold the phone."""
     live, client = pbx
-    detailed(client, 4)
+    detailed(client, 5)
     sim = live.asterisks[0]
     text = sim.config.text("pjsip.conf")
     without = PJSIP_CONF + "\n" + simulated_conf(["agent-01"])
     sim.config.write("pjsip.conf", without)
     time.sleep(0.3)
-    assert len(listed(client, "/pjsip/endpoints")) == 4  # not reloaded yet: still running
+    assert len(listed(client, "/pjsip/endpoints")) == 5  # not reloaded yet: still running
     _, reloaded = sim.config.reload("res_pjsip")
     for event in reloaded.events:
         live.call(sim.broadcast(event))
@@ -186,26 +186,29 @@ def test_a_phone_taken_out_of_pjsip_conf_leaves_at_the_reload(
                        for r in listed(client, path))
     eventually(gone, "agent-02 gone from endpoints, AORs and contacts")
     assert sorted(e["object_name"] for e in listed(client, "/pjsip/endpoints")) == [
-        "6001", "agent-01", "provider"]
+        "6001", "agent-01", "provider", "trunk"]
     asked = [a["Action"] for a in sim.actions_received]
     assert asked.count("PJSIPShowEndpoints") == asked.count("PJSIPShowAors") == 2
     assert "agent-02" in text  # it was there before
 
 
 def test_the_captures_pbx_answers_from_its_pjsip_conf(tmp_path: Path) -> None:
-    """The test server: the captures' PBX has endpoint 6001 and no registration; nothing
-    registered (ContactList: "No Contacts found"); no agents.conf, so `Agents` is unknown."""
+    """The test server: the captures' PBX has a phone 6001 and a trunk (its AOR's one permanent
+    contact), no registration; nothing registered (ContactList: "No Contacts found"); no
+    agents.conf, so `Agents` is unknown."""
     with Live(f"sqlite:///{tmp_path / 'log.db'}", [None], asterisk=AmiTestServer) as live, \
             httpx.Client(base_url=live.url, timeout=10) as client:
         live.connected()
-        [endpoint] = detailed(client, 1)
+        endpoint = {e["object_name"]: e for e in detailed(client, 2)}["6001"]
         assert (endpoint["object_name"], endpoint["aors"], endpoint["auth"], endpoint["context"],
                 endpoint["device_state"], endpoint["contacts"]) == (
             "6001", "6001-aor", "6001-auth", "customers", "Unavailable", "")
-        [aor] = listed(client, "/pjsip/aors")
+        aor = {a["object_name"]: a for a in listed(client, "/pjsip/aors")}["6001-aor"]
         assert (aor["object_name"], aor["endpoint_name"], aor["total_contacts"]) == (
             "6001-aor", "6001", 0)
         live.settled()
-        assert listed(client, "/pjsip/contacts") == []
+        [contact] = listed(client, "/pjsip/contacts")  # the trunk's, permanent
+        assert (contact["aor"], contact["uri"], contact["reg_expire"]) == (
+            "trunk-aor", "sip:sip.example.com", 0)
         assert listed(client, "/registries") == []
         assert listed(client, "/agents") == []
