@@ -49,7 +49,7 @@ class Pbx(PbxSimulator):
         spool.mkdir(exist_ok=True)
         timings = Timings(ring=0.01, talk=LONG, agent_ring=0.01, agent_talk=LONG,
                           patience=LONG, park_timeout=LONG, noanswer=1.0, jitter=0.0)
-        super().__init__(timings=timings, queues={"sales": ["SIP/agent-01"]},
+        super().__init__(timings=timings, queues={"sales": ["PJSIP/agent-01"]},
                          voicemail_spool=spool, **kwargs)
 
 
@@ -212,7 +212,7 @@ def _some(collection: str, make: Callable[[Walker], Any]) -> Callable[[Walker], 
 
 def _queued_call(w: Walker) -> None:
     """A caller waiting in `sales`: its one member paused, so nobody takes the call."""
-    w.http.put("/queue/members/SIP%2Fagent-01?queue_name=sales",
+    w.http.put("/queue/members/PJSIP%2Fagent-01?queue_name=sales",
                json={"paused": True, "reason": "conformance"})
     w.originate(application="Queue", data="sales")
     w.wait(lambda: bool(w.rows("/queue/entries")), "a caller waiting in a queue")
@@ -293,6 +293,20 @@ def _made_mailbox(w: Walker) -> str:
 def _cfg_lot(w: Walker) -> dict[str, Any]:
     lot = _lot(w)
     return {"name": lot.pop("name"), "data": lot}
+
+
+def _phone_registers_again(w: Walker) -> None:
+    """A phone of the simulated PBX unregisters and registers again: Asterisk says so in
+    `PeerStatus` events, the only source of PJSIP peers (`SIPpeers` is chan_sip's)."""
+    pbx = w.live.asterisks[0]
+    aor = "agent-01"
+    [contact] = pbx.pjsip.registered[aor]
+    events = pbx.pjsip.unregister(aor, contact.uri) + pbx.pjsip.register(
+        aor, contact.uri, user_agent=contact.user_agent,
+        via=(contact.via_addr, contact.via_port), call_id=contact.call_id, renew=True)
+    for event in events:
+        w.live.call(pbx.broadcast(event))
+    w.wait(lambda: bool(w.rows("/peers")), "a peer")
 
 
 def _lot(w: Walker) -> dict[str, Any]:
@@ -410,7 +424,7 @@ RECIPES: dict[str, Recipe] = {
     "/ob/dialings": Recipe("uuid", seed=_some("/ob/dialings", _dialing), throwaway=_dialing),
     "/agents": Recipe("id"),
     "/device_states": Recipe("device"),
-    "/peers": Recipe("peer"),
+    "/peers": Recipe("peer", seed=_some("/peers", _phone_registers_again)),
     "/registries": Recipe("account"),
 }
 
@@ -483,9 +497,11 @@ def _create(w: Walker, result: Result, path: str, collection: str, recipe: Recip
     _written(w, result, before, command)
     if result.status != 200:
         return
-    key = made.get(recipe.key) if isinstance(made, dict) else None
-    key = key if key is not None else (recipe.key_of(body) if recipe.key_of is not None
-                                       else body.get(recipe.key))
+    if recipe.key_of is not None:  # the answer is a command row, whose `id` is the command's
+        key = recipe.key_of(body)
+    else:
+        key = made.get(recipe.key) if isinstance(made, dict) else None
+        key = key if key is not None else body.get(recipe.key)
     if key is None or w.http.get(_url(collection, str(key), recipe.query)).status_code != 200:
         result.problem = "the new row is not in the following read"
 

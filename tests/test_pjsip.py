@@ -145,6 +145,19 @@ def test_a_phone_that_unregisters_leaves_the_contacts(pbx: tuple[Live, httpx.Cli
     assert [(p["peer"], p["monitor_status"]) for p in peer] == [("PJSIP/agent-02", "UNREACHABLE")]
 
 
+def test_the_phones_device_states_come_from_the_device_state_list(
+        pbx: tuple[Live, httpx.Client]) -> None:
+    """The phones registered before the engine connected (no event reached it): their states
+    come from the simulated PBX's answer to `DeviceStateList`, as from Asterisk's cache."""
+    live, client = pbx
+    states = eventually(lambda: {d["device"]: d["state"] for d in listed(
+        client, "/device_states") if d["device"].startswith("PJSIP/")}, "the device states")
+    assert states == {"PJSIP/6001": "NOT_INUSE", "PJSIP/agent-01": "NOT_INUSE",
+                      "PJSIP/agent-02": "NOT_INUSE", "PJSIP/provider": "NOT_INUSE",
+                      "PJSIP/trunk": "NOT_INUSE"}
+    assert all(d["cached"] for d in listed(client, "/device_states"))
+
+
 def test_agents_log_in_and_out(pbx: tuple[Live, httpx.Client]) -> None:
     live, client = pbx
     agents = eventually(lambda: listed(client, "/agents"), "the agents")

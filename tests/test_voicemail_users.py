@@ -165,7 +165,7 @@ def test_a_mailbox_made_changed_and_deleted(pbx: tuple[Live, httpx.Client]) -> N
     requested = next(e for e in events(live) if e.type == REQUESTED
                      and e.data["id"] == made["id"])
     assert requested.data["filename"] == "voicemail.conf"
-    assert [c["name"] for c in requested.data["before"]] == ["general", "default"]
+    assert [c["name"] for c in requested.data["before"]] == ["general", "default", "zonemessages"]
     action = requested.data["action"]
     assert {k: v for k, v in action.items() if k.endswith("-000000")} == {
         "Action-000000": "Append", "Cat-000000": "default", "Var-000000": "102",
@@ -272,7 +272,11 @@ def test_the_setting_and_its_versions(pbx: tuple[Live, httpx.Client]) -> None:
         "general": {"format": "wav", "maxmsg": "100", "maxsecs": "10", "minsecs": "0",
                     "maxsilence": "2", "silencethreshold": "128", "maxlogins": "3"},
         "default": {"100": "1234,Alice Agent,alice@example.com,,attach=no",
-                    "101": "4321,Bob Agent,bob@example.com"}}
+                    "101": "4321,Bob Agent,bob@example.com"},
+        "zonemessages": {
+            "eastern": "America/New_York|'vm-received' Q 'digits/at' IMp",
+            "central": "America/Chicago|'vm-received' Q 'digits/at' IMp",
+            "european": "Europe/Copenhagen|'vm-received' a d b 'digits/at' HM"}}
     # the seed's PUT: the whole file, a mailbox written as `> ...`
     setting["general"]["maxmsg"] = "50"
     setting["default"]["103"] = "> 4242,Dave Agent,dave@example.com"

@@ -63,7 +63,13 @@ from typing import Any
 from engine.ami.asterisk_agents import AGENTS_CONF
 from engine.ami.asterisk_agi import AsyncAgi
 from engine.ami.asterisk_config import AsteriskConfig, LotDef, QueueDef
-from engine.ami.asterisk_pjsip import register_phones, simulated_conf
+from engine.ami.asterisk_pjsip import (
+    DEVICE_INUSE,
+    DEVICE_NOT_INUSE,
+    DEVICE_UNAVAILABLE,
+    register_phones,
+    simulated_conf,
+)
 from engine.ami.asterisk_voicemail import Voicemail, demo_mailboxes
 from engine.ami.captured_pbx import FILES
 from engine.ami.testserver import AmiTestServer, _ack, _error, _get, _response
@@ -285,6 +291,7 @@ class PbxSimulator(AmiTestServer):
             "queuesummary": self._queue_summary,
             "parkedcalls": self._parked_calls,
             "parkinglots": self._parking_lots,
+            "devicestatelist": self._device_state_list,
             "queueadd": self._queue_add,
             "queueremove": self._queue_remove,
             "queuepause": self._queue_pause,
@@ -844,6 +851,18 @@ class PbxSimulator(AmiTestServer):
             for lot in self.config.parking_lots().values()]
         return self._list(action_id, "Parking lots will follow", "ParkinglotsComplete", items)
 
+    def _device_state_list(self, headers: Headers, action_id: str) -> bytes:
+        """The states Asterisk caches of its phones (each PJSIP endpoint's device), as
+        `DeviceStateList` answers them: `DeviceStateChange` items (queue-basic.jsonl)."""
+        states = {DEVICE_INUSE: "INUSE", DEVICE_NOT_INUSE: "NOT_INUSE",
+                  DEVICE_UNAVAILABLE: "UNAVAILABLE"}
+        items = [("DeviceStateChange", [
+            ("Device", f"PJSIP/{endpoint.name}"),
+            ("State", states[self.pjsip.device_state(endpoint)])])
+            for endpoint in self.pjsip.objects("endpoint")]
+        return self._list(action_id, "Device State Changes will follow",
+                          "DeviceStateListComplete", items)
+
     # -- event building ---------------------------------------------------------------------------
 
     def _uid(self) -> str:
@@ -898,6 +917,16 @@ class PbxSimulator(AmiTestServer):
         ]
 
 
+# The time zones a mailbox may name (`tz=`), as in Asterisk's sample voicemail.conf: the
+# recorded PBX's file had none; the seed's example setting shows them.
+ZONEMESSAGES = """
+[zonemessages]
+eastern = America/New_York|'vm-received' Q 'digits/at' IMp
+central = America/Chicago|'vm-received' Q 'digits/at' IMp
+european = Europe/Copenhagen|'vm-received' a d b 'digits/at' HM
+"""
+
+
 def _config(queues: Mapping[str, Iterable[str]], lot: tuple[str, int, int],
             park_timeout: float) -> AsteriskConfig:
     """The simulated PBX's files: the captures' PBX, with its queues (members are added
@@ -911,8 +940,10 @@ def _config(queues: Mapping[str, Iterable[str]], lot: tuple[str, int, int],
     phones = [i.split("/", 1)[1] for members in queues.values() for i in members
               if i.startswith("PJSIP/")]
     pjsip = FILES["pjsip.conf"] + "\n" + simulated_conf(list(dict.fromkeys(phones)))
+    voicemail = FILES["voicemail.conf"] + ZONEMESSAGES  # as Asterisk's sample file has them
     return AsteriskConfig({**FILES, "queues.conf": queues_conf, "res_parking.conf": parking,
-                           "pjsip.conf": pjsip, "agents.conf": AGENTS_CONF})
+                           "pjsip.conf": pjsip, "agents.conf": AGENTS_CONF,
+                           "voicemail.conf": voicemail})
 
 
 def _message(fields: list[tuple[str, str]]) -> bytes:
